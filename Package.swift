@@ -1,0 +1,90 @@
+// swift-tools-version:6.0
+//
+// mailstack: sendmail + drac + qpopper + smtpfeed, rebuilt as Swift services that talk a
+// length-prefixed protocol over Unix sockets. Layout (fixed): Services/<name> holds each daemon
+// (a thin executable over a library target), Shared/<name> the shared libraries, Tests the tests.
+
+import PackageDescription
+
+let nio = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let asyncAlgorithms = Target.Dependency.product(name: "AsyncAlgorithms", package: "swift-async-algorithms")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let protobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+
+let package = Package(
+    name: "mailstack",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mailstack", targets: ["mailstack"]),
+        .executable(name: "ipc-bench", targets: ["ipc-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, wrapped once each.
+        .systemLibrary(name: "CBerkeleyDB", path: "Shared/CBerkeleyDB"),
+        .systemLibrary(name: "CSystemd", path: "Shared/CSystemd", pkgConfig: "libsystemd"),
+
+        // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
+        .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
+        // Shared/IPCTransport: NIO server and client for the IPC protocol over Unix sockets.
+        .target(name: "IPCTransport", dependencies: ["IPC", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
+        // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
+        .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
+        // Shared/Config: the configuration file, its documented keys, the sendmail.mc importer.
+        .target(name: "MailstackConfig", dependencies: [.product(name: "Yams", package: "Yams")], path: "Shared/Config"),
+        // Shared/Systemd: sd_notify, watchdog, socket activation, journal logging.
+        .target(name: "MailstackSystemd", dependencies: ["CSystemd", logging, lifecycle], path: "Shared/Systemd"),
+
+        // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
+        .target(
+            name: "Daemon",
+            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackSystemd", logging, lifecycle],
+            path: "Shared/Daemon"
+        ),
+
+        // The administrator's command-line tool.
+        .executableTarget(
+            name: "mailstack",
+            dependencies: ["MailstackMaps", "MailstackConfig", argumentParser],
+            path: "Tools/mailstack"
+        ),
+        // Benchmarks (not tests).
+        .executableTarget(
+            name: "ipc-bench",
+            dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging, argumentParser],
+            path: "bench/ipc-bench"
+        ),
+        // A tiny socket-activated daemon used by the systemd glue tests and as a template.
+        .executableTarget(
+            name: "sd-probe",
+            dependencies: ["Daemon", "MailstackSystemd"],
+            path: "Tests/Support/sd-probe"
+        ),
+
+        .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging], path: "Tests/IPCTests"),
+        .testTarget(
+            name: "MapsTests",
+            dependencies: ["MailstackMaps"],
+            path: "Tests/MapsTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["MailstackConfig"],
+            path: "Tests/ConfigTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", nioPosix], path: "Tests/SystemdTests"),
+    ]
+)

@@ -1,0 +1,150 @@
+import Foundation
+
+/// Every key of mailstack.yaml, once: its type, default, meaning and the sendmail.mc setting it
+/// replaces. The loader validates against this table, `mailstack config-doc` renders it as
+/// docs/configuration.md, and import-mc translates sendmail.mc into it.
+///
+/// Defaults reproduce the seed's sendmail.mc (see Tests/ConfigTests/Fixtures/sendmail.mc).
+public struct ConfigKey: Sendable {
+    public enum Kind: String, Sendable {
+        case string, int, bool, size, duration, list, path
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let defaultValue: ConfigValue
+    public let summary: String
+    public let sendmail: String
+
+    init(_ name: String, _ kind: Kind, _ defaultValue: ConfigValue, _ summary: String, sendmail: String = "") {
+        self.name = name
+        self.kind = kind
+        self.defaultValue = defaultValue
+        self.summary = summary
+        self.sendmail = sendmail
+    }
+
+    /// Environment variable that overrides this key for one run: `MAILSTACK_` and the name in
+    /// upper case with `.` as `_` (`smtp.max_message_size` -> `MAILSTACK_SMTP_MAX_MESSAGE_SIZE`).
+    public var environmentName: String {
+        "MAILSTACK_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+}
+
+extension ConfigKey {
+    public static let all: [ConfigKey] = [
+        // host: sendmail's $w, $m and $j.
+        .init("host.name", .string, "host", "Short host name ($w).", sendmail: "Dw (Dwhost)"),
+        .init("host.domain", .string, "domain.com", "Mail domain ($m).", sendmail: "Dm (Dmdomain.com)"),
+        .init("host.fqdn", .string, "$w.$m", "Canonical host name ($j), used in the greeting, HELO and Received:. $w and $m are expanded.",
+              sendmail: "define(`confDOMAIN_NAME', `$w.$m')"),
+        .init("host.local_names", .list, [], "Further names this host receives mail for (its own names; $j is always one).",
+              sendmail: "Cw / local-host-names"),
+
+        // smtp: the inbound server (smtp-in).
+        .init("smtp.listen", .list, ["0.0.0.0:25", "[::]:25"], "Addresses smtp-in binds when not socket-activated (host:port, [v6]:port).",
+              sendmail: "DAEMON_OPTIONS (default: port 25, all addresses)"),
+        .init("smtp.max_message_size", .size, "5242880", "Largest message accepted, in octets (SIZE in EHLO; 552 5.3.4 above it).",
+              sendmail: "define(`confMAX_MESSAGE_SIZE', `5242880')"),
+        .init("smtp.login_message", .string, "$j Domain YOU/Original; $b",
+              "Greeting text after `220 `. $j, $w, $m are expanded at start, $b (RFC 5322 date) per connection. Never names the software.",
+              sendmail: "define(`confSMTP_LOGIN_MSG', `$j Domain YOU/Original; $b')"),
+        .init("smtp.privacy", .list, ["goaway", "restrictmailq", "restrictqrun"],
+              "Privacy flags: goaway (refuse VRFY/EXPN, require HELO), restrictmailq, restrictqrun (mailq and flush for administrators only), and sendmail's other names.",
+              sendmail: "define(`confPRIVACY_FLAGS', `goaway,restrictmailq,restrictqrun')"),
+        .init("smtp.operators", .string, ".:@!^/[]+",
+              "Address operators. The seed removes `%` so the %-hack is never an address operator; mailstack refuses %-hack, bang and source-routed relaying whatever this says.",
+              sendmail: "define(`confOPERATORS', `.:@!^/[]+')"),
+        .init("smtp.ident_timeout", .duration, "0s", "IDENT (RFC 1413) lookups: only 0s (never) is supported.",
+              sendmail: "define(`confTO_IDENT', `0s')"),
+        .init("smtp.canonify", .bool, "false", "Rewrite unqualified/short addresses through DNS. Off, as FEATURE(nocanonify); on is not supported.",
+              sendmail: "FEATURE(`nocanonify')"),
+        .init("smtp.max_recipients", .int, "100", "Recipients per message (RFC 5321 requires at least 100).",
+              sendmail: "define(`confMAX_RCPTS_PER_MESSAGE')"),
+        .init("smtp.max_bad_commands", .int, "25", "Bad commands before `421 4.7.0 ... Too many bad commands`.",
+              sendmail: "MAXBADCOMMANDS (compiled in: 25)"),
+        .init("smtp.tls_certificate", .path, "", "PEM certificate chain for STARTTLS; empty: no STARTTLS.",
+              sendmail: "define(`confSERVER_CERT')"),
+        .init("smtp.tls_key", .path, "", "PEM private key for STARTTLS.", sendmail: "define(`confSERVER_KEY')"),
+        .init("smtp.submission", .bool, "false", "Run the submission listener (port 587, AUTH after STARTTLS). Off, as FEATURE(no_default_msa).",
+              sendmail: "FEATURE(`no_default_msa')"),
+        .init("smtp.submission_listen", .list, ["0.0.0.0:587", "[::]:587"], "Addresses of the submission listener when it runs.",
+              sendmail: "DAEMON_OPTIONS(`Port=587, Name=MSA, M=E')"),
+
+        // queue.
+        .init("queue.directory", .path, "/var/spool/mailstack", "Spool directory of the queue service.",
+              sendmail: "define(`QUEUE_DIR', `/var/spool/mqueue')"),
+        .init("queue.min_age", .duration, "15m", "Minimum time between delivery attempts of a message.",
+              sendmail: "define(`confMIN_QUEUE_AGE', `15m')"),
+        .init("queue.warn_after", .duration, "1h", "Send a delay warning (DSN) when a message is undelivered this long.",
+              sendmail: "define(`confTO_QUEUEWARN', `1h')"),
+        .init("queue.return_after", .duration, "1d", "Return (bounce) a message undelivered this long.",
+              sendmail: "define(`confTO_QUEUERETURN', `1d')"),
+        .init("queue.maildir_root", .path, "/var/mail/mailstack", "Local mailboxes: <maildir_root>/<user>/ is a Maildir (tmp/, new/, cur/).",
+              sendmail: "MAILER(`local') (mail.local into /var/mail)"),
+
+        // masquerade.
+        .init("masquerade.as", .string, "$m", "Rewrite sender addresses of this host to this domain ($m expanded); empty: off.",
+              sendmail: "MASQUERADE_AS(`$m')"),
+        .init("masquerade.envelope", .bool, "true", "Masquerade the envelope sender too, not only headers.",
+              sendmail: "FEATURE(`masquerade_envelope')"),
+
+        // maps.
+        .init("maps.access", .path, "/etc/mail/access.db", "access map (hash), built by `mailstack makemap hash /etc/mail/access`.",
+              sendmail: "FEATURE(`access_db', `hash -o -T<TMPF> /etc/mail/access')"),
+        .init("maps.virtusertable", .path, "/etc/mail/virtusertable.db", "virtusertable map (hash).",
+              sendmail: "FEATURE(`virtusertable', `hash /etc/mail/virtusertable.db')"),
+        .init("maps.mailertable", .path, "/etc/mail/mailertable.db", "mailertable map (hash).",
+              sendmail: "FEATURE(`mailertable')"),
+        .init("maps.virtuser_domains", .path, "/etc/mail/virtuser-domains", "Text file of virtual domains, one a line (optional).",
+              sendmail: "VIRTUSER_DOMAIN_FILE(`-o /etc/mail/virtuser-domains')"),
+        .init("maps.check_interval", .duration, "1s", "How often a map file is checked for replacement (new inode or mtime).",
+              sendmail: "(sendmail reopens maps per queue run)"),
+
+        // policy: relay-policy.
+        .init("policy.ptr_check", .bool, "true",
+              "Refuse clients whose PTR lookup fails (450 ... IP name lookup failed), is temporarily unavailable (450 ... Cannot resolve PTR record) or is forged.",
+              sendmail: "LOCAL_RULESETS SLocal_check_relay ({client_resolve} TEMP/FAIL/FORGED)"),
+        .init("policy.ptr_check_allow", .list, [], "Client addresses or networks (CIDR) exempt from the PTR check (access OK/RELAY entries are exempt too).",
+              sendmail: "(none)"),
+        .init("policy.drac", .bool, "true", "Allow relaying for clients present in drac-registry (POP-before-SMTP).",
+              sendmail: "FEATURE(`drac')"),
+
+        // outbound: smtpfeed-out.
+        .init("outbound.smart_host", .string, "", "Send all remote mail to this host ([host] or [host]:port: no MX lookup); empty: MX routing by smtpfeed-out.",
+              sendmail: "define(`SMART_HOST', `smtpf:LMTP') (smtpfeed resolved MX itself)"),
+        .init("outbound.max_message_size", .size, "5000000", "Largest message smtpfeed-out sends (the smtpf mailer's M=).",
+              sendmail: "Msmtpf, ... M=5000000"),
+        .init("outbound.max_line", .int, "990", "Longest line sent (the smtpf mailer's L=); longer lines are wrapped.",
+              sendmail: "Msmtpf, ... L=990"),
+
+        // drac: drac-registry.
+        .init("drac.window", .duration, "30m", "How long a POP3 login authorizes relaying from the client's address.",
+              sendmail: "dracd -e 30 (drac's default expiry)"),
+        .init("drac.database", .path, "/var/lib/mailstack/drac.db", "drac's Berkeley DB (btree): key the address, value the expiry in epoch seconds.",
+              sendmail: "Kdrac btree -o /etc/mail/dracd"),
+        .init("drac.sweep_interval", .duration, "3m", "How often expired entries are deleted (lookups check expiry exactly anyway).",
+              sendmail: "(dracd sweeps on each update)"),
+
+        // ipc: the Unix sockets between services.
+        .init("ipc.directory", .path, "/run/mailstack", "Directory of the services' Unix sockets (<service>.sock).",
+              sendmail: "(none: sendmail was one process)"),
+        .init("ipc.max_frame", .size, "1048576", "Largest IPC frame accepted, in octets; larger frames close the connection.",
+              sendmail: "(none)"),
+        .init("ipc.request_timeout", .duration, "30s", "Deadline of one IPC request between services.", sendmail: "(none)"),
+        .init("ipc.admin_group", .string, "", "Group whose members may use privileged requests (mailq, flush, drac edits) besides root.",
+              sendmail: "restrictmailq/restrictqrun: the queue directory's group"),
+
+        // dns.
+        .init("dns.servers", .list, [], "DNS servers (host or host:port); empty: /etc/resolv.conf.", sendmail: "(resolver)"),
+        .init("dns.timeout", .duration, "5s", "Deadline of one DNS query; a timeout is a temporary failure.", sendmail: "define(`confTO_RESOLVER_RETRANS')"),
+
+        // log.
+        .init("log.level", .string, "info", "Least severe level logged: trace, debug, info, notice, warning, error, critical.",
+              sendmail: "define(`confLOG_LEVEL')"),
+    ]
+
+    static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    public static func named(_ name: String) -> ConfigKey? { byName[name] }
+}

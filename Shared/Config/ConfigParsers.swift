@@ -1,0 +1,73 @@
+import Foundation
+
+/// Parsers of the value kinds. Durations use sendmail's units (s, m, h, d, w; "1h30m"; a bare
+/// number is seconds); sizes are octets with an optional K, M or G (1024-based).
+public enum ConfigParsers {
+    public static func duration(_ text: String) -> Duration? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty else { return nil }
+        if let seconds = Int(text), seconds >= 0 { return .seconds(seconds) }
+        var total = 0
+        var number = ""
+        for character in text {
+            if character.isASCII, character.isNumber {
+                number.append(character)
+                continue
+            }
+            guard let value = Int(number) else { return nil }
+            let unit: Int
+            switch character {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86400
+            case "w": unit = 604_800
+            default: return nil
+            }
+            total += value * unit
+            number = ""
+        }
+        guard number.isEmpty else { return nil }
+        return .seconds(total)
+    }
+
+    public static func size(_ text: String) -> Int? {
+        var text = text.trimmingCharacters(in: .whitespaces)
+        var multiplier = 1
+        if let last = text.last?.uppercased() {
+            switch last {
+            case "K": multiplier = 1024
+            case "M": multiplier = 1024 * 1024
+            case "G": multiplier = 1024 * 1024 * 1024
+            default: break
+            }
+            if multiplier > 1 { text.removeLast() }
+        }
+        guard let value = Int(text), value >= 0 else { return nil }
+        return value * multiplier
+    }
+
+    public static func bool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: return nil
+        }
+    }
+
+    /// Checks `value` against `key`'s kind; returns the reason it is not valid, or nil.
+    static func problem(with value: ConfigValue, for key: ConfigKey) -> String? {
+        switch (key.kind, value) {
+        case (.list, .list): return nil
+        case (.list, .scalar): return nil // a single scalar is a one-element list
+        case (_, .list): return "\(key.name) takes one value, not a list"
+        case let (.int, .scalar(s)): return Int(s) == nil ? "\(key.name): '\(s)' is not an integer" : nil
+        case let (.bool, .scalar(s)): return bool(s) == nil ? "\(key.name): '\(s)' is not true or false" : nil
+        case let (.size, .scalar(s)): return size(s) == nil ? "\(key.name): '\(s)' is not a size (octets, or with K, M, G)" : nil
+        case let (.duration, .scalar(s)):
+            return duration(s) == nil ? "\(key.name): '\(s)' is not a duration (like 30s, 15m, 1h, 1d)" : nil
+        case (.string, .scalar), (.path, .scalar): return nil
+        }
+    }
+}
+

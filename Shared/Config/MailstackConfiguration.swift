@@ -1,0 +1,199 @@
+import Foundation
+
+/// The whole configuration, with one typed view per area. Services take the views they need.
+public struct MailstackConfiguration: Sendable {
+    public let values: ConfigValues
+
+    public init(values: ConfigValues = ConfigValues()) { self.values = values }
+
+    /// The defaults: the seed's sendmail.mc.
+    public static let defaults = MailstackConfiguration()
+
+    // MARK: host
+
+    public var hostName: String { values.string("host.name") }
+    public var domain: String { values.string("host.domain") }
+    /// $j, with $w and $m expanded.
+    public var fqdn: String {
+        Self.expandMacros(values.string("host.fqdn")) { $0 == "w" ? hostName : $0 == "m" ? domain : nil }
+    }
+    public var localNames: [String] { [fqdn] + values.list("host.local_names").map { expand($0, keep: []) } }
+
+    /// Expands sendmail macros $w, $m, $j; macros in `keep` (like "b") and unknown ones stay.
+    public func expand(_ text: String, keep: Set<Character>) -> String {
+        Self.expandMacros(text) { macro in
+            if keep.contains(macro) { return nil }
+            switch macro {
+            case "w": return hostName
+            case "m": return domain
+            case "j": return fqdn
+            default: return nil
+            }
+        }
+    }
+
+    static func expandMacros(_ text: String, _ lookup: (Character) -> String?) -> String {
+        var out = ""
+        var iterator = text.makeIterator()
+        while let c = iterator.next() {
+            guard c == "$", let macro = iterator.next() else {
+                out.append(c)
+                continue
+            }
+            out += lookup(macro) ?? "$" + String(macro)
+        }
+        return out
+    }
+
+    // MARK: smtp
+
+    public var smtpListen: [String] { values.list("smtp.listen") }
+    public var maxMessageSize: Int { values.size("smtp.max_message_size") }
+    /// The greeting text with $j/$w/$m expanded and $b left for each connection.
+    public var loginMessage: String { expand(values.string("smtp.login_message"), keep: ["b"]) }
+    public var privacyFlags: Set<String> { Set(values.list("smtp.privacy").map { $0.lowercased() }) }
+    public var operators: String { values.string("smtp.operators") }
+    public var maxRecipients: Int { values.int("smtp.max_recipients") }
+    public var maxBadCommands: Int { values.int("smtp.max_bad_commands") }
+    public var tlsCertificate: String { values.string("smtp.tls_certificate") }
+    public var tlsKey: String { values.string("smtp.tls_key") }
+    public var submissionEnabled: Bool { values.bool("smtp.submission") }
+    public var submissionListen: [String] { values.list("smtp.submission_listen") }
+
+    // MARK: queue
+
+    public var queueDirectory: String { values.string("queue.directory") }
+    public var minQueueAge: Duration { values.duration("queue.min_age") }
+    public var queueWarnAfter: Duration { values.duration("queue.warn_after") }
+    public var queueReturnAfter: Duration { values.duration("queue.return_after") }
+    public var maildirRoot: String { values.string("queue.maildir_root") }
+
+    // MARK: masquerade
+
+    /// Masquerade domain, $m expanded; nil when off.
+    public var masqueradeAs: String? {
+        let value = expand(values.string("masquerade.as"), keep: [])
+        return value.isEmpty ? nil : value
+    }
+    public var masqueradeEnvelope: Bool { values.bool("masquerade.envelope") }
+
+    // MARK: maps
+
+    public var accessMap: String { values.string("maps.access") }
+    public var virtusertableMap: String { values.string("maps.virtusertable") }
+    public var mailertableMap: String { values.string("maps.mailertable") }
+    public var virtuserDomainsFile: String { values.string("maps.virtuser_domains") }
+    public var mapCheckInterval: Duration { values.duration("maps.check_interval") }
+
+    // MARK: policy
+
+    public var ptrCheck: Bool { values.bool("policy.ptr_check") }
+    public var ptrCheckAllow: [String] { values.list("policy.ptr_check_allow") }
+    public var dracEnabled: Bool { values.bool("policy.drac") }
+
+    // MARK: outbound
+
+    public var smartHost: String { values.string("outbound.smart_host") }
+    public var outboundMaxMessageSize: Int { values.size("outbound.max_message_size") }
+    public var outboundMaxLine: Int { values.int("outbound.max_line") }
+
+    // MARK: drac
+
+    public var dracWindow: Duration { values.duration("drac.window") }
+    public var dracDatabase: String { values.string("drac.database") }
+    public var dracSweepInterval: Duration { values.duration("drac.sweep_interval") }
+
+    // MARK: ipc
+
+    public var ipcDirectory: String { values.string("ipc.directory") }
+    public var ipcMaxFrame: Int { values.size("ipc.max_frame") }
+    public var ipcRequestTimeout: Duration { values.duration("ipc.request_timeout") }
+    public var adminGroup: String { values.string("ipc.admin_group") }
+
+    /// The socket path of a service: <ipc.directory>/<service>.sock.
+    public func socketPath(for service: String) -> String { ipcDirectory + "/" + service + ".sock" }
+
+    // MARK: dns and log
+
+    public var dnsServers: [String] { values.list("dns.servers") }
+    public var dnsTimeout: Duration { values.duration("dns.timeout") }
+    public var logLevel: String { values.string("log.level") }
+
+    // MARK: validation across keys
+
+    static let knownPrivacyFlags: Set<String> = [
+        "public", "needmailhelo", "needexpnhelo", "needvrfyhelo", "noexpn", "novrfy", "noetrn", "noverb",
+        "restrictmailq", "restrictqrun", "restrictexpand", "noreceipts", "nobodyreturn", "goaway", "authwarnings",
+        "noactualrecipient",
+    ]
+
+    static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Checks that need more than one value's kind. Errors name the line the value came from.
+    func validate(file: String) throws {
+        func fail(_ name: String, _ reason: String) -> ConfigError {
+            switch values.source(name) {
+            case let .file(path, line): return ConfigError(file: path, line: line, reason: reason)
+            case let .environment(variable): return ConfigError(file: "environment", line: nil, reason: "\(variable): \(reason)")
+            case .commandLine: return ConfigError(file: "command line", line: nil, reason: reason)
+            case .defaultValue: return ConfigError(file: file, line: nil, reason: reason)
+            }
+        }
+        for flag in values.list("smtp.privacy") where !Self.knownPrivacyFlags.contains(flag.lowercased()) {
+            throw fail("smtp.privacy", "unknown privacy flag '\(flag)'")
+        }
+        if values.duration("smtp.ident_timeout") != .zero {
+            throw fail("smtp.ident_timeout", "IDENT lookups are not supported: smtp.ident_timeout must be 0s")
+        }
+        if values.bool("smtp.canonify") {
+            throw fail("smtp.canonify", "DNS canonification of addresses is not supported (FEATURE(nocanonify) is built in)")
+        }
+        if operators.contains("%") {
+            throw fail("smtp.operators", "'%' may not be an address operator: the %-hack is never honoured")
+        }
+        if maxRecipients < 100 {
+            throw fail("smtp.max_recipients", "must be at least 100 (RFC 5321 section 4.5.3.1.8)")
+        }
+        if maxMessageSize <= 0 { throw fail("smtp.max_message_size", "must be positive") }
+        if tlsCertificate.isEmpty != tlsKey.isEmpty {
+            throw fail(tlsCertificate.isEmpty ? "smtp.tls_key" : "smtp.tls_certificate",
+                       "smtp.tls_certificate and smtp.tls_key go together")
+        }
+        for name in ["smtp.listen", "smtp.submission_listen"] {
+            for address in values.list(name) where ListenAddress(address) == nil {
+                throw fail(name, "'\(address)' is not host:port or [v6]:port")
+            }
+        }
+        if !(minQueueAge < queueWarnAfter && queueWarnAfter < queueReturnAfter) {
+            throw fail("queue.return_after", "queue timers must grow: min_age < warn_after < return_after")
+        }
+        if dracWindow <= .zero { throw fail("drac.window", "must be positive") }
+        if dracSweepInterval <= .zero { throw fail("drac.sweep_interval", "must be positive") }
+        if ipcMaxFrame < 66 * 1024 { throw fail("ipc.max_frame", "must be at least 67584 (a stream chunk must fit)") }
+        if !Self.logLevels.contains(logLevel) { throw fail("log.level", "unknown level '\(logLevel)'") }
+        for name in ["queue.directory", "queue.maildir_root", "ipc.directory", "drac.database"] where !values.string(name).hasPrefix("/") {
+            throw fail(name, "must be an absolute path")
+        }
+    }
+}
+
+/// host:port or [v6]:port.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else { return nil }
+            port = p
+        } else {
+            guard let colon = text.lastIndex(of: ":"), let p = Int(text[text.index(after: colon)...]) else { return nil }
+            host = String(text[..<colon])
+            port = p
+        }
+        guard !host.isEmpty, (0...65535).contains(port) else { return nil }
+    }
+}

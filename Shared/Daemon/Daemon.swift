@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPC
+import IPCTransport
+import Logging
+import MailstackConfig
+import MailstackSystemd
+import ServiceLifecycle
+
+/// What every mailstack daemon does around its own logic: load the configuration, set up
+/// logging, take its sockets from systemd or bind them itself, tell systemd READY once they
+/// accept, ping the watchdog, and stop cleanly on SIGTERM/SIGINT (STOPPING=1).
+public enum Daemon {
+    /// Loads the configuration or exits 78 (EX_CONFIG) with file, line and reason.
+    public static func loadConfiguration(file: String?, overrides: [String]) -> MailstackConfiguration {
+        do {
+            return try ConfigLoader.load(file: file, overrides: overrides)
+        } catch {
+            let line = "mailstack: configuration refused: \(error)\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            exit(78)
+        }
+    }
+
+    public static func logger(service: String, configuration: MailstackConfiguration) -> Logger {
+        MailstackLogging.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        return Logger(label: "mailstack.\(service)")
+    }
+
+    /// The IPC listener of `service`: the socket systemd passed (FileDescriptorName=<service>,
+    /// or the only one), else a socket bound at <ipc.directory>/<service>.sock.
+    public static func ipcListener(
+        service: String,
+        configuration: MailstackConfiguration,
+        activated: [SocketActivation.Socket],
+        logger: Logger
+    ) async throws -> IPCServer {
+        let serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame)
+        let inherited = activated.first { $0.name == service } ?? (activated.count == 1 ? activated.first : nil)
+        if let inherited {
+            logger.info("listening on socket passed by systemd (\(inherited.name))")
+            return try await IPCServer.bind(.inherited(fd: inherited.fd, name: inherited.name),
+                                            configuration: serverConfiguration, logger: logger)
+        }
+        let path = configuration.socketPath(for: service)
+        try makeDirectory(configuration.ipcDirectory)
+        logger.info("listening on \(path)")
+        return try await IPCServer.bind(.path(path), configuration: serverConfiguration, logger: logger)
+    }
+
+    /// Creates a directory (and its parents) with mode 0755 if it does not exist.
+    public static func makeDirectory(_ path: String) throws {
+        var partial = ""
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o755) != 0 && errno != EEXIST {
+                throw IPCError.peerUnavailable(service: path, reason: "mkdir \(partial): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Runs `services` (plus the watchdog) until SIGTERM or SIGINT. Call after every socket is
+    /// bound: it tells systemd READY=1 first.
+    public static func run(service: String, services: [any Service], status: String, logger: Logger) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) } + [.init(service: WatchdogService(logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        SystemdNotifier.ready(status: status)
+        logger.notice("\(service) ready: \(status)")
+        do {
+            try await group.run()
+        } catch is CancellationError {
+        }
+        SystemdNotifier.stopping()
+        logger.notice("\(service) stopped")
+    }
+}

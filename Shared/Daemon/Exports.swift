@@ -1,0 +1,2 @@
+@_exported import IPC
+@_exported import IPCTransport

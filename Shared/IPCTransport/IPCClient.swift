@@ -1,0 +1,240 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import IPC
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A client of one IPC service. `run()` keeps a connection up (reconnecting with backoff when
+/// the server restarts); `request` sends a request over it, pipelined with others, and waits for
+/// the reply with the same id.
+///
+/// Failures a caller must answer with a temporary error (4xx) all throw an `IPCError` whose
+/// `isUnavailable` is true: the peer is down or backing off (`peerUnavailable`), the connection
+/// broke with the request in flight (`connectionLost`), or the reply was late (`timeout`).
+public final class IPCClient: Sendable {
+    public struct Configuration: Sendable {
+        /// Socket path of the service.
+        public var path: String
+        /// The service we expect to find there (checked against its hello).
+        public var service: String
+        /// Our own name, announced in our hello.
+        public var clientName: String
+        public var maxFrame: Int
+        /// Deadline of one request, stream included.
+        public var requestTimeout: Duration
+        /// Reconnect backoff: the first retry is immediate, then `backoffInitial`, doubling up
+        /// to `backoffMax`.
+        public var backoffInitial: Duration
+        public var backoffMax: Duration
+
+        public init(
+            path: String,
+            service: String,
+            clientName: String,
+            maxFrame: Int = IPCLimits.defaultMaxFrame,
+            requestTimeout: Duration = .seconds(30),
+            backoffInitial: Duration = .milliseconds(50),
+            backoffMax: Duration = .seconds(5)
+        ) {
+            self.path = path
+            self.service = service
+            self.clientName = clientName
+            self.maxFrame = maxFrame
+            self.requestTimeout = requestTimeout
+            self.backoffInitial = backoffInitial
+            self.backoffMax = backoffMax
+        }
+    }
+
+    enum Phase {
+        case connecting
+        case connected(IPCClientConnection)
+        case down(String)
+        case stopped
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    let group: EventLoopGroup
+    let phase = Mutex<Phase>(.connecting)
+
+    public init(
+        configuration: Configuration,
+        logger: Logger,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = group
+    }
+
+    /// True while a connection is up.
+    public var isConnected: Bool {
+        phase.withLock { if case .connected = $0 { return true } else { return false } }
+    }
+
+    /// Keeps the connection up until the task is cancelled.
+    public func run() async {
+        var backoff: Duration = .zero
+        while !Task.isCancelled {
+            phase.withLock { $0 = .connecting }
+            var reason = "connection closed"
+            do {
+                try await connectAndServe { backoff = .zero }
+            } catch is CancellationError {
+                break
+            } catch {
+                reason = "\(error)"
+            }
+            if Task.isCancelled { break }
+            phase.withLock { $0 = .down(reason) }
+            if backoff > .zero {
+                logger.warning("ipc \(configuration.service) at \(configuration.path) unavailable (\(reason)); retrying in \(backoff)")
+            }
+            do { try await Task.sleep(for: backoff) } catch { break }
+            backoff = backoff == .zero ? configuration.backoffInitial : min(backoff * 2, configuration.backoffMax)
+        }
+        phase.withLock { $0 = .stopped }
+    }
+
+    private func connectAndServe(onConnected: () -> Void) async throws {
+        let maxFrame = configuration.maxFrame
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(2))
+            .connect(unixDomainSocketPath: configuration.path) { channel in
+                channel.eventLoop.makeCompletedFuture { try IPCPipeline.configure(channel, maxFrame: maxFrame) }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            try await outbound.write(
+                IPCCodec.encodeFrame(IPCEnvelope(id: 0, body: .hello(service: configuration.clientName, maxFrame: maxFrame))))
+            try await checkHello(frames.next())
+            let connection = IPCClientConnection(writer: outbound, eventLoop: channel.channel.eventLoop,
+                                                 service: configuration.service)
+            phase.withLock { $0 = .connected(connection) }
+            onConnected()
+            defer {
+                phase.withLock { $0 = .connecting }
+                connection.failAll(IPCError.connectionLost(service: configuration.service))
+            }
+            while let payload = try await frames.next() {
+                let envelope = try IPCCodec.decode(payload)
+                guard let body = envelope.body else {
+                    throw IPCError.protocolViolation("reply \(envelope.requestID) has no known body")
+                }
+                if envelope.requestID == 0, case let .error(error) = body {
+                    throw IPCError.remote(code: error.code.rawValue, message: error.message)
+                }
+                connection.complete(envelope.requestID, with: body)
+            }
+        }
+    }
+
+    private func checkHello(_ payload: ByteBuffer?) throws {
+        guard let payload else { throw IPCError.badHello("\(configuration.service) closed before its hello") }
+        let envelope = try IPCCodec.decode(payload)
+        switch envelope.body {
+        case let .hello(hello):
+            guard hello.protocolVersion == IPCProtocol.version else {
+                throw IPCError.versionMismatch(ours: IPCProtocol.version, theirs: hello.protocolVersion, peer: hello.service)
+            }
+            guard hello.service == configuration.service else {
+                throw IPCError.badHello("expected \(configuration.service) at \(configuration.path), found \(hello.service)")
+            }
+        case let .error(error):
+            throw error.code == .versionMismatch
+                ? IPCError.versionMismatch(ours: IPCProtocol.version, theirs: 0, peer: configuration.service)
+                : IPCError.badHello(error.message)
+        default:
+            throw IPCError.badHello("first frame from \(configuration.service) was \(envelope.typeName)")
+        }
+    }
+
+    /// The live connection; waits while one is being made, fails fast while the peer is down.
+    private func connection(deadline: ContinuousClock.Instant) async throws -> IPCClientConnection {
+        while true {
+            let current = phase.withLock { $0 }
+            switch current {
+            case let .connected(connection):
+                return connection
+            case let .down(reason):
+                throw IPCError.peerUnavailable(service: configuration.service, reason: reason)
+            case .stopped:
+                throw IPCError.peerUnavailable(service: configuration.service, reason: "client stopped")
+            case .connecting:
+                guard ContinuousClock.now < deadline else {
+                    throw IPCError.peerUnavailable(service: configuration.service, reason: "not connected")
+                }
+                // Connecting to a Unix socket takes microseconds; poll briefly.
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
+    /// Sends one request and returns the reply's body. An Error reply is thrown as
+    /// `IPCError.remote`.
+    public func request(_ body: IPCBody, timeout: Duration? = nil) async throws -> IPCBody {
+        let timeout = timeout ?? configuration.requestTimeout
+        let connection = try await connection(deadline: .now + timeout)
+        let (id, reply) = connection.register(timeout: timeout)
+        do {
+            try await connection.writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: body)))
+        } catch {
+            connection.fail(id, IPCError.connectionLost(service: configuration.service))
+        }
+        return try Self.unwrap(await reply.get())
+    }
+
+    /// Sends one request followed by a streamed body (chunks of at most `IPCLimits.maxChunk`
+    /// octets, written as the channel accepts them), then waits for the reply. If `body` throws,
+    /// the stream is aborted so the server discards what it received.
+    public func request<Body: AsyncSequence>(
+        _ request: IPCBody,
+        streaming body: Body,
+        timeout: Duration? = nil
+    ) async throws -> IPCBody where Body.Element == ByteBuffer {
+        let timeout = timeout ?? configuration.requestTimeout
+        let connection = try await connection(deadline: .now + timeout)
+        let (id, reply) = connection.register(timeout: timeout)
+        let writer = connection.writer
+        do {
+            try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: request, streamFollows: true)))
+            do {
+                for try await var buffer in body {
+                    while buffer.readableBytes > 0 {
+                        let piece = buffer.readSlice(length: min(buffer.readableBytes, IPCLimits.maxChunk))!
+                        var chunk = Mailstack_Ipc_StreamChunk()
+                        chunk.data = Data(piece.readableBytesView)
+                        try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(chunk))))
+                    }
+                }
+            } catch let error where !(error is IPCError) {
+                var abort = Mailstack_Ipc_StreamChunk()
+                abort.abort = true
+                try? await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(abort))))
+                connection.fail(id, error)
+                _ = try? await reply.get()
+                throw error
+            }
+            var last = Mailstack_Ipc_StreamChunk()
+            last.last = true
+            try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(last))))
+        } catch let error as IPCError {
+            connection.fail(id, error)
+        } catch {
+            connection.fail(id, IPCError.connectionLost(service: configuration.service))
+        }
+        return try Self.unwrap(await reply.get())
+    }
+
+    static func unwrap(_ body: IPCBody) throws -> IPCBody {
+        if case let .error(error) = body {
+            throw IPCError.remote(code: error.code.rawValue, message: error.message)
+        }
+        return body
+    }
+}

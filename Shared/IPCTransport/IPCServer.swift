@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPC
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Where an IPC server listens.
+public enum IPCListenAddress: Sendable, CustomStringConvertible {
+    /// Bind a Unix socket at this path (an old socket file there is replaced).
+    case path(String)
+    /// Use a socket that is already bound and listening (systemd socket activation).
+    case inherited(fd: CInt, name: String)
+
+    public var description: String {
+        switch self {
+        case let .path(p): return p
+        case let .inherited(fd, name): return "fd \(fd) (\(name))"
+        }
+    }
+}
+
+public struct IPCServerConfiguration: Sendable {
+    /// The name this server announces in its hello.
+    public var service: String
+    /// Cap on an incoming frame's payload.
+    public var maxFrame: Int
+    /// Requests of one connection answered concurrently; further requests wait to be read.
+    public var maxInFlightPerConnection: Int
+    /// Streams one connection may have open at once.
+    public var maxStreamsPerConnection: Int
+    /// Mode of a socket file this server creates (0660: owner and group only).
+    public var socketMode: mode_t
+    /// Owner and group of a socket file this server creates (nil: leave as created).
+    public var socketOwner: uid_t?
+    public var socketGroup: gid_t?
+
+    public init(
+        service: String,
+        maxFrame: Int = IPCLimits.defaultMaxFrame,
+        maxInFlightPerConnection: Int = 256,
+        maxStreamsPerConnection: Int = 1024,
+        socketMode: mode_t = 0o660,
+        socketOwner: uid_t? = nil,
+        socketGroup: gid_t? = nil
+    ) {
+        precondition(maxFrame >= IPCLimits.minMaxFrame, "frame cap below \(IPCLimits.minMaxFrame)")
+        self.service = service
+        self.maxFrame = maxFrame
+        self.maxInFlightPerConnection = maxInFlightPerConnection
+        self.maxStreamsPerConnection = maxStreamsPerConnection
+        self.socketMode = socketMode
+        self.socketOwner = socketOwner
+        self.socketGroup = socketGroup
+    }
+}
+
+/// A bound IPC listener. `bind` returns once the socket accepts connections (so a daemon can
+/// tell systemd READY=1); `serve` answers connections until the task is cancelled.
+public final class IPCServer: Sendable {
+    public let configuration: IPCServerConfiguration
+    public let address: IPCListenAddress
+    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let logger: Logger
+
+    init(
+        configuration: IPCServerConfiguration,
+        address: IPCListenAddress,
+        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.address = address
+        self.channel = channel
+        self.logger = logger
+    }
+
+    public static func bind(
+        _ address: IPCListenAddress,
+        configuration: IPCServerConfiguration,
+        logger: Logger,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> IPCServer {
+        let maxFrame = configuration.maxFrame
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
+            child.eventLoop.makeCompletedFuture { try IPCPipeline.configure(child, maxFrame: maxFrame) }
+        }
+        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        switch address {
+        case let .path(path):
+            // Bind under a temporary name, set mode and owner, then rename into place, so the
+            // socket is never reachable with looser permissions than configured.
+            let temporary = path + ".new.\(getpid())"
+            unlink(temporary)
+            channel = try await bootstrap.bind(unixDomainSocketPath: temporary, childChannelInitializer: initializer)
+            do {
+                try SocketFile.secure(temporary, mode: configuration.socketMode,
+                                      owner: configuration.socketOwner, group: configuration.socketGroup)
+                try SocketFile.rename(temporary, to: path)
+            } catch {
+                try? await channel.channel.close()
+                unlink(temporary)
+                throw error
+            }
+        case let .inherited(fd, _):
+            channel = try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        }
+        var logger = logger
+        logger[metadataKey: "ipc.listen"] = "\(address)"
+        return IPCServer(configuration: configuration, address: address, channel: channel, logger: logger)
+    }
+
+    /// Answers connections with `handler` until cancelled; then closes the listener. A socket
+    /// file this server created is left in place (systemd or the next start replaces it).
+    public func serve(_ handler: some IPCRequestHandler) async throws {
+        try await withTaskCancellationHandler {
+            try await channel.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask {
+                            await IPCServerConnection.serve(
+                                connection, handler: handler, configuration: self.configuration, logger: self.logger)
+                        }
+                    }
+                }
+            }
+        } onCancel: {
+            self.channel.channel.close(promise: nil)
+        }
+    }
+
+    /// Closes the listener (serve returns once connections end).
+    public func close() async {
+        try? await channel.channel.close()
+    }
+}
+
+/// Socket file chores: mode and owner, atomic rename.
+enum SocketFile {
+    static func secure(_ path: String, mode: mode_t, owner: uid_t?, group: gid_t?) throws {
+        guard chmod(path, mode) == 0 else { throw IPCError.peerUnavailable(service: path, reason: "chmod: \(errnoText())") }
+        if owner != nil || group != nil {
+            guard chown(path, owner ?? uid_t.max, group ?? gid_t.max) == 0 else {
+                throw IPCError.peerUnavailable(service: path, reason: "chown: \(errnoText())")
+            }
+        }
+    }
+
+    static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else {
+            throw IPCError.peerUnavailable(service: to, reason: "rename: \(errnoText())")
+        }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}

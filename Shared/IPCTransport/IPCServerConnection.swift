@@ -1,0 +1,236 @@
+import AsyncAlgorithms
+import IPC
+import Logging
+import NIOCore
+
+/// One accepted IPC connection: hello, then requests answered concurrently (bounded), chunks
+/// routed to their open streams. Any violation of the protocol gets an Error frame, a log line and
+/// a closed connection; nothing a peer sends can crash the service.
+enum IPCServerConnection {
+    static func serve(
+        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        handler: some IPCRequestHandler,
+        configuration: IPCServerConfiguration,
+        logger baseLogger: Logger
+    ) async {
+        var logger = baseLogger
+        do {
+            var peer = try await IPCPeer.credentials(of: connection.channel)
+            logger[metadataKey: "ipc.peer"] = "\(peer)"
+            try await connection.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                let writer = ReplyWriter(outbound: outbound)
+                peer.service = try await handshake(&frames, writer: writer, configuration: configuration)
+                logger[metadataKey: "ipc.peer"] = "\(peer)"
+                var reader = Reader(
+                    handler: handler, peer: peer, writer: writer, configuration: configuration, logger: logger)
+                try await reader.run(&frames)
+            }
+        } catch is CancellationError {
+        } catch let error as IPCError {
+            logger.warning("ipc connection closed: \(error)")
+        } catch {
+            logger.warning("ipc connection closed: \(error)")
+        }
+    }
+
+    /// Reads the peer's hello and answers with ours. Returns the peer's service name.
+    static func handshake(
+        _ frames: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+        writer: ReplyWriter,
+        configuration: IPCServerConfiguration
+    ) async throws -> String {
+        guard let first = try await frames.next() else { throw IPCError.badHello("connection closed before hello") }
+        let envelope: IPCEnvelope
+        do {
+            envelope = try IPCCodec.decode(first)
+        } catch {
+            try? await writer.send(id: 0, .error(.badRequest, "first frame does not decode"))
+            throw error
+        }
+        guard case let .hello(hello) = envelope.body else {
+            try? await writer.send(id: 0, .error(.badRequest, "first frame must be hello"))
+            throw IPCError.badHello("first frame was \(envelope.typeName)")
+        }
+        guard hello.protocolVersion == IPCProtocol.version else {
+            let error = IPCError.versionMismatch(ours: IPCProtocol.version, theirs: hello.protocolVersion, peer: hello.service)
+            try? await writer.send(id: 0, .error(.versionMismatch, error.description))
+            throw error
+        }
+        try await writer.send(id: 0, .hello(service: configuration.service, maxFrame: configuration.maxFrame))
+        return hello.service
+    }
+
+    /// Writes reply frames; shared by the request tasks of one connection.
+    struct ReplyWriter: Sendable {
+        let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+        func send(id: UInt64, _ body: IPCBody) async throws {
+            try await outbound.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: body)))
+        }
+    }
+
+    /// The connection's read loop and its open streams.
+    struct Reader<Handler: IPCRequestHandler> {
+        let handler: Handler
+        let peer: IPCPeer
+        let writer: ReplyWriter
+        let configuration: IPCServerConfiguration
+        let logger: Logger
+        var streams: [UInt64: AsyncThrowingChannel<ByteBuffer, Error>] = [:]
+
+        init(handler: Handler, peer: IPCPeer, writer: ReplyWriter, configuration: IPCServerConfiguration, logger: Logger) {
+            self.handler = handler
+            self.peer = peer
+            self.writer = writer
+            self.configuration = configuration
+            self.logger = logger
+        }
+
+        mutating func run(_ frames: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) async throws {
+            let limiter = InFlightLimiter(limit: configuration.maxInFlightPerConnection)
+            do {
+                try await withThrowingDiscardingTaskGroup { group in
+                    while let payload = try await frames.next() {
+                        let envelope: IPCEnvelope
+                        do {
+                            envelope = try IPCCodec.decode(payload)
+                        } catch {
+                            try? await writer.send(id: 0, .error(.badRequest, "frame does not decode"))
+                            throw error
+                        }
+                        if let request = try await route(envelope) {
+                            // Streams are bounded by maxStreamsPerConnection instead: their
+                            // handlers wait for chunks only this loop delivers.
+                            let stream = request.stream
+                            let limited = stream == nil
+                            if limited { await limiter.acquire() }
+                            group.addTask { [handler, writer, logger] in
+                                let reply = await Self.answer(request.request, stream: stream, handler: handler, logger: logger)
+                                stream?.channel.finish()
+                                try? await writer.send(id: request.request.id, reply)
+                                if limited { await limiter.release() }
+                            }
+                        }
+                    }
+                    group.cancelAll()
+                }
+            } catch {
+                failStreams(error is CancellationError ? IPCError.connectionLost(service: peer.service) : error)
+                throw error
+            }
+            failStreams(IPCError.connectionLost(service: peer.service))
+        }
+
+        func failStreams(_ error: Error) {
+            for stream in streams.values { stream.fail(error) }
+        }
+
+        /// Routes one envelope: chunks go to their stream; requests come back to be answered.
+        mutating func route(_ envelope: IPCEnvelope) async throws -> (request: IPCRequest, stream: IPCBodyStream?)? {
+            let id = envelope.requestID
+            if envelope.hasUnknownBody {
+                logger.warning("ipc request \(id): unknown message type")
+                try await writer.send(id: id, .error(.unknownType, "unknown message type"))
+                return nil
+            }
+            guard let body = envelope.body else {
+                try await writer.send(id: id, .error(.badRequest, "request has no body"))
+                return nil
+            }
+            switch body {
+            case let .chunk(chunk):
+                guard let stream = streams[id] else {
+                    try? await writer.send(id: id, .error(.badRequest, "chunk for no open stream"))
+                    throw IPCError.protocolViolation("chunk for request \(id), which has no open stream")
+                }
+                if chunk.abort {
+                    streams[id] = nil
+                    stream.fail(IPCError.streamAborted)
+                    return nil
+                }
+                if !chunk.data.isEmpty {
+                    await stream.send(ByteBuffer(bytes: chunk.data))
+                }
+                if chunk.last {
+                    streams[id] = nil
+                    stream.finish()
+                }
+                return nil
+            case .hello:
+                try? await writer.send(id: id, .error(.badRequest, "hello after the handshake"))
+                throw IPCError.protocolViolation("second hello")
+            default:
+                break
+            }
+            guard id != 0 else {
+                try await writer.send(id: 0, .error(.badRequest, "request id 0 is reserved for hello"))
+                return nil
+            }
+            var stream: IPCBodyStream?
+            if envelope.streamFollows {
+                guard streams[id] == nil else {
+                    try? await writer.send(id: id, .error(.badRequest, "request id \(id) already has an open stream"))
+                    throw IPCError.protocolViolation("duplicate stream id \(id)")
+                }
+                guard streams.count < configuration.maxStreamsPerConnection else {
+                    try? await writer.send(id: id, .error(.tooLarge, "too many open streams"))
+                    throw IPCError.protocolViolation("more than \(configuration.maxStreamsPerConnection) open streams")
+                }
+                let channel = AsyncThrowingChannel<ByteBuffer, Error>()
+                streams[id] = channel
+                stream = IPCBodyStream(channel: channel)
+            }
+            return (IPCRequest(id: id, body: body, peer: peer), stream)
+        }
+
+        /// Answers one request: ping here, everything else by the service's handler. Errors
+        /// become Error bodies.
+        static func answer(_ request: IPCRequest, stream: IPCBodyStream?, handler: Handler, logger: Logger) async -> IPCBody {
+            do {
+                if case let .ping(ping) = request.body {
+                    var pong = Mailstack_Ipc_Pong()
+                    pong.payload = ping.payload
+                    if let stream {
+                        for try await chunk in stream { pong.streamBytes += UInt64(chunk.readableBytes) }
+                    }
+                    return .pong(pong)
+                }
+                return try await handler.handle(request, stream: stream)
+            } catch let error as IPCHandlerError {
+                return .error(error.code, error.message)
+            } catch IPCError.streamAborted {
+                return .error(.badRequest, "stream aborted")
+            } catch {
+                logger.error("ipc request \(request.id) failed: \(error)")
+                return .error(.internal, "\(error)")
+            }
+        }
+    }
+}
+
+/// Bounds the plain (non-stream) requests of one connection answered at once; the reader stops
+/// reading while the bound is reached.
+actor InFlightLimiter {
+    let limit: Int
+    var inFlight = 0
+    var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func acquire() async {
+        if inFlight < limit {
+            inFlight += 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            inFlight -= 1
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+}

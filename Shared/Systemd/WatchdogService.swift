@@ -1,0 +1,33 @@
+import Logging
+import ServiceLifecycle
+
+/// Sends WATCHDOG=1 at half the interval systemd asks for (WATCHDOG_USEC), as sd_watchdog_enabled(3)
+/// recommends, until shutdown. Does nothing when no watchdog is configured.
+///
+/// `healthy` is asked before each ping: a service whose loop is stuck stops pinging and systemd
+/// restarts it.
+public struct WatchdogService: Service {
+    let interval: Duration?
+    let healthy: @Sendable () async -> Bool
+    let logger: Logger
+
+    public init(logger: Logger, interval: Duration? = SystemdNotifier.watchdogInterval,
+                healthy: @escaping @Sendable () async -> Bool = { true }) {
+        self.interval = interval
+        self.healthy = healthy
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard let interval else { return }
+        logger.debug("watchdog every \(interval / 2)")
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if await healthy() { SystemdNotifier.watchdog() }
+            do {
+                try await Task.sleep(for: interval / 2)
+            } catch {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import MailstackMaps
+
+/// `mailstack makemap [-f] [-N] [-u] [-e] [-r] [-o] [-t C] hash|btree MAP < TEXT`, with
+/// sendmail's makemap(8) meaning of each flag.
+struct MakeMapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "makemap",
+        abstract: "Build (or dump with -u) a Berkeley DB map from text, as sendmail's makemap."
+    )
+
+    @Flag(name: .customShort("f"), help: "Do not fold keys to lower case.") var noFold = false
+    @Flag(name: .customShort("N"), help: "Include a trailing NUL in keys and values.") var nul = false
+    @Flag(name: .customShort("u"), help: "Dump the map as text instead of building it.") var unmap = false
+    @Flag(name: .customShort("e"), help: "Allow empty values.") var allowEmpty = false
+    @Flag(name: .customShort("r"), help: "Replace duplicate keys (the last wins) instead of failing.") var replace = false
+    @Flag(name: .customShort("o"), help: "Append to the existing map.") var append = false
+    @Option(name: .customShort("t"), help: "Key/value delimiter instead of white space.") var delimiter: String?
+    @Option(name: .customShort("C"), help: "Ignored (sendmail's configuration file), for drop-in use.") var sendmailConfig: String?
+    @Flag(name: .customShort("v"), help: "Print each entry as it is added.") var verbose = false
+
+    @Argument(help: "Map type: hash or btree.") var type: String
+    @Argument(help: "Map name; the file is NAME.db.") var map: String
+
+    func run() throws {
+        guard let kind = BerkeleyDB.Kind(rawValue: type) else {
+            throw ValidationError("makemap: unknown map type \(type) (hash or btree)")
+        }
+        var options = MakeMap.Options()
+        options.foldCase = !noFold
+        options.nulTerminate = nul
+        options.allowEmptyValue = allowEmpty
+        options.replaceDuplicates = replace
+        options.append = append
+        if let delimiter {
+            guard delimiter.utf8.count == 1 else { throw ValidationError("makemap: -t takes one character") }
+            options.delimiter = delimiter.utf8.first
+        }
+        do {
+            if unmap {
+                FileHandle.standardOutput.write(Data(try MakeMap.dump(map, kind: kind, options: options)))
+                return
+            }
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            let entries = try MakeMap.parse(Array(input), file: map, options: options)
+            if verbose {
+                for entry in entries {
+                    FileHandle.standardError.write(Data("key=`\(String(decoding: entry.key, as: UTF8.self))', val=`\(String(decoding: entry.value, as: UTF8.self))'\n".utf8))
+                }
+            }
+            try MakeMap.write(entries, to: map, kind: kind, options: options)
+        } catch let error as MapError {
+            FileHandle.standardError.write(Data(error.description.split(separator: "\n").map { "makemap: \($0)\n" }.joined().utf8))
+            throw ExitCode(65) // EX_DATAERR, as sendmail's makemap
+        }
+    }
+}

@@ -1,0 +1,87 @@
+// ipc-bench: round trips per second and MB/s of streamed bodies over one IPC socket.
+// Not a test: it prints figures. By default it serves pings in this process; with --socket it
+// drives an external server (for example sd-probe) so both ends are separate processes.
+
+import ArgumentParser
+import Foundation
+import IPC
+import IPCTransport
+import Logging
+import NIOCore
+
+struct PingOnly: IPCRequestHandler {
+    func handle(_ request: IPCRequest, stream: IPCBodyStream?) async throws -> IPCBody {
+        throw IPCHandlerError(.unknownType, "ping only")
+    }
+}
+
+@main
+struct IPCBench: AsyncParsableCommand {
+    @Option(help: "Socket of an external server answering pings (its service name with --service).") var socket: String?
+    @Option(help: "Service name the external server announces.") var service = "sd-probe"
+    @Option(help: "Round trips per measurement.") var requests = 50_000
+    @Option(help: "Requests in flight at once for the pipelined measurement.") var concurrency = 64
+    @Option(help: "Size of one streamed body, in MB.") var bodyMB = 8
+    @Option(help: "Streamed bodies to send.") var bodies = 16
+
+    func run() async throws {
+        let logger = Logger(label: "ipc-bench")
+        let path = socket ?? NSTemporaryDirectory() + "ipc-bench-\(getpid()).sock"
+        let name = socket == nil ? "bench" : service
+        var server: IPCServer?
+        if socket == nil {
+            server = try await IPCServer.bind(.path(path), configuration: .init(service: name), logger: logger)
+        }
+        let client = IPCClient(configuration: .init(path: path, service: name, clientName: "ipc-bench"), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let server { group.addTask { try await server.serve(PingOnly()) } }
+            group.addTask { await client.run() }
+            try await measure(client)
+            group.cancelAll()
+        }
+        if socket == nil { unlink(path) }
+    }
+
+    func measure(_ client: IPCClient) async throws {
+        let ping = IPCBody.ping(Mailstack_Ipc_Ping())
+        for _ in 0..<1000 { _ = try await client.request(ping) } // warm up, connect
+
+        var start = ContinuousClock.now
+        for _ in 0..<requests { _ = try await client.request(ping) }
+        report("sequential round trips", count: requests, elapsed: ContinuousClock.now - start, unit: "req/s")
+
+        start = ContinuousClock.now
+        let perTask = requests / concurrency
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask { for _ in 0..<perTask { _ = try await client.request(ping) } }
+            }
+            try await group.waitForAll()
+        }
+        report("pipelined round trips (\(concurrency) in flight)", count: perTask * concurrency,
+               elapsed: ContinuousClock.now - start, unit: "req/s")
+
+        let chunk = ByteBuffer(repeating: 0x61, count: 64 * 1024)
+        let chunksPerBody = bodyMB * 16
+        start = ContinuousClock.now
+        var total: UInt64 = 0
+        for _ in 0..<bodies {
+            let body = AsyncStream<ByteBuffer> { continuation in
+                for _ in 0..<chunksPerBody { continuation.yield(chunk) }
+                continuation.finish()
+            }
+            guard case let .pong(pong) = try await client.request(ping, streaming: body) else { fatalError("no pong") }
+            total += pong.streamBytes
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "%-44@ %10.1f MB/s  (%d bodies of %d MB)", "streamed bodies" as NSString,
+                     Double(total) / 1e6 / seconds, bodies, bodyMB))
+    }
+
+    func report(_ what: String, count: Int, elapsed: Duration, unit: String) {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "%-44@ %10.0f %@  (%.1f µs each)", what as NSString, Double(count) / seconds, unit as NSString,
+                     seconds * 1e6 / Double(count)))
+    }
+}
