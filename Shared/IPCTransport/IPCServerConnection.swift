@@ -15,16 +15,23 @@ enum IPCServerConnection {
     ) async {
         var logger = baseLogger
         do {
-            var peer = try await IPCPeer.credentials(of: connection.channel)
-            logger[metadataKey: "ipc.peer"] = "\(peer)"
             try await connection.executeThenClose { inbound, outbound in
+                var peer = try await IPCPeer.credentials(of: connection.channel)
+                logger[metadataKey: "ipc.peer"] = "\(peer)"
                 var frames = inbound.makeAsyncIterator()
                 let writer = ReplyWriter(outbound: outbound)
                 peer.service = try await handshake(&frames, writer: writer, configuration: configuration)
                 logger[metadataKey: "ipc.peer"] = "\(peer)"
                 var reader = Reader(
                     handler: handler, peer: peer, writer: writer, configuration: configuration, logger: logger)
-                try await reader.run(&frames)
+                do {
+                    try await reader.run(&frames)
+                } catch let error as IPCError {
+                    if case .frameTooLarge = error {
+                        try? await writer.send(id: 0, .error(.tooLarge, error.description))
+                    }
+                    throw error
+                }
             }
         } catch is CancellationError {
         } catch let error as IPCError {
