@@ -30,4 +30,12 @@ enum IPCPipeline {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(IPCFrameDecoder(maxFrame: maxFrame)))
         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
     }
+
+    /// For accepted connections: a connection accepted but never served (the listener was shut
+    /// down with it still queued) must be closed when dropped, not trap. NIO names this
+    /// initializer deprecated because it tears down on deinit, which is the point here.
+    static func configureAccepted(_ channel: Channel, maxFrame: Int) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(IPCFrameDecoder(maxFrame: maxFrame)))
+        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(synchronouslyWrapping: channel)
+    }
 }

@@ -86,7 +86,7 @@ public final class IPCServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
         let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
-            child.eventLoop.makeCompletedFuture { try IPCPipeline.configure(child, maxFrame: maxFrame) }
+            child.eventLoop.makeCompletedFuture { try IPCPipeline.configureAccepted(child, maxFrame: maxFrame) }
         }
         let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         switch address {

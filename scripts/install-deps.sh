@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing mailstack needs on a fresh Debian 12 machine (as root,
+# from Debian's own archive only), and extracts sendmail's makemap for the compatibility tests
+# without installing sendmail (it would conflict with postfix, which the interop tests use).
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    libdb5.3-dev db5.3-util        # Berkeley DB 5.3: maps and drac's database
+    libsystemd-dev pkg-config      # sd_notify, socket activation, the journal
+    protobuf-compiler              # protoc, for Shared/IPC/generate.sh
+    systemd                        # systemd-analyze verify, systemd-socket-activate
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# sendmail's makemap, unpacked into .build/sendmail-bin (not installed).
+if [ ! -x .build/sendmail-bin/usr/sbin/makemap ]; then
+    echo "install-deps: extracting sendmail's makemap from Debian's sendmail-bin"
+    mkdir -p .build/sendmail-bin
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download sendmail-bin >/dev/null 2>&1 || { apt-get update -qq && apt-get download sendmail-bin >/dev/null; })
+    dpkg-deb -x "$tmp"/sendmail-bin_*.deb .build/sendmail-bin
+    rm -rf "$tmp"
+fi
