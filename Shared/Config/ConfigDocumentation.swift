@@ -27,10 +27,10 @@ public enum ConfigDocumentation {
             }
             let value: String
             switch key.defaultValue {
-            case let .scalar(s): value = s.isEmpty ? "(empty)" : "`\(s)`"
-            case let .list(l): value = l.isEmpty ? "(empty)" : l.map { "`\($0)`" }.joined(separator: ", ")
+            case let .scalar(s): value = s.isEmpty ? "(empty)" : "`` \(s) ``"
+            case let .list(l): value = l.isEmpty ? "(empty)" : l.map { "`` \($0) ``" }.joined(separator: ", ")
             }
-            let cells = [key.name, key.kind.rawValue, value, key.summary, key.sendmail.isEmpty ? "" : "`\(key.sendmail)`"]
+            let cells = [key.name, key.kind.rawValue, value, key.summary, key.sendmail.isEmpty ? "" : "`` \(key.sendmail) ``"]
             out += "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
         }
         return out

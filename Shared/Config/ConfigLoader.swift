@@ -123,7 +123,7 @@ public enum ConfigLoader {
             return ConfigError(file: file, line: nil, reason: "YAML: \(problem)")
         case let .duplicatedKeysInMapping(duplicates, context):
             return ConfigError(file: file, line: context.mark.line,
-                               reason: "duplicate keys: \(duplicates.joined(separator: ", "))")
+                               reason: "set twice in one section: \(duplicates.joined(separator: ", "))")
         default:
             return ConfigError(file: file, line: nil, reason: "YAML: \(error)")
         }
@@ -168,4 +168,12 @@ public struct ConfigValues: Sendable {
     public func bool(_ name: String) -> Bool { ConfigParsers.bool(string(name))! }
     public func size(_ name: String) -> Int { ConfigParsers.size(string(name))! }
     public func duration(_ name: String) -> Duration { ConfigParsers.duration(string(name))! }
+}
+
+extension ConfigValues {
+    /// The line a value came from in its file, or 0.
+    public func sourceLine(_ name: String) -> Int {
+        if case let .file(_, line) = source(name) { return line }
+        return 0
+    }
 }
