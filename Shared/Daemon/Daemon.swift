@@ -75,6 +75,10 @@ public enum Daemon {
         do {
             try await group.run()
         } catch is CancellationError {
+        } catch {
+            SystemdNotifier.stopping(status: "failed: \(error)")
+            logger.critical("\(service) failed: \(error)")
+            exit(1)
         }
         SystemdNotifier.stopping()
         logger.notice("\(service) stopped")

@@ -19,7 +19,11 @@ public struct WatchdogService: Service {
     }
 
     public func run() async throws {
-        guard let interval else { return }
+        guard let interval else {
+            // No watchdog asked for: stay until shutdown, so the service group sees no early exit.
+            try? await gracefulShutdown()
+            return
+        }
         logger.debug("watchdog every \(interval / 2)")
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if await healthy() { SystemdNotifier.watchdog() }
