@@ -75,13 +75,14 @@ struct IPCBench: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print(String(format: "%-44@ %10.1f MB/s  (%d bodies of %d MB)", "streamed bodies" as NSString,
-                     Double(total) / 1e6 / seconds, bodies, bodyMB))
+        print(pad("streamed bodies") + String(format: "%10.1f MB/s  (%d bodies of %d MB)", Double(total) / 1e6 / seconds, bodies, bodyMB))
     }
+
+    func pad(_ text: String) -> String { text.padding(toLength: 44, withPad: " ", startingAt: 0) }
 
     func report(_ what: String, count: Int, elapsed: Duration, unit: String) {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print(String(format: "%-44@ %10.0f %@  (%.1f µs each)", what as NSString, Double(count) / seconds, unit as NSString,
-                     seconds * 1e6 / Double(count)))
+        print(pad(what) + String(format: "%10.0f %@  (%.1f µs each)", Double(count) / seconds, unit as NSString,
+                                 seconds * 1e6 / Double(count)))
     }
 }

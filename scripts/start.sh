@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Starts the whole mailstack in the foreground on the default configuration (the seed's), with
+# no systemd: unprivileged loopback ports, state under ./state, Ctrl-C stops everything.
+# A development launcher, not a supervisor: production runs under systemd (deploy/systemd).
+#
+# Nothing leaves the machine: the seed's mailertable route (a private address) is rewritten to a
+# loopback port, and remote mail is held or looped back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="$root/state"
+
+scripts/install-deps.sh
+swift build --product mailstack >/dev/null
+services=(drac-registry relay-policy queue smtpfeed-out pop3 smtp-in)
+for s in "${services[@]}"; do
+    if swift build --product "$s" >/dev/null 2>&1; then :; fi
+done
+bin=$(swift build --show-bin-path)
+
+# State: sockets, spool, maildirs, maps, drac database.
+mkdir -p "$state"/{run,spool,maildirs,mail,lib}
+export MAILSTACK_IPC_DIRECTORY="$state/run"
+export MAILSTACK_QUEUE_DIRECTORY="$state/spool"
+export MAILSTACK_QUEUE_MAILDIR_ROOT="$state/maildirs"
+export MAILSTACK_DRAC_DATABASE="$state/lib/drac.db"
+export MAILSTACK_MAPS_ACCESS="$state/mail/access.db"
+export MAILSTACK_MAPS_VIRTUSERTABLE="$state/mail/virtusertable.db"
+export MAILSTACK_MAPS_MAILERTABLE="$state/mail/mailertable.db"
+export MAILSTACK_MAPS_VIRTUSER_DOMAINS="$state/mail/virtuser-domains"
+export MAILSTACK_SMTP_LISTEN="127.0.0.1:2525,[::1]:2525"
+export MAILSTACK_DNS_SERVERS="127.0.0.1:5353"
+
+# The seed's maps, built with our makemap; the mailertable route goes to loopback only.
+"$bin/mailstack" makemap hash "$state/mail/access" < etc/mail/access
+"$bin/mailstack" makemap hash "$state/mail/virtusertable" < etc/mail/virtusertable
+sed 's/\[192\.168\.0\.100\]/[127.0.0.1]:2526/' etc/mail/mailertable | "$bin/mailstack" makemap hash "$state/mail/mailertable"
+cp etc/mail/virtuser-domains "$state/mail/virtuser-domains"
+"$bin/mailstack" check-config --quiet etc/mailstack.yaml
+
+pids=()
+stop() {
+    trap - INT TERM
+    echo "mailstack: stopping"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait
+    exit 0
+}
+trap stop INT TERM
+
+started=()
+for s in "${services[@]}"; do
+    if [ -x "$bin/$s" ]; then
+        "$bin/$s" --config etc/mailstack.yaml &
+        pids+=($!)
+        started+=("$s")
+    else
+        echo "mailstack: $s is not built yet (its issue is open); skipping"
+    fi
+done
+echo "mailstack: state in $state; sockets in $state/run"
+if ((${#pids[@]} == 0)); then
+    echo "mailstack: no service is built yet; the configuration and maps are ready in $state"
+    exit 0
+fi
+echo "mailstack: started ${started[*]}; Ctrl-C stops them"
+wait

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh Debian 12 machine: installs what it needs
+# (Debian packages only), builds once, runs every test, and checks that generated files are
+# up to date. Ends with swift test's closing line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== build"
+swift build --build-tests
+
+echo "== generated files"
+.build/debug/mailstack config-doc | diff -u docs/configuration.md - \
+    || { echo "docs/configuration.md is stale: .build/debug/mailstack config-doc > docs/configuration.md"; exit 1; }
+if [ "${MAILSTACK_CHECK_PROTO:-1}" = 1 ]; then
+    Shared/IPC/generate.sh --check
+fi
+
+echo "== tests"
+swift test --skip-build
