@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .executable(name: "mailstack", targets: ["mailstack"]),
         .executable(name: "ipc-bench", targets: ["ipc-bench"]),
+        .executable(name: "drac-registry", targets: ["drac-registry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -53,10 +54,22 @@ let package = Package(
             path: "Shared/Daemon"
         ),
 
+        // Services: each a library (its logic, tested without processes) and a thin executable.
+        .target(
+            name: "DracRegistryService",
+            dependencies: ["IPC", "IPCTransport", "MailstackMaps", logging, lifecycle],
+            path: "Services/drac-registry/Library"
+        ),
+        .executableTarget(
+            name: "drac-registry",
+            dependencies: ["Daemon", "DracRegistryService"],
+            path: "Services/drac-registry/Main"
+        ),
+
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackConfig", argumentParser],
+            dependencies: ["MailstackMaps", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // Benchmarks (not tests).
@@ -72,10 +85,11 @@ let package = Package(
             path: "Tests/Support/sd-probe"
         ),
 
-        .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging], path: "Tests/IPCTests"),
+        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
-            dependencies: ["MailstackMaps"],
+            dependencies: ["MailstackMaps", "TestSupport"],
             path: "Tests/MapsTests",
             resources: [.copy("Fixtures")]
         ),
@@ -85,6 +99,11 @@ let package = Package(
             path: "Tests/ConfigTests",
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", nioPosix], path: "Tests/SystemdTests"),
+        .testTarget(
+            name: "DracRegistryTests",
+            dependencies: ["DracRegistryService", "IPC", "IPCTransport", "MailstackMaps", "TestSupport", logging],
+            path: "Tests/DracRegistryTests"
+        ),
+        .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]
 )

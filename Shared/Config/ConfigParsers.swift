@@ -64,6 +64,8 @@ public enum ConfigParsers {
         case let (.int, .scalar(s)): return Int(s) == nil ? "\(key.name): '\(s)' is not an integer" : nil
         case let (.bool, .scalar(s)): return bool(s) == nil ? "\(key.name): '\(s)' is not true or false" : nil
         case let (.size, .scalar(s)): return size(s) == nil ? "\(key.name): '\(s)' is not a size (octets, or with K, M, G)" : nil
+        case (.duration, .scalar("")) where key.defaultValue == .scalar(""):
+            return nil // "automatic", documented per key
         case let (.duration, .scalar(s)):
             return duration(s) == nil ? "\(key.name): '\(s)' is not a duration (like 30s, 15m, 1h, 1d)" : nil
         case (.string, .scalar), (.path, .scalar): return nil

@@ -101,7 +101,12 @@ public struct MailstackConfiguration: Sendable {
 
     public var dracWindow: Duration { values.duration("drac.window") }
     public var dracDatabase: String { values.string("drac.database") }
-    public var dracSweepInterval: Duration { values.duration("drac.sweep_interval") }
+    /// drac.sweep_interval, or window/10 when empty.
+    public var dracSweepInterval: Duration {
+        values.string("drac.sweep_interval").isEmpty ? dracWindow / 10 : values.duration("drac.sweep_interval")
+    }
+    public var dracWriterUsers: [String] { values.list("drac.writer_users") }
+    public var dracWriterGroups: [String] { values.list("drac.writer_groups") }
 
     // MARK: ipc
 
@@ -109,6 +114,7 @@ public struct MailstackConfiguration: Sendable {
     public var ipcMaxFrame: Int { values.size("ipc.max_frame") }
     public var ipcRequestTimeout: Duration { values.duration("ipc.request_timeout") }
     public var adminGroup: String { values.string("ipc.admin_group") }
+    public var ipcSocketMode: mode_t { mode_t(values.string("ipc.socket_mode"), radix: 8) ?? 0o660 }
 
     /// The socket path of a service: <ipc.directory>/<service>.sock.
     public func socketPath(for service: String) -> String { ipcDirectory + "/" + service + ".sock" }
@@ -169,6 +175,9 @@ public struct MailstackConfiguration: Sendable {
         }
         if dracWindow <= .zero { throw fail("drac.window", "must be positive") }
         if dracSweepInterval <= .zero { throw fail("drac.sweep_interval", "must be positive") }
+        if mode_t(values.string("ipc.socket_mode"), radix: 8).map({ $0 & ~0o777 != 0 }) ?? true {
+            throw fail("ipc.socket_mode", "'\(values.string("ipc.socket_mode"))' is not an octal file mode like 0660")
+        }
         if ipcMaxFrame < 66 * 1024 { throw fail("ipc.max_frame", "must be at least 67584 (a stream chunk must fit)") }
         if !Self.logLevels.contains(logLevel) { throw fail("log.level", "unknown level '\(logLevel)'") }
         for name in ["queue.directory", "queue.maildir_root", "ipc.directory", "drac.database"] where !values.string(name).hasPrefix("/") {

@@ -12,6 +12,58 @@ import ServiceLifecycle
 /// logging, take its sockets from systemd or bind them itself, tell systemd READY once they
 /// accept, ping the watchdog, and stop cleanly on SIGTERM/SIGINT (STOPPING=1).
 public enum Daemon {
+    /// `--config FILE` and `--set key=value` from the command line. Without `--config`,
+    /// /etc/mailstack/mailstack.yaml is used when it exists, else the built-in defaults.
+    public static func arguments(_ argv: [String] = CommandLine.arguments) -> (file: String?, overrides: [String]) {
+        var file: String?
+        var overrides: [String] = []
+        var iterator = argv.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--config": file = iterator.next()
+            case "--set": overrides.append(iterator.next() ?? "")
+            default: fail("unknown argument \(argument) (usage: --config FILE --set section.key=value ...)", logger: nil)
+            }
+        }
+        if file == nil, access(defaultConfigurationFile, R_OK) == 0 { file = defaultConfigurationFile }
+        return (file, overrides)
+    }
+
+    public static let defaultConfigurationFile = "/etc/mailstack/mailstack.yaml"
+
+    /// Logs (or prints) `message` and exits 1.
+    public static func fail(_ message: String, logger: Logger?) -> Never {
+        if let logger {
+            logger.critical("\(message)")
+        } else {
+            let line = "mailstack: \(message)\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        }
+        exit(1)
+    }
+
+    /// Who may make privileged requests: root, this service's user, `users` and `groups` (names
+    /// or numbers), and members of ipc.admin_group. Unknown names are logged and skipped.
+    public static func peerPolicy(users: [String], groups: [String], configuration: MailstackConfiguration,
+                                  logger: Logger) -> IPCPeerPolicy {
+        var policy = IPCPeerPolicy()
+        for user in users {
+            if let uid = UInt32(user) { policy.uids.insert(uid) } else if let entry = getpwnam(user) {
+                policy.uids.insert(entry.pointee.pw_uid)
+            } else {
+                logger.warning("no such user \(user): skipped in the writers' list")
+            }
+        }
+        for group in groups + (configuration.adminGroup.isEmpty ? [] : [configuration.adminGroup]) {
+            if let gid = UInt32(group) { policy.gids.insert(gid) } else if let entry = getgrnam(group) {
+                policy.gids.insert(entry.pointee.gr_gid)
+            } else {
+                logger.warning("no such group \(group): skipped in the writers' list")
+            }
+        }
+        return policy
+    }
+
     /// Loads the configuration or exits 78 (EX_CONFIG) with file, line and reason.
     public static func loadConfiguration(file: String?, overrides: [String]) -> MailstackConfiguration {
         do {
@@ -36,7 +88,8 @@ public enum Daemon {
         activated: [SocketActivation.Socket],
         logger: Logger
     ) async throws -> IPCServer {
-        let serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame)
+        let serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame,
+                                                         socketMode: configuration.ipcSocketMode)
         let inherited = activated.first { $0.name == service } ?? (activated.count == 1 ? activated.first : nil)
         if let inherited {
             logger.info("listening on socket passed by systemd (\(inherited.name))")
@@ -47,6 +100,12 @@ public enum Daemon {
         try makeDirectory(configuration.ipcDirectory)
         logger.info("listening on \(path)")
         return try await IPCServer.bind(.path(path), configuration: serverConfiguration, logger: logger)
+    }
+
+    /// Creates the directory that will hold `file`.
+    public static func makeDirectory(parentOf file: String) throws {
+        guard let slash = file.lastIndex(of: "/"), slash != file.startIndex else { return }
+        try makeDirectory(String(file[..<slash]))
     }
 
     /// Creates a directory (and its parents) with mode 0755 if it does not exist.

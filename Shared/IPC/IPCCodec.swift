@@ -55,6 +55,15 @@ extension IPCEnvelope {
         case .chunk: return "chunk"
         case .ping: return "ping"
         case .pong: return "pong"
+        case .dracLookup: return "drac.lookup"
+        case .dracAdd: return "drac.add"
+        case .dracDelete: return "drac.delete"
+        case .dracFlush: return "drac.flush"
+        case .dracList: return "drac.list"
+        case .dracLookupReply: return "drac.lookupReply"
+        case .dracEntry: return "drac.entry"
+        case .dracCount: return "drac.count"
+        case .dracEntries: return "drac.entries"
         }
     }
 }

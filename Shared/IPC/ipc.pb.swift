@@ -106,6 +106,84 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .pong(newValue)}
   }
 
+  /// drac-registry. Requests: lookup (anyone on the socket); add, delete, flush (writers only:
+  /// pop3's user and administrators, from the peer's credentials); list.
+  public var dracLookup: Mailstack_Ipc_DracLookup {
+    get {
+      if case .dracLookup(let v)? = body {return v}
+      return Mailstack_Ipc_DracLookup()
+    }
+    set {body = .dracLookup(newValue)}
+  }
+
+  /// -> DracEntry
+  public var dracAdd: Mailstack_Ipc_DracAdd {
+    get {
+      if case .dracAdd(let v)? = body {return v}
+      return Mailstack_Ipc_DracAdd()
+    }
+    set {body = .dracAdd(newValue)}
+  }
+
+  /// -> DracCount (1 if it was there)
+  public var dracDelete: Mailstack_Ipc_DracDelete {
+    get {
+      if case .dracDelete(let v)? = body {return v}
+      return Mailstack_Ipc_DracDelete()
+    }
+    set {body = .dracDelete(newValue)}
+  }
+
+  /// -> DracCount (entries removed)
+  public var dracFlush: Mailstack_Ipc_DracFlush {
+    get {
+      if case .dracFlush(let v)? = body {return v}
+      return Mailstack_Ipc_DracFlush()
+    }
+    set {body = .dracFlush(newValue)}
+  }
+
+  /// -> DracEntries
+  public var dracList: Mailstack_Ipc_DracList {
+    get {
+      if case .dracList(let v)? = body {return v}
+      return Mailstack_Ipc_DracList()
+    }
+    set {body = .dracList(newValue)}
+  }
+
+  public var dracLookupReply: Mailstack_Ipc_DracLookupReply {
+    get {
+      if case .dracLookupReply(let v)? = body {return v}
+      return Mailstack_Ipc_DracLookupReply()
+    }
+    set {body = .dracLookupReply(newValue)}
+  }
+
+  public var dracEntry: Mailstack_Ipc_DracEntry {
+    get {
+      if case .dracEntry(let v)? = body {return v}
+      return Mailstack_Ipc_DracEntry()
+    }
+    set {body = .dracEntry(newValue)}
+  }
+
+  public var dracCount: Mailstack_Ipc_DracCount {
+    get {
+      if case .dracCount(let v)? = body {return v}
+      return Mailstack_Ipc_DracCount()
+    }
+    set {body = .dracCount(newValue)}
+  }
+
+  public var dracEntries: Mailstack_Ipc_DracEntries {
+    get {
+      if case .dracEntries(let v)? = body {return v}
+      return Mailstack_Ipc_DracEntries()
+    }
+    set {body = .dracEntries(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -116,6 +194,21 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     /// Diagnostics served by every service (health checks, benchmarks).
     case ping(Mailstack_Ipc_Ping)
     case pong(Mailstack_Ipc_Pong)
+    /// drac-registry. Requests: lookup (anyone on the socket); add, delete, flush (writers only:
+    /// pop3's user and administrators, from the peer's credentials); list.
+    case dracLookup(Mailstack_Ipc_DracLookup)
+    /// -> DracEntry
+    case dracAdd(Mailstack_Ipc_DracAdd)
+    /// -> DracCount (1 if it was there)
+    case dracDelete(Mailstack_Ipc_DracDelete)
+    /// -> DracCount (entries removed)
+    case dracFlush(Mailstack_Ipc_DracFlush)
+    /// -> DracEntries
+    case dracList(Mailstack_Ipc_DracList)
+    case dracLookupReply(Mailstack_Ipc_DracLookupReply)
+    case dracEntry(Mailstack_Ipc_DracEntry)
+    case dracCount(Mailstack_Ipc_DracCount)
+    case dracEntries(Mailstack_Ipc_DracEntries)
 
   }
 
@@ -284,13 +377,127 @@ public nonisolated struct Mailstack_Ipc_Pong: Sendable {
   public init() {}
 }
 
+public nonisolated struct Mailstack_Ipc_DracLookup: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracLookupReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  /// true while the entry is unexpired
+  public var authorized: Bool = false
+
+  /// epoch seconds, when authorized
+  public var expires: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracAdd: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// added, or refreshed, for drac.window
+  public var address: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracDelete: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracFlush: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  /// epoch seconds
+  public var expires: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var count: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_DracEntries: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var entries: [Mailstack_Ipc_DracEntry] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "mailstack.ipc"
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -365,6 +572,123 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .pong(v)
         }
       }()
+      case 20: try {
+        var v: Mailstack_Ipc_DracLookup?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracLookup(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracLookup(v)
+        }
+      }()
+      case 21: try {
+        var v: Mailstack_Ipc_DracAdd?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracAdd(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracAdd(v)
+        }
+      }()
+      case 22: try {
+        var v: Mailstack_Ipc_DracDelete?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracDelete(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracDelete(v)
+        }
+      }()
+      case 23: try {
+        var v: Mailstack_Ipc_DracFlush?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracFlush(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracFlush(v)
+        }
+      }()
+      case 24: try {
+        var v: Mailstack_Ipc_DracList?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracList(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracList(v)
+        }
+      }()
+      case 25: try {
+        var v: Mailstack_Ipc_DracLookupReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracLookupReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracLookupReply(v)
+        }
+      }()
+      case 26: try {
+        var v: Mailstack_Ipc_DracEntry?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracEntry(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracEntry(v)
+        }
+      }()
+      case 27: try {
+        var v: Mailstack_Ipc_DracCount?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracCount(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracCount(v)
+        }
+      }()
+      case 28: try {
+        var v: Mailstack_Ipc_DracEntries?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dracEntries(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dracEntries(v)
+        }
+      }()
       default: break
       }
     }
@@ -401,6 +725,42 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .pong?: try {
       guard case .pong(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .dracLookup?: try {
+      guard case .dracLookup(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .dracAdd?: try {
+      guard case .dracAdd(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .dracDelete?: try {
+      guard case .dracDelete(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .dracFlush?: try {
+      guard case .dracFlush(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .dracList?: try {
+      guard case .dracList(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .dracLookupReply?: try {
+      guard case .dracLookupReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
+    case .dracEntry?: try {
+      guard case .dracEntry(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .dracCount?: try {
+      guard case .dracCount(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .dracEntries?: try {
+      guard case .dracEntries(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
     }()
     case nil: break
     }
@@ -600,6 +960,269 @@ nonisolated extension Mailstack_Ipc_Pong: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.payload != rhs.payload {return false}
     if lhs.streamBytes != rhs.streamBytes {return false}
     if lhs.service != rhs.service {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracLookup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracLookup"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracLookup, rhs: Mailstack_Ipc_DracLookup) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracLookupReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracLookupReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}authorized\0\u{1}expires\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.authorized) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.expires) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.authorized != false {
+      try visitor.visitSingularBoolField(value: self.authorized, fieldNumber: 2)
+    }
+    if self.expires != 0 {
+      try visitor.visitSingularInt64Field(value: self.expires, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracLookupReply, rhs: Mailstack_Ipc_DracLookupReply) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.authorized != rhs.authorized {return false}
+    if lhs.expires != rhs.expires {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracAdd: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracAdd"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracAdd, rhs: Mailstack_Ipc_DracAdd) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracDelete: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracDelete"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracDelete, rhs: Mailstack_Ipc_DracDelete) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracFlush: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracFlush"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracFlush, rhs: Mailstack_Ipc_DracFlush) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracList, rhs: Mailstack_Ipc_DracList) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}expires\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.expires) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.expires != 0 {
+      try visitor.visitSingularInt64Field(value: self.expires, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracEntry, rhs: Mailstack_Ipc_DracEntry) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.expires != rhs.expires {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.count != 0 {
+      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracCount, rhs: Mailstack_Ipc_DracCount) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_DracEntries: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DracEntries"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_DracEntries, rhs: Mailstack_Ipc_DracEntries) -> Bool {
+    if lhs.entries != rhs.entries {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

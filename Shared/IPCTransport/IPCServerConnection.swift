@@ -115,7 +115,9 @@ enum IPCServerConnection {
                             group.addTask { [handler, writer, logger] in
                                 let reply = await Self.answer(request.request, stream: stream, handler: handler, logger: logger)
                                 stream?.channel.finish()
-                                try? await writer.send(id: request.request.id, reply)
+                                // Cancelled: the connection is closing (shutdown); the client
+                                // sees the connection lost, not an answer made of the cancellation.
+                                if !Task.isCancelled { try? await writer.send(id: request.request.id, reply) }
                                 if limited { await limiter.release() }
                             }
                         }

@@ -25,12 +25,10 @@ public struct WatchdogService: Service {
             return
         }
         logger.debug("watchdog every \(interval / 2)")
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if await healthy() { SystemdNotifier.watchdog() }
-            do {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                if await healthy() { SystemdNotifier.watchdog() }
                 try await Task.sleep(for: interval / 2)
-            } catch {
-                return
             }
         }
     }

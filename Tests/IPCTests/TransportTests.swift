@@ -146,17 +146,17 @@ struct TransportTests {
         }
     }
 
-    @Test("a server restarted under a pipelining client: failures are temporary, then it recovers")
+    @Test("a server restarted under a pipelining client: in-flight requests fail as temporary, then it recovers")
     func restart() async throws {
         let path = temporarySocketPath("restart")
         let first = try await IPCServer.bind(.path(path), configuration: .init(service: "test"), logger: testLogger)
         let client = IPCClient(configuration: .init(path: path, service: "test", clientName: "tester",
-                                                    requestTimeout: .seconds(5), backoffInitial: .milliseconds(20)),
+                                                    requestTimeout: .seconds(10), backoffInitial: .milliseconds(20)),
                                logger: testLogger)
         let outcomes = Locked<(ok: Int, unavailable: Int, other: [String])>((0, 0, []))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
-            group.addTask { try await first.serve(EchoPeerHandler()) }
+            let firstServing = Task { try await first.serve(EchoPeerHandler()) }
             let load = Task {
                 while !Task.isCancelled {
                     await withTaskGroup(of: Void.self) { batch in
@@ -177,9 +177,14 @@ struct TransportTests {
                 }
             }
             try await Task.sleep(for: .milliseconds(300))
+            // A request the old server will never answer: the restart must fail it, not hang it.
+            let inFlight = Task { try await client.request(Self.pong("slow")) }
+            try await Task.sleep(for: .milliseconds(50))
             let beforeRestart = outcomes.withLock { $0.ok }
-            await first.close()
-            try await Task.sleep(for: .milliseconds(200))
+            firstServing.cancel() // the process dies: its listener and every connection close
+            _ = await firstServing.result
+            let lost = await inFlight.result
+            try await Task.sleep(for: .milliseconds(100))
             let second = try await IPCServer.bind(.path(path), configuration: .init(service: "test"), logger: testLogger)
             group.addTask { try await second.serve(EchoPeerHandler()) }
             try await Task.sleep(for: .milliseconds(500))
@@ -188,7 +193,10 @@ struct TransportTests {
             _ = await load.result
             let final = outcomes.withLock { $0 }
             #expect(beforeRestart > 0)
-            #expect(final.unavailable > 0)
+            switch lost {
+            case .success: Issue.record("the in-flight request was answered by a dead server")
+            case let .failure(error): #expect((error as? IPCError)?.isUnavailable == true, "\(error)")
+            }
             #expect(afterRestart > beforeRestart, "requests succeed again after the restart")
             #expect(final.other.isEmpty, "only temporary failures: \(final.other.prefix(3))")
             let replyEnd = try await client.request(Self.pong("end"))

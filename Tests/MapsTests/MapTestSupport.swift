@@ -1,9 +1,9 @@
 import Foundation
+@_exported import TestSupport
 
 /// Paths and processes for the map tests.
 enum MapTestSupport {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let packageRoot = TestSupport.packageRoot
 
     static func fixture(_ name: String) throws -> [UInt8] {
         let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!
@@ -17,47 +17,14 @@ enum MapTestSupport {
             ?? packageRoot + "/.build/sendmail-bin/usr/sbin/makemap"
     }
 
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "mailstack-maps-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    static func temporaryDirectory() throws -> String { try TestSupport.temporaryDirectory("maps") }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs a program with `input` on stdin.
     @discardableResult
-    static func run(_ argv: [String], input: [UInt8] = []) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input))
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
-    }
+    static func run(_ argv: [String], input: [UInt8] = []) throws -> TestSupport.Result { try TestSupport.run(argv, input: input) }
 
     /// The lines of a `makemap -u` dump, sorted (hash order is not meaningful).
-    static func sortedLines(_ text: String) -> [String] {
-        text.split(separator: "\n").map(String.init).sorted()
-    }
+    static func sortedLines(_ text: String) -> [String] { TestSupport.sortedLines(text) }
+
+    static func binary(_ name: String) -> String { TestSupport.binary(name) }
 }
 
-extension MapTestSupport {
-    /// A product of this package, from the build directory the tests run from.
-    static func binary(_ name: String) -> String {
-        URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
-    }
-}

@@ -1,16 +1,17 @@
 // mailstack: the administrator's command-line tool.
 //
 // Subcommands: makemap (sendmail-compatible map builder), check-config, import-mc (sendmail.mc
-// to mailstack.yaml), config-doc (the documented key table). Needs no running service; runs as
+// to mailstack.yaml), config-doc (the documented key table) need no running service; drac talks to
+// drac-registry over its socket. Runs as
 // any user that may read the files it is given.
 
 import ArgumentParser
 
 @main
-struct Mailstack: ParsableCommand {
+struct Mailstack: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailstack",
         abstract: "Administer a mailstack mail server.",
-        subcommands: [MakeMapCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self]
+        subcommands: [MakeMapCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self, DracCommand.self]
     )
 }

@@ -13,16 +13,7 @@ struct NoRequests: IPCRequestHandler {
     }
 }
 
-var file: String?
-var overrides: [String] = []
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
-while let argument = arguments.next() {
-    switch argument {
-    case "--config": file = arguments.next()
-    case "--set": overrides.append(arguments.next() ?? "")
-    default: break
-    }
-}
+let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "sd-probe", configuration: configuration)
 let activated = SocketActivation.take()

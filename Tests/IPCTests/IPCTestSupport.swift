@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TestSupport
 import IPC
 import IPCTransport
 import Logging
@@ -51,13 +52,7 @@ func withServerAndClient<T: Sendable>(
     }
 }
 
-/// Runs blocking I/O on a dispatch thread, never on the cooperative pool (which has one
-/// thread per core: two blocked reads here would stall every test).
-func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-    }
-}
+
 
 /// A blocking raw Unix-socket client for feeding servers bytes no well-behaved client sends.
 /// Reads go through `offPool`.
@@ -93,10 +88,10 @@ final class RawSocket: @unchecked Sendable {
     }
 
     /// Reads one frame's envelope; nil at end of stream.
-    func receive() async throws -> IPCEnvelope? { try await offPool { try self.receiveBlocking() } }
+    func receive() async throws -> IPCEnvelope? { try await TestSupport.offPool { try self.receiveBlocking() } }
 
     /// True when the server closed the connection.
-    func isClosed() async throws -> Bool { try await offPool { self.isClosedBlocking() } }
+    func isClosed() async throws -> Bool { try await TestSupport.offPool { self.isClosedBlocking() } }
 
     func receiveBlocking() throws -> IPCEnvelope? {
         guard let header = read(4) else { return nil }
@@ -122,9 +117,3 @@ final class RawSocket: @unchecked Sendable {
     }
 }
 
-/// A Mutex in a class, so escaping closures can share it.
-final class Locked<Value: Sendable>: Sendable {
-    let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-}
