@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "mailstack", targets: ["mailstack"]),
         .executable(name: "ipc-bench", targets: ["ipc-bench"]),
         .executable(name: "drac-registry", targets: ["drac-registry"]),
+        .executable(name: "pop3", targets: ["pop3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -30,11 +31,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // C libraries, wrapped once each.
         .systemLibrary(name: "CBerkeleyDB", path: "Shared/CBerkeleyDB"),
         .systemLibrary(name: "CSystemd", path: "Shared/CSystemd", pkgConfig: "libsystemd"),
+        .systemLibrary(name: "CCrypt", path: "Shared/CCrypt"),
 
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
@@ -47,6 +50,8 @@ let package = Package(
         // Shared/Systemd: sd_notify, watchdog, socket activation, journal logging.
         .target(name: "MailstackSystemd", dependencies: ["CSystemd", logging, lifecycle], path: "Shared/Systemd"),
 
+        // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
+        .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
@@ -65,6 +70,17 @@ let package = Package(
             dependencies: ["Daemon", "DracRegistryService"],
             path: "Services/drac-registry/Main"
         ),
+
+        .target(
+            name: "POP3Service",
+            dependencies: [
+                "IPC", "IPCTransport", "Maildir", "CCrypt", nio, nioPosix, logging, lifecycle,
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Services/pop3/Library"
+        ),
+        .executableTarget(name: "pop3", dependencies: ["Daemon", "POP3Service"], path: "Services/pop3/Main"),
 
         // The administrator's command-line tool.
         .executableTarget(
@@ -103,6 +119,11 @@ let package = Package(
             name: "DracRegistryTests",
             dependencies: ["DracRegistryService", "IPC", "IPCTransport", "MailstackMaps", "TestSupport", logging],
             path: "Tests/DracRegistryTests"
+        ),
+        .testTarget(
+            name: "POP3Tests",
+            dependencies: ["POP3Service", "Maildir", "TestSupport", "IPC", "IPCTransport", nio, logging],
+            path: "Tests/POP3Tests"
         ),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     libdb5.3-dev db5.3-util        # Berkeley DB 5.3: maps and drac's database
+    libcrypt-dev                   # crypt(3): SHA512-CRYPT, bcrypt, yescrypt password hashes
     libsystemd-dev pkg-config      # sd_notify, socket activation, the journal
     protobuf-compiler              # protoc, for Shared/IPC/generate.sh
     systemd                        # systemd-analyze verify, systemd-socket-activate

@@ -130,6 +130,22 @@ extension ConfigKey {
         .init("drac.writer_groups", .list, [], "Groups (names or gids) whose members may add and delete entries.",
               sendmail: "dracd's allow list (dracd.allow)"),
 
+        // pop3.
+        .init("pop3.listen", .list, ["0.0.0.0:110", "[::]:110"], "Addresses pop3 binds when not socket-activated.",
+              sendmail: "qpopper's inetd entry (port 110)"),
+        .init("pop3.passwd_file", .path, "/etc/mailstack/passwd",
+              "Users and password hashes, user:{SCHEME}hash[:...] as Dovecot's passwd-file (SHA512-CRYPT, BLF-CRYPT, CRYPT incl. yescrypt; PLAIN for APOP users).",
+              sendmail: "qpopper: /etc/passwd + /etc/pop.auth (APOP)"),
+        .init("pop3.idle_timeout", .duration, "10m", "Close a session idle this long (RFC 1939: at least 10 minutes).",
+              sendmail: "qpopper -T 600"),
+        .init("pop3.failure_delay", .duration, "2s", "Wait before answering every failed login.", sendmail: "qpopper's failed-login sleep"),
+        .init("pop3.max_failures", .int, "5", "Failed logins from one address within pop3.failure_window before it is refused.",
+              sendmail: "(none)"),
+        .init("pop3.failure_window", .duration, "15m", "Window over which failed logins are counted.", sendmail: "(none)"),
+        .init("pop3.max_sessions", .int, "200", "Concurrent POP3 sessions in total.", sendmail: "inetd's max instances"),
+        .init("pop3.max_sessions_per_address", .int, "10", "Concurrent POP3 sessions from one client address.",
+              sendmail: "(none)"),
+
         // ipc: the Unix sockets between services.
         .init("ipc.directory", .path, "/run/mailstack", "Directory of the services' Unix sockets (<service>.sock).",
               sendmail: "(none: sendmail was one process)"),

@@ -108,6 +108,17 @@ public struct MailstackConfiguration: Sendable {
     public var dracWriterUsers: [String] { values.list("drac.writer_users") }
     public var dracWriterGroups: [String] { values.list("drac.writer_groups") }
 
+    // MARK: pop3
+
+    public var pop3Listen: [String] { values.list("pop3.listen") }
+    public var pop3PasswdFile: String { values.string("pop3.passwd_file") }
+    public var pop3IdleTimeout: Duration { values.duration("pop3.idle_timeout") }
+    public var pop3FailureDelay: Duration { values.duration("pop3.failure_delay") }
+    public var pop3MaxFailures: Int { values.int("pop3.max_failures") }
+    public var pop3FailureWindow: Duration { values.duration("pop3.failure_window") }
+    public var pop3MaxSessions: Int { values.int("pop3.max_sessions") }
+    public var pop3MaxSessionsPerAddress: Int { values.int("pop3.max_sessions_per_address") }
+
     // MARK: ipc
 
     public var ipcDirectory: String { values.string("ipc.directory") }
@@ -165,7 +176,7 @@ public struct MailstackConfiguration: Sendable {
             throw fail(tlsCertificate.isEmpty ? "smtp.tls_key" : "smtp.tls_certificate",
                        "smtp.tls_certificate and smtp.tls_key go together")
         }
-        for name in ["smtp.listen", "smtp.submission_listen"] {
+        for name in ["smtp.listen", "smtp.submission_listen", "pop3.listen"] {
             for address in values.list(name) where ListenAddress(address) == nil {
                 throw fail(name, "'\(address)' is not host:port or [v6]:port")
             }

@@ -1,0 +1,71 @@
+import IPC
+import IPCTransport
+import Logging
+import Maildir
+import Synchronization
+
+/// What every POP3 session shares: users, mailboxes, locks, limits, the drac registration.
+public struct POP3Environment: Sendable {
+    public var passwd: PasswdFile
+    /// Mailboxes are <maildirRoot>/<user>/ (the queue's local delivery writes there).
+    public var maildirRoot: String
+    public var hostname: String
+    public var locks = POP3MailboxLocks()
+    public var throttle: POP3LoginThrottle
+    /// Every failed login waits this long before its answer.
+    public var failureDelay: Duration
+    public var idleTimeout: Duration
+    public var maxSessions: Int
+    public var maxSessionsPerAddress: Int
+    /// Registers a client address with drac-registry after a successful login.
+    public var registerClient: @Sendable (String) async throws -> Void
+    public var logger: Logger
+    let sessions = Sessions()
+
+    public init(passwd: PasswdFile, maildirRoot: String, hostname: String, throttle: POP3LoginThrottle,
+                failureDelay: Duration, idleTimeout: Duration, maxSessions: Int, maxSessionsPerAddress: Int,
+                registerClient: @escaping @Sendable (String) async throws -> Void, logger: Logger) {
+        self.passwd = passwd
+        self.maildirRoot = maildirRoot
+        self.hostname = hostname
+        self.throttle = throttle
+        self.failureDelay = failureDelay
+        self.idleTimeout = idleTimeout
+        self.maxSessions = maxSessions
+        self.maxSessionsPerAddress = maxSessionsPerAddress
+        self.registerClient = registerClient
+        self.logger = logger
+    }
+
+    public func maildir(for user: String) -> Maildir { Maildir(path: maildirRoot + "/" + user) }
+
+    /// drac registration through an IPC client of drac-registry: a failure is the caller's to
+    /// log; the login stands (as qpopper's drac support did).
+    public static func dracRegistration(_ client: IPCClient) -> @Sendable (String) async throws -> Void {
+        { address in
+            _ = try await client.request(.dracAdd(.with { $0.address = address }), timeout: .seconds(2))
+        }
+    }
+}
+
+/// Open sessions, in total and per client address.
+final class Sessions: Sendable {
+    let counts = Mutex((total: 0, perAddress: [String: Int]()))
+
+    func open(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Bool {
+        counts.withLock { c in
+            guard c.total < maxTotal, c.perAddress[address, default: 0] < maxPerAddress else { return false }
+            c.total += 1
+            c.perAddress[address, default: 0] += 1
+            return true
+        }
+    }
+
+    func close(_ address: String) {
+        counts.withLock { c in
+            c.total -= 1
+            c.perAddress[address, default: 1] -= 1
+            if c.perAddress[address] == 0 { c.perAddress[address] = nil }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Maildir
+import Synchronization
+
+/// One user's mailbox for the length of a session: the messages as they were at login, the
+/// ones marked deleted (applied only at QUIT, RFC 1939 UPDATE state), and what was retrieved.
+public struct POP3Mailbox: Sendable {
+    public let user: String
+    public let maildir: Maildir
+    public let messages: [Maildir.Message]
+    public var deleted: Set<Int> = []
+    public var retrieved = (count: 0, octets: 0)
+
+    public init(user: String, maildir: Maildir, messages: [Maildir.Message]) {
+        self.user = user
+        self.maildir = maildir
+        self.messages = messages
+    }
+
+    /// The message numbered `number` (1-based) unless deleted.
+    public func message(_ number: Int) -> Maildir.Message? {
+        guard number >= 1, number <= messages.count, !deleted.contains(number) else { return nil }
+        return messages[number - 1]
+    }
+
+    public var live: [(number: Int, message: Maildir.Message)] {
+        messages.enumerated().filter { !deleted.contains($0.offset + 1) }.map { ($0.offset + 1, $0.element) }
+    }
+
+    public var stat: (count: Int, octets: Int) { live.reduce((0, 0)) { ($0.0 + 1, $0.1 + $1.message.wireSize) } }
+
+    /// A UIDL (RFC 1939: 1 to 70 characters 0x21-0x7E): the Maildir unique name up to its
+    /// first ',' (the part that never changes), which survives new/ -> cur/ and restarts.
+    public static func uidl(_ message: Maildir.Message) -> String {
+        let base = String(message.uniqueName.prefix { $0 != "," })
+        let ok = !base.isEmpty && base.count <= 70 && base.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7e }
+        if ok { return base }
+        // Fall back to a stable digest of the full name.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in message.uniqueName.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "x" + String(hash, radix: 16)
+    }
+}
+
+/// Which mailboxes are open: one session per mailbox (RFC 1939 section 8's exclusive lock).
+public final class POP3MailboxLocks: Sendable {
+    let held = Mutex(Set<String>())
+    public init() {}
+
+    /// True if the lock was taken.
+    public func acquire(_ user: String) -> Bool { held.withLock { $0.insert(user).inserted } }
+    public func release(_ user: String) { _ = held.withLock { $0.remove(user) } }
+}
+
+/// Failed logins per client address: each failure is delayed, and an address with
+/// `maxFailures` failures within `window` is refused until they age out.
+public final class POP3LoginThrottle: Sendable {
+    let maxFailures: Int
+    let window: Duration
+    let failures = Mutex([String: [ContinuousClock.Instant]]())
+
+    public init(maxFailures: Int, window: Duration) {
+        self.maxFailures = maxFailures
+        self.window = window
+    }
+
+    public func isBlocked(_ address: String) -> Bool {
+        let now = ContinuousClock.now
+        return failures.withLock { map in
+            let recent = (map[address] ?? []).filter { now - $0 < window }
+            map[address] = recent.isEmpty ? nil : recent
+            return recent.count >= maxFailures
+        }
+    }
+
+    public func recordFailure(_ address: String) {
+        failures.withLock { $0[address, default: []].append(.now) }
+    }
+
+    public func recordSuccess(_ address: String) {
+        _ = failures.withLock { $0.removeValue(forKey: address) }
+    }
+}

@@ -1,0 +1,105 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The POP3 listeners: TCP sockets passed by systemd or bound from pop3.listen, one task per
+/// connection. Closes idle connections after the configured timeout (RFC 1939: at least 10
+/// minutes).
+public final class POP3Server: Sendable {
+    public enum Listen: Sendable {
+        case address(host: String, port: Int)
+        case inherited(fd: CInt)
+    }
+
+    let listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>]
+    let environment: POP3Environment
+
+    init(listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>], environment: POP3Environment) {
+        self.listeners = listeners
+        self.environment = environment
+    }
+
+    /// Binds every listener; returns once they accept connections.
+    public static func bind(_ addresses: [Listen], environment: POP3Environment,
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> POP3Server {
+        let idle = TimeAmount.nanoseconds(Int64(environment.idleTimeout.components.seconds) * 1_000_000_000)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<POP3Line, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(POP3LineDecoder()))
+                return try NIOAsyncChannel<POP3Line, ByteBuffer>(synchronouslyWrapping: channel)
+            }
+        }
+        var listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>] = []
+        for address in addresses {
+            switch address {
+            case let .address(host, port):
+                listeners.append(try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer))
+            case let .inherited(fd):
+                listeners.append(try await bootstrap.bind(fd, childChannelInitializer: initializer))
+            }
+        }
+        return POP3Server(listeners: listeners, environment: environment)
+    }
+
+    /// The ports bound (for tests that bind port 0).
+    public var localPorts: [Int] { listeners.compactMap { $0.channel.localAddress?.port } }
+
+    /// Serves until cancelled.
+    public func serve() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask {
+                    try await listener.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { connections in
+                            for try await connection in inbound {
+                                connections.addTask { await self.handle(connection) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func handle(_ connection: NIOAsyncChannel<POP3Line, ByteBuffer>) async {
+        let client = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var lines = inbound.makeAsyncIterator()
+                var session = POP3Session(environment: environment, client: client, output: outbound)
+                try await session.run(&lines)
+            }
+        } catch {
+            environment.logger.debug("pop3 connection from \(client) ended: \(error)")
+        }
+    }
+}
+
+/// Closes a connection when IdleStateHandler reports no input for the idle timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+/// The POP3 server as a lifecycle service: stops accepting at graceful shutdown.
+public struct POP3Service: Service {
+    let server: POP3Server
+    public init(server: POP3Server) { self.server = server }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.server.serve() }
+    }
+}

@@ -1,0 +1,54 @@
+// pop3: the POP3 server (what qpopper was).
+//
+// Serves:     POP3 (RFC 1939, 2449, 5034) on pop3.listen (port 110) or the sockets systemd
+//             passes (FileDescriptorName=pop3).
+// Talks to:   drac-registry (adds the address of every client that logs in; if the registry is
+//             down the login still succeeds and the failure is logged).
+// Privileges: its own user; reads pop3.passwd_file; reads and deletes in the Maildirs under
+//             queue.maildir_root (the queue's local delivery writes them).
+// Limits:     command lines of 255 octets, pop3.idle_timeout, pop3.max_sessions (and per
+//             address), failed logins delayed by pop3.failure_delay and throttled after
+//             pop3.max_failures within pop3.failure_window.
+
+import Daemon
+import POP3Service
+
+let (file, overrides) = Daemon.arguments()
+let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
+let logger = Daemon.logger(service: "pop3", configuration: configuration)
+let drac = IPCClient(
+    configuration: .init(path: configuration.socketPath(for: IPCServiceName.dracRegistry), service: IPCServiceName.dracRegistry,
+                         clientName: IPCServiceName.pop3, maxFrame: configuration.ipcMaxFrame,
+                         requestTimeout: configuration.ipcRequestTimeout),
+    logger: logger
+)
+let passwd = PasswdFile(path: configuration.pop3PasswdFile)
+for error in passwd.errors { logger.error("passwd-file: \(error)") }
+let environment = POP3Environment(
+    passwd: passwd,
+    maildirRoot: configuration.maildirRoot,
+    hostname: configuration.fqdn,
+    throttle: POP3LoginThrottle(maxFailures: configuration.pop3MaxFailures, window: configuration.pop3FailureWindow),
+    failureDelay: configuration.pop3FailureDelay,
+    idleTimeout: configuration.pop3IdleTimeout,
+    maxSessions: configuration.pop3MaxSessions,
+    maxSessionsPerAddress: configuration.pop3MaxSessionsPerAddress,
+    registerClient: POP3Environment.dracRegistration(drac),
+    logger: logger
+)
+let activated = SocketActivation.take().filter { $0.name == "pop3" || $0.name == "unknown" }
+let listen: [POP3Server.Listen] = activated.isEmpty
+    ? configuration.pop3Listen.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
+    : activated.map { .inherited(fd: $0.fd) }
+let server: POP3Server
+do {
+    server = try await POP3Server.bind(listen, environment: environment)
+} catch {
+    Daemon.fail("cannot listen on \(configuration.pop3Listen.joined(separator: ", ")): \(error)", logger: logger)
+}
+try await Daemon.run(
+    service: "pop3",
+    services: [POP3Service(server: server), IPCClientService(client: drac)],
+    status: "listening on port \(server.localPorts.map(String.init).joined(separator: ", "))",
+    logger: logger
+)

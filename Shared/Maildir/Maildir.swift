@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A Maildir: `tmp/`, `new/`, `cur/` (https://cr.yp.to/proto/maildir.html). The queue delivers
+/// into it (write to tmp/, fsync, rename into new/, fsync new/); pop3 reads it. Nothing else is
+/// shared between the two.
+///
+/// File names: `<time>.M<usec>P<pid>Q<seq>.<host>,S=<octets>,W=<octets in CRLF form>`, plus
+/// `:2,<flags>` in cur/. S= and W= (Dovecot's convention) let a reader know sizes without
+/// reading files; names without them are measured when listed.
+public struct Maildir: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public struct Message: Sendable, Equatable {
+        /// Path relative to the Maildir (`new/NAME` or `cur/NAME:2,S`).
+        public var relativePath: String
+        /// The unique part of the name (before `:`), stable from new/ to cur/.
+        public var uniqueName: String
+        /// Octets on disk.
+        public var size: Int
+        /// Octets as POP3 sends them (every line ending CRLF).
+        public var wireSize: Int
+        public var mtime: Int
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case io(path: String, operation: String, errno: Int32)
+        public var description: String {
+            switch self {
+            case let .io(path, operation, code): return "\(path): \(operation): \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    /// Creates tmp/, new/ and cur/ (mode 0700) if missing.
+    public func create() throws {
+        for sub in ["", "/tmp", "/new", "/cur"] {
+            if mkdir(path + sub, 0o700) != 0 && errno != EEXIST {
+                throw Failure.io(path: path + sub, operation: "mkdir", errno: errno)
+            }
+        }
+    }
+
+    public var exists: Bool {
+        var st = stat()
+        return stat(path + "/cur", &st) == 0
+    }
+
+    // MARK: delivery
+
+    /// Delivers `data` durably: tmp/ file written and fsynced, renamed into new/, new/ fsynced.
+    /// Returns the new file's unique name.
+    @discardableResult
+    public func deliver(_ data: [UInt8], hostname: String = Maildir.hostname) throws -> String {
+        try create()
+        let wire = Self.wireSize(of: data)
+        let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(wire)"
+        let tmp = path + "/tmp/" + unique
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
+            guard n > 0 else {
+                let code = errno
+                close(fd)
+                unlink(tmp)
+                throw Failure.io(path: tmp, operation: "write", errno: code)
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let code = errno
+            close(fd)
+            unlink(tmp)
+            throw Failure.io(path: tmp, operation: "fsync", errno: code)
+        }
+        close(fd)
+        guard rename(tmp, path + "/new/" + unique) == 0 else {
+            let code = errno
+            unlink(tmp)
+            throw Failure.io(path: tmp, operation: "rename", errno: code)
+        }
+        let dir = open(path + "/new", O_RDONLY | O_DIRECTORY)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+        return unique
+    }
+
+    static let sequence = Atomic<UInt64>(0)
+
+    public static var hostname: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer).replacingSlashesAndColons()
+    }
+
+    static func uniqueName(hostname: String) -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let seq = sequence.wrappingAdd(1, ordering: .relaxed).newValue
+        return "\(now.tv_sec).M\(now.tv_nsec / 1000)P\(getpid())Q\(seq).\(hostname)"
+    }
+
+    /// Octets of `data` with every line ending as CRLF (what RETR sends before dot-stuffing).
+    public static func wireSize(of data: [UInt8]) -> Int {
+        var size = data.count
+        var previous: UInt8 = 0
+        for byte in data {
+            if byte == 10 && previous != 13 { size += 1 }
+            previous = byte
+        }
+        return size
+    }
+
+    // MARK: reading
+
+    /// Moves every message of new/ into cur/ (as a mail reader does when it has seen them), then
+    /// lists cur/, oldest first (by mtime, then name) so message numbers are stable.
+    public func scan() throws -> [Message] {
+        for name in try entries("new") where !name.hasPrefix(".") {
+            let target = name.contains(":") ? name : name + ":2,"
+            if rename(path + "/new/" + name, path + "/cur/" + target) != 0 && errno != ENOENT {
+                throw Failure.io(path: path + "/new/" + name, operation: "rename", errno: errno)
+            }
+        }
+        var messages: [Message] = []
+        for name in try entries("cur") where !name.hasPrefix(".") {
+            let relative = "cur/" + name
+            var st = stat()
+            guard stat(path + "/" + relative, &st) == 0 else { continue } // removed meanwhile
+            let unique = String(name.split(separator: ":", maxSplits: 1)[0])
+            let size = Int(st.st_size)
+            let wire = try Self.field("W", in: unique) ?? Self.measureWireSize(path + "/" + relative)
+            messages.append(Message(relativePath: relative, uniqueName: unique, size: size, wireSize: wire,
+                                    mtime: Int(st.st_mtim.tv_sec)))
+        }
+        return messages.sorted { ($0.mtime, $0.uniqueName) < ($1.mtime, $1.uniqueName) }
+    }
+
+    /// Deletes a message; a message already gone counts as deleted.
+    public func delete(_ message: Message) throws {
+        if unlink(path + "/" + message.relativePath) != 0 && errno != ENOENT {
+            throw Failure.io(path: path + "/" + message.relativePath, operation: "unlink", errno: errno)
+        }
+    }
+
+    func entries(_ sub: String) throws -> [String] {
+        guard let dir = opendir(path + "/" + sub) else { throw Failure.io(path: path + "/" + sub, operation: "opendir", errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// `,KEY=number` in a Maildir name.
+    static func field(_ key: String, in name: String) -> Int? {
+        for part in name.split(separator: ",").dropFirst() where part.hasPrefix(key + "=") {
+            return Int(part.dropFirst(key.count + 1))
+        }
+        return nil
+    }
+
+    static func measureWireSize(_ file: String) throws -> Int {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure.io(path: file, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var size = 0
+        var previous: UInt8 = 0
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 { throw Failure.io(path: file, operation: "read", errno: errno) }
+            if n == 0 { break }
+            size += n
+            for i in 0..<n {
+                if buffer[i] == 10 && previous != 13 { size += 1 }
+                previous = buffer[i]
+            }
+        }
+        return size
+    }
+}
+
+extension String {
+    /// Maildir names may not contain `/` or `:` (RFC-less but universal): replace them.
+    func replacingSlashesAndColons() -> String {
+        map { c -> String in c == "/" ? "\\057" : c == ":" ? "\\072" : String(c) }.joined()
+    }
+}
+
