@@ -12,6 +12,8 @@ packages=(
     libsystemd-dev pkg-config      # sd_notify, socket activation, the journal
     protobuf-compiler              # protoc, for Shared/IPC/generate.sh
     systemd                        # systemd-analyze verify, systemd-socket-activate
+    fetchmail                      # a real POP3 client for the interop tests
+    python3                        # poplib, the other POP3 client of the interop tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -92,8 +92,11 @@ public final class IPCClient: Sendable {
             }
             if Task.isCancelled { break }
             phase.withLock { $0 = .down(reason) }
-            if backoff > .zero {
-                logger.warning("ipc \(configuration.service) at \(configuration.path) unavailable (\(reason)); retrying in \(backoff)")
+            // One warning when the peer goes away; the retries that follow are debug noise.
+            if backoff == configuration.backoffInitial {
+                logger.warning("ipc \(configuration.service) at \(configuration.path) unavailable (\(reason)); retrying with backoff")
+            } else {
+                logger.debug("ipc \(configuration.service) still unavailable (\(reason)); retrying in \(backoff)")
             }
             do { try await Task.sleep(for: backoff) } catch { break }
             backoff = backoff == .zero ? configuration.backoffInitial : min(backoff * 2, configuration.backoffMax)

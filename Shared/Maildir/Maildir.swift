@@ -36,8 +36,15 @@ public struct Maildir: Sendable {
         }
     }
 
-    /// Creates tmp/, new/ and cur/ (mode 0700) if missing.
+    /// Creates tmp/, new/ and cur/ (mode 0700) if missing, and the directories above (0755).
     public func create() throws {
+        var parent = ""
+        for component in path.split(separator: "/").dropLast() {
+            parent += "/" + component
+            if mkdir(parent, 0o755) != 0 && errno != EEXIST {
+                throw Failure.io(path: parent, operation: "mkdir", errno: errno)
+            }
+        }
         for sub in ["", "/tmp", "/new", "/cur"] {
             if mkdir(path + sub, 0o700) != 0 && errno != EEXIST {
                 throw Failure.io(path: path + sub, operation: "mkdir", errno: errno)

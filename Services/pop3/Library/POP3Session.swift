@@ -26,6 +26,7 @@ public struct POP3Session {
     var state = State.authorization(user: nil)
     var logger: Logger
     var badCommands = 0
+    var closing = false
 
     /// Unknown or malformed commands tolerated before the connection is closed.
     static let maxBadCommands = 20
@@ -80,16 +81,20 @@ public struct POP3Session {
                 try await execute(command)
             }
             if case .done = state { return }
-            if badCommands >= Self.maxBadCommands {
-                try await send("-ERR Too many bad commands; closing connection")
-                return
-            }
+            if closing { return }
         }
     }
 
+    /// Answers a bad command; the last one tolerated is answered by closing the connection.
     mutating func bad(_ reply: String) async throws {
         badCommands += 1
-        try await send(reply)
+        if badCommands >= Self.maxBadCommands {
+            closing = true
+            logger.notice("pop3 client=\(client) closed after \(badCommands) bad commands")
+            try await send("-ERR Too many bad commands; closing connection")
+        } else {
+            try await send(reply)
+        }
     }
 
     func send(_ line: String) async throws {
@@ -195,10 +200,6 @@ public struct POP3Session {
 
     /// AUTH PLAIN (RFC 5034, RFC 4616): base64 of authzid NUL authcid NUL password.
     mutating func authenticate(mechanism: String, response: String?) async throws {
-        if mechanism.isEmpty {
-            try await sendMultiline("+OK", ["PLAIN"])
-            return
-        }
         guard mechanism == "PLAIN" else {
             try await bad("-ERR Unsupported authentication mechanism")
             return

@@ -1,0 +1,121 @@
+import Foundation
+import Maildir
+import POP3Service
+import Testing
+import TestSupport
+
+/// The pop3 and drac-registry binaries, started as a user would, fetched from by real clients
+/// (Python's poplib, fetchmail); afterwards the client's address is in the registry.
+@Suite("POP3 interop with real clients", .serialized)
+struct POP3InteropTests {
+    struct Stack {
+        let dir: String
+        let port: Int
+        let drac: DaemonProcess
+        let pop3: DaemonProcess
+
+        func stop() async throws {
+            #expect(try await pop3.stop() == 0)
+            #expect(try await drac.stop() == 0)
+        }
+
+        func dracList() async throws -> String {
+            try await TestSupport.runAsync([TestSupport.binary("mailstack"), "drac", "list", "--set", "ipc.directory=\(dir)"]).stdout
+        }
+    }
+
+    static func freePort() -> Int { Int.random(in: 20000...40000) }
+
+    func start() async throws -> Stack {
+        let dir = try TestSupport.temporaryDirectory("interop")
+        try POP3Fixture.passwdText.write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
+        let common = ["--set", "ipc.directory=\(dir)", "--set", "queue.maildir_root=\(dir)/mail", "--set", "log.level=debug"]
+        let drac = try DaemonProcess("drac-registry", arguments: common + ["--set", "drac.database=\(dir)/drac.db"],
+                                     stderrPath: dir + "/drac.log")
+        try await TestSupport.waitForFile(dir + "/drac-registry.sock")
+        let port = Self.freePort()
+        let pop3 = try DaemonProcess("pop3", arguments: common + [
+            "--set", "pop3.listen=127.0.0.1:\(port)", "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.failure_delay=0s",
+        ], stderrPath: dir + "/pop3.log")
+        for _ in 0..<200 where !pop3LogReady(dir) { try await Task.sleep(for: .milliseconds(25)) }
+        return Stack(dir: dir, port: port, drac: drac, pop3: pop3)
+    }
+
+    func pop3LogReady(_ dir: String) -> Bool {
+        ((try? String(contentsOfFile: dir + "/pop3.log", encoding: .utf8)) ?? "").contains("pop3 ready")
+    }
+
+    @Test("Python's poplib fetches the same bytes, deletes, and the login registers 127.0.0.1 with drac")
+    func poplib() async throws {
+        let stack = try await start()
+        let messages = ["From: a@example.test\nSubject: one\n\nHello\n.starts with a dot\n",
+                        "Subject: two\n\n" + String(repeating: String(repeating: "0123456789", count: 7) + "\n", count: 3000)]
+        for m in messages { try Maildir(path: stack.dir + "/mail/you").deliver(Array(m.utf8)) }
+        #expect(try await stack.dracList().isEmpty)
+        let run = try await TestSupport.runAsync(["/usr/bin/python3", TestSupport.packageRoot + "/Tests/Interop/poplib_fetch.py",
+                                                  "\(stack.port)", "you", "secret1", "--delete"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any]
+        #expect((result["login"] as? String)?.hasPrefix("+OK 2 messages") == true)
+        let fetched = (result["messages"] as! [[String: Any]]).map { $0["hex"] as! String }
+        #expect(fetched == messages.map { Data($0.utf8).map { String(format: "%02x", $0) }.joined() }, "same bytes")
+        #expect((result["capa"] as! [String]).contains("UIDL"))
+        #expect(try await stack.dracList().hasPrefix("127.0.0.1\t"), "POP-before-SMTP: the client is authorized")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: stack.dir + "/mail/you/cur").isEmpty, "deleted at QUIT")
+        try await stack.stop()
+        #expect(stack.pop3.stderr.contains("pop3 login user=you client=127.0.0.1 messages=2"))
+        #expect(stack.pop3.stderr.contains("pop3 logout user=you client=127.0.0.1 retrieved=2/"))
+    }
+
+    @Test("APOP through poplib")
+    func poplibAPOP() async throws {
+        let stack = try await start()
+        let run = try await TestSupport.runAsync(["/usr/bin/python3", TestSupport.packageRoot + "/Tests/Interop/poplib_fetch.py",
+                                                  "\(stack.port)", "user2", "apopsecret", "--apop"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("\"login\": \"+OK 0 messages (0 octets)\""))
+        try await stack.stop()
+    }
+
+    @Test("fetchmail fetches every message into an MDA, byte for byte")
+    func fetchmail() async throws {
+        let stack = try await start()
+        let messages = ["From: a@example.test\nTo: you@domain1.com\nSubject: f1\nMessage-ID: <f1@example.test>\n\nbody one\n",
+                        "From: b@example.test\nTo: you@domain1.com\nSubject: f2\nMessage-ID: <f2@example.test>\n\n..dots\nend\n"]
+        for m in messages { try Maildir(path: stack.dir + "/mail/you").deliver(Array(m.utf8)) }
+        let out = stack.dir + "/fetched"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let rc = stack.dir + "/fetchmailrc"
+        try """
+        set no bouncemail
+        poll 127.0.0.1 with proto POP3 port \(stack.port) auth password
+          user "you" there with password "secret1" is "you" here
+          sslproto '' no sslcertck
+          mda "/bin/sh -c 'cat > \(out)/msg.$$'"
+        """.write(toFile: rc, atomically: true, encoding: .utf8)
+        chmod(rc, 0o600)
+        let run = try await TestSupport.runAsync(["/usr/bin/fetchmail", "-f", rc, "--nodetach", "--nosyslog", "-i", stack.dir + "/fetchids",
+                                                  "--pidfile", stack.dir + "/fetchmail.pid"])
+        #expect(run.status == 0, "fetchmail: \(run.stdout) \(run.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(files.count == 2)
+        let bodies = try files.map { try String(contentsOfFile: out + "/" + $0, encoding: .utf8) }
+        for message in messages {
+            // fetchmail adds its own Received: line on top; the message itself follows unchanged.
+            #expect(bodies.contains { $0.hasSuffix(message) }, "\(message.prefix(40))")
+        }
+        #expect(try await stack.dracList().hasPrefix("127.0.0.1\t"))
+        try await stack.stop()
+    }
+
+    @Test("with drac-registry down, logins still succeed and the failure is logged")
+    func registryDown() async throws {
+        let stack = try await start()
+        #expect(try await stack.drac.stop() == 0)
+        let run = try await TestSupport.runAsync(["/usr/bin/python3", TestSupport.packageRoot + "/Tests/Interop/poplib_fetch.py",
+                                                  "\(stack.port)", "you", "secret1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try await stack.pop3.stop() == 0)
+        #expect(stack.pop3.stderr.contains("pop3 drac registration of 127.0.0.1 failed (login goes on)"))
+    }
+}
