@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C libraries, wrapped once each.
@@ -77,10 +78,15 @@ let package = Package(
                 "IPC", "IPCTransport", "Maildir", "CCrypt", nio, nioPosix, logging, lifecycle,
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/pop3/Library"
         ),
-        .executableTarget(name: "pop3", dependencies: ["Daemon", "POP3Service"], path: "Services/pop3/Main"),
+        .executableTarget(
+            name: "pop3",
+            dependencies: ["Daemon", "POP3Service", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Services/pop3/Main"
+        ),
 
         // The administrator's command-line tool.
         .executableTarget(

@@ -112,6 +112,8 @@ public struct MailstackConfiguration: Sendable {
 
     public var pop3Listen: [String] { values.list("pop3.listen") }
     public var pop3PasswdFile: String { values.string("pop3.passwd_file") }
+    public var pop3TLSCertificate: String { values.string("pop3.tls_certificate") }
+    public var pop3TLSKey: String { values.string("pop3.tls_key") }
     public var pop3IdleTimeout: Duration { values.duration("pop3.idle_timeout") }
     public var pop3FailureDelay: Duration { values.duration("pop3.failure_delay") }
     public var pop3MaxFailures: Int { values.int("pop3.max_failures") }
@@ -175,6 +177,10 @@ public struct MailstackConfiguration: Sendable {
         if tlsCertificate.isEmpty != tlsKey.isEmpty {
             throw fail(tlsCertificate.isEmpty ? "smtp.tls_key" : "smtp.tls_certificate",
                        "smtp.tls_certificate and smtp.tls_key go together")
+        }
+        if pop3TLSCertificate.isEmpty != pop3TLSKey.isEmpty {
+            throw fail(pop3TLSCertificate.isEmpty ? "pop3.tls_key" : "pop3.tls_certificate",
+                       "pop3.tls_certificate and pop3.tls_key go together")
         }
         for name in ["smtp.listen", "smtp.submission_listen", "pop3.listen"] {
             for address in values.list(name) where ListenAddress(address) == nil {

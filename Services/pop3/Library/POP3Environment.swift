@@ -2,6 +2,7 @@ import IPC
 import IPCTransport
 import Logging
 import Maildir
+import NIOSSL
 import Synchronization
 
 /// What every POP3 session shares: users, mailboxes, locks, limits, the drac registration.
@@ -20,11 +21,14 @@ public struct POP3Environment: Sendable {
     /// Registers a client address with drac-registry after a successful login.
     public var registerClient: @Sendable (String) async throws -> Void
     public var logger: Logger
+    /// STLS is offered when a certificate is configured.
+    public var tlsContext: NIOSSLContext?
     let sessions = Sessions()
 
     public init(passwd: PasswdFile, maildirRoot: String, hostname: String, throttle: POP3LoginThrottle,
                 failureDelay: Duration, idleTimeout: Duration, maxSessions: Int, maxSessionsPerAddress: Int,
-                registerClient: @escaping @Sendable (String) async throws -> Void, logger: Logger) {
+                registerClient: @escaping @Sendable (String) async throws -> Void, logger: Logger,
+                tlsContext: NIOSSLContext? = nil) {
         self.passwd = passwd
         self.maildirRoot = maildirRoot
         self.hostname = hostname
@@ -35,6 +39,15 @@ public struct POP3Environment: Sendable {
         self.maxSessionsPerAddress = maxSessionsPerAddress
         self.registerClient = registerClient
         self.logger = logger
+        self.tlsContext = tlsContext
+    }
+
+    /// The TLS context of a PEM certificate chain and key (pop3.tls_certificate, pop3.tls_key).
+    public static func tlsContext(certificate: String, key: String) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        return try NIOSSLContext(configuration: configuration)
     }
 
     public func maildir(for user: String) -> Maildir { Maildir(path: maildirRoot + "/" + user) }

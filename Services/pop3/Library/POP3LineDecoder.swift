@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// One POP3 command line, or the news that a line was too long (its octets were discarded
 /// up to the next LF).
@@ -9,14 +10,26 @@ public enum POP3Line: Sendable, Equatable {
 
 /// Splits input at LF (a CR before it is dropped), refusing lines over `maxLine` octets
 /// (CRLF included) without buffering them.
+///
+/// After a line that is STLS, everything else is discarded until the session has either
+/// started TLS or refused it (`POP3TLSGate`): plaintext a client (or an attacker in the middle)
+/// pipelined behind STLS never reaches the session (RFC 2595 section 3.1; CVE-2011-0411's class).
 public struct POP3LineDecoder: ByteToMessageDecoder {
     public typealias InboundOut = POP3Line
     let maxLine: Int
+    let gate: POP3TLSGate?
     var discarding = false
 
-    public init(maxLine: Int = POP3Command.maxLine) { self.maxLine = maxLine }
+    public init(maxLine: Int = POP3Command.maxLine, gate: POP3TLSGate? = nil) {
+        self.maxLine = maxLine
+        self.gate = gate
+    }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if let gate, gate.isClosed {
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            return .needMoreData
+        }
         guard let lf = buffer.readableBytesView.firstIndex(of: 10) else {
             if buffer.readableBytes > maxLine {
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
@@ -39,7 +52,12 @@ public struct POP3LineDecoder: ByteToMessageDecoder {
         if line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 13 {
             line.moveWriterIndex(to: line.writerIndex - 1)
         }
-        context.fireChannelRead(Self.wrapInboundOut(.line(String(buffer: line))))
+        let text = String(buffer: line)
+        if let gate, text.uppercased() == "STLS" {
+            gate.close()
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        }
+        context.fireChannelRead(Self.wrapInboundOut(.line(text)))
         return .continue
     }
 
@@ -48,4 +66,13 @@ public struct POP3LineDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // an unterminated last line is dropped
         return .needMoreData
     }
+}
+
+/// Shut by the decoder at STLS, opened by the session once TLS is in place (or refused).
+public final class POP3TLSGate: Sendable {
+    private let closed = Atomic<Bool>(false)
+    public init() {}
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+    func close() { closed.store(true, ordering: .releasing) }
+    public func open() { closed.store(false, ordering: .releasing) }
 }

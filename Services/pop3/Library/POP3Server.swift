@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import NIOPosix
 import ServiceLifecycle
 
@@ -12,10 +13,16 @@ public final class POP3Server: Sendable {
         case inherited(fd: CInt)
     }
 
-    let listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>]
+    let listeners: [NIOAsyncChannel<Connection, Never>]
     let environment: POP3Environment
 
-    init(listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>], environment: POP3Environment) {
+    /// An accepted connection and its STLS gate.
+    public struct Connection: Sendable {
+        let channel: NIOAsyncChannel<POP3Line, ByteBuffer>
+        let gate: POP3TLSGate?
+    }
+
+    init(listeners: [NIOAsyncChannel<Connection, Never>], environment: POP3Environment) {
         self.listeners = listeners
         self.environment = environment
     }
@@ -27,15 +34,17 @@ public final class POP3Server: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<POP3Line, ByteBuffer>> = { channel in
+        let tls = environment.tlsContext != nil
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                let gate = tls ? POP3TLSGate() : nil
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                 try channel.pipeline.syncOperations.addHandler(IdleCloser())
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(POP3LineDecoder()))
-                return try NIOAsyncChannel<POP3Line, ByteBuffer>(synchronouslyWrapping: channel)
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(POP3LineDecoder(gate: gate)))
+                return Connection(channel: try NIOAsyncChannel<POP3Line, ByteBuffer>(synchronouslyWrapping: channel), gate: gate)
             }
         }
-        var listeners: [NIOAsyncChannel<NIOAsyncChannel<POP3Line, ByteBuffer>, Never>] = []
+        var listeners: [NIOAsyncChannel<Connection, Never>] = []
         for address in addresses {
             switch address {
             case let .address(host, port):
@@ -67,12 +76,26 @@ public final class POP3Server: Sendable {
         }
     }
 
-    func handle(_ connection: NIOAsyncChannel<POP3Line, ByteBuffer>) async {
-        let client = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+    func handle(_ connection: Connection) async {
+        let channel = connection.channel.channel
+        let client = channel.remoteAddress?.ipAddress ?? "unknown"
+        var tls: POP3Session.TLS?
+        if let context = environment.tlsContext, let gate = connection.gate {
+            tls = POP3Session.TLS(gate: gate) {
+                // In one event-loop turn: the +OK goes out in plaintext, then TLS sits in front of
+                // everything read from now on, and the gate opens. What arrived before (pipelined
+                // plaintext) was already discarded by the gate.
+                try await channel.eventLoop.submit {
+                    channel.writeAndFlush(channel.allocator.buffer(string: "+OK Begin TLS negotiation\r\n"), promise: nil)
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)
+                    gate.open()
+                }.get()
+            }
+        }
         do {
-            try await connection.executeThenClose { inbound, outbound in
+            try await connection.channel.executeThenClose { inbound, outbound in
                 var lines = inbound.makeAsyncIterator()
-                var session = POP3Session(environment: environment, client: client, output: outbound)
+                var session = POP3Session(environment: environment, client: client, output: outbound, tls: tls)
                 try await session.run(&lines)
             }
         } catch {

@@ -28,11 +28,24 @@ public struct POP3Session {
     var badCommands = 0
     var closing = false
 
+    /// STLS support of this connection: its gate and the switch to TLS.
+    public struct TLS: Sendable {
+        let gate: POP3TLSGate
+        let start: @Sendable () async throws -> Void
+        public init(gate: POP3TLSGate, start: @escaping @Sendable () async throws -> Void) {
+            self.gate = gate
+            self.start = start
+        }
+    }
+    let tls: TLS?
+    var tlsActive = false
+
     /// Unknown or malformed commands tolerated before the connection is closed.
     static let maxBadCommands = 20
 
-    public init(environment: POP3Environment, client: String, output: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    public init(environment: POP3Environment, client: String, output: NIOAsyncChannelOutboundWriter<ByteBuffer>, tls: TLS? = nil) {
         self.environment = environment
+        self.tls = tls
         self.client = client
         self.output = output
         // RFC 1939 section 7: the APOP timestamp, unique per connection. No software name.
@@ -114,12 +127,20 @@ public struct POP3Session {
 
     // MARK: commands
 
+    var canStartTLS: Bool {
+        guard tls != nil, !tlsActive, case .authorization = state else { return false }
+        return true
+    }
+
     mutating func execute(_ command: POP3Command) async throws {
+        if case .stls = command, !canStartTLS {
+            tls?.gate.open() // refused: reading goes on in plaintext
+        }
         switch (state, command) {
         case (_, .capa):
             try await sendMultiline("+OK Capability list follows", [
                 "TOP", "UIDL", "USER", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "SASL PLAIN",
-            ])
+            ] + (canStartTLS ? ["STLS"] : []))
         case (_, .noop) where isTransaction:
             try await send("+OK")
         case (.authorization, .quit):
@@ -145,8 +166,13 @@ public struct POP3Session {
             })
         case let (.authorization, .auth(mechanism, response)):
             try await authenticate(mechanism: mechanism, response: response)
+        case (.authorization, .stls) where canStartTLS:
+            try await tls!.start()
+            tlsActive = true
+            state = .authorization(user: nil) // nothing said before TLS carries over
+            logger.info("pop3 TLS started client=\(client)")
         case (.authorization, .stls):
-            try await bad("-ERR STLS is not available on this server")
+            try await bad(tlsActive ? "-ERR Already using TLS" : "-ERR STLS is not available on this server")
         case (.authorization, _):
             try await bad("-ERR Not allowed before login")
         case let (.transaction(mailbox), command):
@@ -194,7 +220,7 @@ public struct POP3Session {
         }
         state = .transaction(mailbox)
         let (count, octets) = mailbox.stat
-        logger.info("pop3 login user=\(user) client=\(client) messages=\(count) octets=\(octets)")
+        logger.info("pop3 login user=\(user) client=\(client) messages=\(count) octets=\(octets) tls=\(tlsActive ? "yes" : "no")")
         try await send("+OK \(count) messages (\(octets) octets)")
     }
 

@@ -6,11 +6,13 @@
 //             down the login still succeeds and the failure is logged).
 // Privileges: its own user; reads pop3.passwd_file; reads and deletes in the Maildirs under
 //             queue.maildir_root (the queue's local delivery writes them).
+// TLS:        STLS (RFC 2595) when pop3.tls_certificate and pop3.tls_key are set.
 // Limits:     command lines of 255 octets, pop3.idle_timeout, pop3.max_sessions (and per
 //             address), failed logins delayed by pop3.failure_delay and throttled after
 //             pop3.max_failures within pop3.failure_window.
 
 import Daemon
+import NIOSSL
 import POP3Service
 
 let (file, overrides) = Daemon.arguments()
@@ -24,6 +26,14 @@ let drac = IPCClient(
 )
 let passwd = PasswdFile(path: configuration.pop3PasswdFile)
 for error in passwd.errors { logger.error("passwd-file: \(error)") }
+var tlsContext: NIOSSLContext?
+if !configuration.pop3TLSCertificate.isEmpty {
+    do {
+        tlsContext = try POP3Environment.tlsContext(certificate: configuration.pop3TLSCertificate, key: configuration.pop3TLSKey)
+    } catch {
+        Daemon.fail("cannot load \(configuration.pop3TLSCertificate) / \(configuration.pop3TLSKey): \(error)", logger: logger)
+    }
+}
 let environment = POP3Environment(
     passwd: passwd,
     maildirRoot: configuration.maildirRoot,
@@ -34,7 +44,8 @@ let environment = POP3Environment(
     maxSessions: configuration.pop3MaxSessions,
     maxSessionsPerAddress: configuration.pop3MaxSessionsPerAddress,
     registerClient: POP3Environment.dracRegistration(drac),
-    logger: logger
+    logger: logger,
+    tlsContext: tlsContext
 )
 let activated = SocketActivation.take().filter { $0.name == "pop3" || $0.name == "unknown" }
 let listen: [POP3Server.Listen] = activated.isEmpty
