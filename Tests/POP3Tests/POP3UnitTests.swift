@@ -44,6 +44,16 @@ struct POP3UnitTests {
         #expect(wire(".\n", chunk: 1) == "..\r\n.\r\n")
     }
 
+    @Test("any split of the input gives the same output (CR and LF apart, dots at chunk starts)")
+    func splits() {
+        let message = "A: 1\r\nB: 2\n\r\n.x\r\n\n..\nbare\rcr\nend"
+        for top in [nil, 0, 1, 2] as [Int?] {
+            let whole = wire(message, top: top, chunk: message.utf8.count)
+            for chunk in 1...12 { #expect(wire(message, top: top, chunk: chunk) == whole, "chunk \(chunk) top \(String(describing: top))") }
+        }
+        #expect(wire(message, top: 1, chunk: 100) == "A: 1\r\nB: 2\r\n\r\n..x\r\n.\r\n")
+    }
+
     @Test("TOP sends the headers, the blank line and n body lines")
     func top() {
         let message = "A: 1\nB: 2\n\nl1\nl2\nl3\n"

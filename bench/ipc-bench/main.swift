@@ -23,6 +23,8 @@ struct IPCBench: AsyncParsableCommand {
     @Option(help: "Requests in flight at once for the pipelined measurement.") var concurrency = 64
     @Option(help: "Size of one streamed body, in MB.") var bodyMB = 8
     @Option(help: "Streamed bodies to send.") var bodies = 16
+    @Flag(help: "Measure drac-registry lookups instead of pings (with --socket and --service drac-registry).")
+    var dracLookup = false
 
     func run() async throws {
         let logger = Logger(label: "ipc-bench")
@@ -43,7 +45,7 @@ struct IPCBench: AsyncParsableCommand {
     }
 
     func measure(_ client: IPCClient) async throws {
-        let ping = IPCBody.ping(Mailstack_Ipc_Ping())
+        let ping = dracLookup ? IPCBody.dracLookup(.with { $0.address = "192.0.2.1" }) : IPCBody.ping(Mailstack_Ipc_Ping())
         for _ in 0..<1000 { _ = try await client.request(ping) } // warm up, connect
 
         var start = ContinuousClock.now
@@ -61,6 +63,7 @@ struct IPCBench: AsyncParsableCommand {
         report("pipelined round trips (\(concurrency) in flight)", count: perTask * concurrency,
                elapsed: ContinuousClock.now - start, unit: "req/s")
 
+        if dracLookup { return }
         let chunk = ByteBuffer(repeating: 0x61, count: 64 * 1024)
         let chunksPerBody = bodyMB * 16
         start = ContinuousClock.now

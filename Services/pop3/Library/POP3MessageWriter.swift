@@ -6,6 +6,8 @@ import NIOCore
 /// are sent (TOP).
 public struct POP3MessageWriter: Sendable {
     var atLineStart = true
+    /// The current line has something besides a CR (so it is not the header/body separator).
+    var lineHasContent = false
     var previousCR = false
     var inBody = false
     var bodyLinesLeft: Int?
@@ -16,38 +18,48 @@ public struct POP3MessageWriter: Sendable {
     /// True once TOP has sent all it wants; further input is ignored.
     public var isDone: Bool { finishedEarly }
 
+    /// Converts `input`, copying whole line segments at a time (this runs for every octet RETR
+    /// sends).
     public mutating func transform(_ input: ByteBuffer, into out: inout ByteBuffer) {
         guard !finishedEarly else { return }
         out.reserveCapacity(minimumWritableBytes: input.readableBytes + input.readableBytes / 32 + 8)
-        for byte in input.readableBytesView {
-            if atLineStart {
-                if inBody, let left = bodyLinesLeft, left == 0 {
-                    finishedEarly = true
-                    return
+        input.withUnsafeReadableBytes { bytes in
+            var index = 0
+            while index < bytes.count {
+                if atLineStart {
+                    if inBody, let left = bodyLinesLeft, left == 0 {
+                        finishedEarly = true
+                        return
+                    }
+                    if bytes[index] == UInt8(ascii: ".") { out.writeInteger(UInt8(ascii: ".")) }
                 }
-                if byte == UInt8(ascii: ".") { out.writeInteger(UInt8(ascii: ".")) }
-            }
-            switch byte {
-            case 10:
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[index...])
+                let lineEnd = rest.firstIndex(of: 10).map { index + $0 } ?? bytes.count
+                if lineEnd > index {
+                    let segment = UnsafeRawBufferPointer(rebasing: bytes[index..<lineEnd])
+                    out.writeBytes(segment)
+                    if segment.count > 1 || segment[0] != 13 { lineHasContent = true }
+                    previousCR = segment[segment.count - 1] == 13
+                    atLineStart = false
+                }
+                guard lineEnd < bytes.count else { return }
                 if !previousCR { out.writeInteger(UInt8(13)) }
                 out.writeInteger(UInt8(10))
                 endLine()
-            default:
-                out.writeInteger(byte)
-                atLineStart = false
+                index = lineEnd + 1
             }
-            previousCR = byte == 13
         }
     }
 
     mutating func endLine() {
-        let lineWasEmpty = atLineStart
-        atLineStart = true
         if inBody {
             if let left = bodyLinesLeft { bodyLinesLeft = left - 1 }
-        } else if lineWasEmpty {
+        } else if !lineHasContent {
             inBody = true
         }
+        atLineStart = true
+        lineHasContent = false
+        previousCR = false
     }
 
     /// The terminator: a CRLF if the message did not end with one, then ".CRLF".

@@ -268,14 +268,13 @@ public struct POP3Session {
             try await send("+OK \(number) \(POP3Mailbox.uidl(message))")
         case let .retr(number):
             guard let message = mailbox.message(number) else { return try await noSuchMessage() }
-            try await send("+OK \(message.wireSize) octets")
-            try await stream(mailbox.maildir.path + "/" + message.relativePath, bodyLines: nil)
+            try await stream(mailbox.maildir.path + "/" + message.relativePath, status: "+OK \(message.wireSize) octets",
+                             size: message.size, bodyLines: nil)
             mailbox.retrieved.count += 1
             mailbox.retrieved.octets += message.wireSize
         case let .top(number, lines):
             guard let message = mailbox.message(number) else { return try await noSuchMessage() }
-            try await send("+OK")
-            try await stream(mailbox.maildir.path + "/" + message.relativePath, bodyLines: lines)
+            try await stream(mailbox.maildir.path + "/" + message.relativePath, status: "+OK", size: message.size, bodyLines: lines)
         case let .dele(number):
             guard mailbox.message(number) != nil else { return try await noSuchMessage() }
             mailbox.deleted.insert(number)
@@ -318,16 +317,34 @@ public struct POP3Session {
         try await send(failed == 0 ? "+OK Bye" : "-ERR [SYS/TEMP] \(failed) messages could not be deleted")
     }
 
-    /// Streams a message file in 64 KiB chunks, converted and dot-stuffed as it goes: memory
-    /// stays bounded whatever the size, and the channel's back-pressure paces the reads.
-    func stream(_ path: String, bodyLines: Int?) async throws {
+    /// Messages up to this size are read whole in one thread-pool job and sent in one write;
+    /// larger ones stream in 64 KiB chunks so memory stays bounded whatever the size.
+    static let wholeReadLimit = 1 << 20
+
+    /// Sends `status` and the message, converted and dot-stuffed, then the terminator. The
+    /// channel's back-pressure paces the writes.
+    func stream(_ path: String, status: String, size: Int, bodyLines: Int?) async throws {
         var writer = POP3MessageWriter(bodyLines: bodyLines)
+        var out = ByteBuffer()
+        out.writeString(status + "\r\n")
+        if size <= Self.wholeReadLimit {
+            let content = try await NIOThreadPool.singleton.runIfActive { Self.readWhole(path, expected: size) }
+            if let content {
+                writer.transform(content, into: &out)
+            } else {
+                logger.warning("pop3 message vanished while being sent: \(path)")
+            }
+            writer.finish(into: &out)
+            try await output.write(out)
+            return
+        }
+        try await output.write(out)
         do {
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
                 for try await chunk in handle.readChunks(chunkLength: .kibibytes(64)) {
-                    var out = ByteBuffer()
-                    writer.transform(chunk, into: &out)
-                    if out.readableBytes > 0 { try await output.write(out) }
+                    var piece = ByteBuffer()
+                    writer.transform(chunk, into: &piece)
+                    if piece.readableBytes > 0 { try await output.write(piece) }
                     if writer.isDone { break }
                 }
             }
@@ -338,5 +355,21 @@ public struct POP3Session {
         var end = ByteBuffer()
         writer.finish(into: &end)
         try await output.write(end)
+    }
+
+    /// A small file's content in one read (nil when it is gone).
+    static func readWhole(_ path: String, expected: Int) -> ByteBuffer? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(expected + 1)
+        while true {
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 65536) { raw in
+                max(0, read(fd, raw.baseAddress, raw.count))
+            }
+            if n == 0 { break }
+        }
+        return buffer
     }
 }
