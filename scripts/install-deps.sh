@@ -14,6 +14,7 @@ packages=(
     systemd                        # systemd-analyze verify, systemd-socket-activate
     fetchmail                      # a real POP3 client for the interop tests
     python3                        # poplib, the other POP3 client of the interop tests
+    openssl                        # test certificates, password hashes for the local run
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -30,6 +30,18 @@ export MAILSTACK_MAPS_MAILERTABLE="$state/mail/mailertable.db"
 export MAILSTACK_MAPS_VIRTUSER_DOMAINS="$state/mail/virtuser-domains"
 export MAILSTACK_SMTP_LISTEN="127.0.0.1:2525,[::1]:2525"
 export MAILSTACK_DNS_SERVERS="127.0.0.1:5353"
+export MAILSTACK_POP3_LISTEN="127.0.0.1:1110,[::1]:1110"
+export MAILSTACK_POP3_PASSWD_FILE="$state/passwd"
+export MAILSTACK_DRAC_WRITER_USERS="$(id -u)"
+
+# Example users: the seed's local users, with passwords printed below (SHA512-CRYPT hashes;
+# user2 has a PLAIN secret so APOP works for it).
+if [ ! -f "$state/passwd" ]; then
+    for u in you user4 fml info; do
+        echo "$u:{SHA512-CRYPT}$(openssl passwd -6 "$u-password")"
+    done > "$state/passwd"
+    echo "user2:{PLAIN}user2-password" >> "$state/passwd"
+fi
 
 # The seed's maps, built with our makemap; the mailertable route goes to loopback only.
 "$bin/mailstack" makemap hash "$state/mail/access" < etc/mail/access
@@ -59,6 +71,8 @@ for s in "${services[@]}"; do
     fi
 done
 echo "mailstack: state in $state; sockets in $state/run"
+echo "mailstack: POP3 on 127.0.0.1:1110; users you, user2, user4, fml, info with password <user>-password"
+echo "mailstack: 'mailstack drac list --set ipc.directory=$state/run' shows POP-before-SMTP clients"
 if ((${#pids[@]} == 0)); then
     echo "mailstack: no service is built yet; the configuration and maps are ready in $state"
     exit 0

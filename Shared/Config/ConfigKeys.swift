@@ -156,6 +156,8 @@ extension ConfigKey {
               sendmail: "(none)"),
         .init("ipc.socket_mode", .string, "0660", "Mode (octal) of the Unix sockets a service creates itself (systemd's .socket units set their own).",
               sendmail: "(none)"),
+        .init("ipc.socket_group", .string, "", "Group (name or gid) given to the Unix sockets a service creates itself; empty: the service's own group.",
+              sendmail: "(none)"),
         .init("ipc.request_timeout", .duration, "30s", "Deadline of one IPC request between services.", sendmail: "(none)"),
         .init("ipc.admin_group", .string, "", "Group whose members may use privileged requests (mailq, flush, drac edits) besides root.",
               sendmail: "restrictmailq/restrictqrun: the queue directory's group"),

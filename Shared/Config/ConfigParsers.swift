@@ -73,3 +73,17 @@ public enum ConfigParsers {
     }
 }
 
+
+extension Duration {
+    /// The duration in the configuration's own notation: "30m", "1d", "1h30m", "0s".
+    public var configText: String {
+        var seconds = components.seconds
+        guard seconds > 0 else { return "0s" }
+        var text = ""
+        for (unit, size) in [("w", Int64(604_800)), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] where seconds >= size {
+            text += "\(seconds / size)\(unit)"
+            seconds %= size
+        }
+        return text
+    }
+}

@@ -127,6 +127,7 @@ public struct MailstackConfiguration: Sendable {
     public var ipcMaxFrame: Int { values.size("ipc.max_frame") }
     public var ipcRequestTimeout: Duration { values.duration("ipc.request_timeout") }
     public var adminGroup: String { values.string("ipc.admin_group") }
+    public var ipcSocketGroup: String { values.string("ipc.socket_group") }
     public var ipcSocketMode: mode_t { mode_t(values.string("ipc.socket_mode"), radix: 8) ?? 0o660 }
 
     /// The socket path of a service: <ipc.directory>/<service>.sock.

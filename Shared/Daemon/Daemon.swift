@@ -88,8 +88,18 @@ public enum Daemon {
         activated: [SocketActivation.Socket],
         logger: Logger
     ) async throws -> IPCServer {
+        var group: gid_t?
+        if !configuration.ipcSocketGroup.isEmpty {
+            if let gid = gid_t(configuration.ipcSocketGroup) {
+                group = gid
+            } else if let entry = getgrnam(configuration.ipcSocketGroup) {
+                group = entry.pointee.gr_gid
+            } else {
+                fail("ipc.socket_group: no such group \(configuration.ipcSocketGroup)", logger: logger)
+            }
+        }
         let serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame,
-                                                         socketMode: configuration.ipcSocketMode)
+                                                         socketMode: configuration.ipcSocketMode, socketGroup: group)
         let inherited = activated.first { $0.name == service } ?? (activated.count == 1 ? activated.first : nil)
         if let inherited {
             logger.info("listening on socket passed by systemd (\(inherited.name))")

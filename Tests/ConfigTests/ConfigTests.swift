@@ -94,6 +94,11 @@ struct ConfigTests {
         }
     }
 
+    @Test("durations print back in the file's notation", arguments: [("30m", "30m"), ("1d", "1d"), ("90", "1m30s"), ("0s", "0s"), ("1w2h", "1w2h")])
+    func durationText(input: String, output: String) {
+        #expect(ConfigParsers.duration(input)?.configText == output)
+    }
+
     @Test("environment and command line override the file, the command line last")
     func overrides() throws {
         let path = try write("smtp:\n  max_message_size: 1000\nipc:\n  directory: /var/run/x\n")

@@ -46,17 +46,19 @@ struct SystemdGlueTests {
         #expect(harness.stderr.contains("sd-probe stopped"))
     }
 
-    @Test("not activated: binds <ipc.directory>/sd-probe.sock itself, mode 0660, and no watchdog without WATCHDOG_USEC")
+    @Test("not activated: binds <ipc.directory>/sd-probe.sock itself with the configured mode and group, no watchdog without WATCHDOG_USEC")
     func selfBound() async throws {
         let harness = try ActivationHarness()
         let directory = harness.directory + "/run"
-        try harness.spawn([ActivationHarness.binary("sd-probe"), "--set", "ipc.directory=\(directory)"])
+        try harness.spawn([ActivationHarness.binary("sd-probe"), "--set", "ipc.directory=\(directory)",
+                           "--set", "ipc.socket_group=65534", "--set", "ipc.socket_mode=0640"])
         var seen: [String] = []
         #expect(await harness.waitFor("READY=1", seen: &seen), "\(harness.stderr)")
         #expect(try await ping(directory + "/sd-probe.sock") == ":hello")
         var st = stat()
         #expect(stat(directory + "/sd-probe.sock", &st) == 0)
-        #expect(st.st_mode & 0o777 == 0o660)
+        #expect(st.st_mode & 0o777 == 0o640)
+        #expect(st.st_gid == 65534)
         kill(harness.pid, SIGINT)
         #expect(await harness.waitFor("STOPPING=1", seen: &seen))
         #expect(!seen.contains { $0.contains("WATCHDOG=1") })

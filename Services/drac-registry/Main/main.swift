@@ -31,6 +31,6 @@ try await Daemon.run(
         IPCServerService(server: server, handler: DracRequestHandler(registry: registry, writers: writers, logger: logger)),
         DracSweeper(registry: registry, interval: configuration.dracSweepInterval, logger: logger),
     ],
-    status: "\(registry.list().count) addresses authorized, window \(configuration.dracWindow)",
+    status: "\(registry.list().count) addresses authorized, window \(configuration.dracWindow.configText)",
     logger: logger
 )
