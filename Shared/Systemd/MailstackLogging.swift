@@ -33,7 +33,7 @@ public enum MailstackLogging {
 
 /// One line per event on stderr: `<label>[pid]: <level>: message key=value ...`. Timestamps
 /// are left to whoever collects stderr (journald, a terminal, a test).
-public struct StderrLogHandler: LogHandler {
+public struct StderrLogHandler: MetadataLogHandler {
     public let label: String
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -43,14 +43,8 @@ public struct StderrLogHandler: LogHandler {
         self.logLevel = logLevel
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var all = self.metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
+        let all = merged(event)
         var line = "\(label)[\(getpid())]: \(event.level): \(event.message)"
         if !all.isEmpty { line += " " + MailstackLogging.format(all) }
         line += "\n"
@@ -60,7 +54,7 @@ public struct StderrLogHandler: LogHandler {
 
 /// Structured journal entries (sd_journal_sendv): MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, and each
 /// metadata key as a field (`mail.qid` -> MAIL_QID).
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: MetadataLogHandler {
     public let label: String
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -68,11 +62,6 @@ public struct JournalLogHandler: LogHandler {
     public init(label: String, logLevel: Logger.Level) {
         self.label = label
         self.logLevel = logLevel
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     static func priority(_ level: Logger.Level) -> Int {
@@ -87,8 +76,7 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var all = self.metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
+        let all = merged(event)
         var message = "\(event.message)"
         if !all.isEmpty { message += " " + MailstackLogging.format(all) }
         var fields = [
@@ -104,5 +92,23 @@ public struct JournalLogHandler: LogHandler {
         defer { copies.forEach { free($0) } }
         let vectors = copies.map { iovec(iov_base: UnsafeMutableRawPointer($0), iov_len: strlen($0)) }
         _ = vectors.withUnsafeBufferPointer { ms_journal_sendv($0.baseAddress, Int32($0.count)) }
+    }
+}
+
+/// The metadata plumbing both handlers share.
+public protocol MetadataLogHandler: LogHandler {
+    var metadata: Logger.Metadata { get set }
+}
+
+extension MetadataLogHandler {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// The handler's metadata with the event's on top.
+    func merged(_ event: LogEvent) -> Logger.Metadata {
+        guard let extra = event.metadata else { return metadata }
+        return metadata.merging(extra) { $1 }
     }
 }

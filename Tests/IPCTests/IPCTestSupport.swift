@@ -52,10 +52,8 @@ func withServerAndClient<T: Sendable>(
     }
 }
 
-
-
 /// A blocking raw Unix-socket client for feeding servers bytes no well-behaved client sends.
-/// Reads go through `offPool`.
+/// Reads go through `TestSupport.offPool`.
 final class RawSocket: @unchecked Sendable {
     let fd: Int32
 
