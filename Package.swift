@@ -88,6 +88,12 @@ let package = Package(
             path: "Services/pop3/Main"
         ),
 
+        .target(
+            name: "RelayPolicyService",
+            dependencies: ["MailstackMaps"],
+            path: "Services/relay-policy/Library"
+        ),
+
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
@@ -130,6 +136,12 @@ let package = Package(
             name: "POP3Tests",
             dependencies: ["POP3Service", "Maildir", "TestSupport", "IPC", "IPCTransport", nio, logging],
             path: "Tests/POP3Tests"
+        ),
+        .testTarget(
+            name: "RelayPolicyTests",
+            dependencies: ["RelayPolicyService", "MailstackMaps", "TestSupport"],
+            path: "Tests/RelayPolicyTests",
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]

@@ -1,0 +1,116 @@
+import Foundation
+import MailstackMaps
+import RelayPolicyService
+import Testing
+import TestSupport
+
+/// The seed's own access, virtusertable and mailertable, built into Berkeley DB files with our
+/// makemap, read back through the lookup orders sendmail uses. One row per case.
+@Suite("relay-policy maps: sendmail's lookup orders on the seed's maps")
+struct SeedMapsTests {
+    static let maps: (access: AccessMap, virtusers: VirtualUserTable, mailer: MailerTable) = {
+        let dir = try! TestSupport.temporaryDirectory("seedmaps")
+        func build(_ name: String) -> SendmailMap {
+            let url = Bundle.module.url(forResource: "Fixtures/\(name).txt", withExtension: nil)!
+            let entries = try! MakeMap.parse(Array(try! Data(contentsOf: url)), file: name, options: .init())
+            try! MakeMap.write(entries, to: dir + "/" + name, kind: .hash, options: .init())
+            return SendmailMap(path: dir + "/" + name)
+        }
+        return (AccessMap(map: build("access")), VirtualUserTable(map: build("virtusertable")), MailerTable(map: build("mailertable")))
+    }()
+
+    @Test("connect: access entries by address and name, in sendmail's order", arguments: [
+        // (client name, address, expected key, expected action)
+        (nil, "127.0.0.1", "127.0.0.1", AccessAction.relay),
+        (nil, "69.6.66.33", "69.6.66", .reject),
+        ("host.example.test", "4.29.156.200", "4.29.156", .reject),
+        (nil, "24.60.1.2", "24.60", .reject),
+        (nil, "82.166.235.9", "82.166.235", .reject),
+    ] as [(String?, String, String, AccessAction)])
+    func connectRejects(name: String?, address: String, key: String, action: AccessAction) throws {
+        let match = try Self.maps.access.connect(name: name, address: address)
+        #expect(match == AccessMap.Match(key: key, action: action))
+    }
+
+    @Test("connect: addresses outside every entry get no decision", arguments: ["192.0.2.7", "82.166.236.1", "24.6.1.1", "2001:db8::1"])
+    func connectNoDecision(address: String) throws {
+        #expect(try Self.maps.access.connect(name: "client.example.test", address: address) == nil)
+    }
+
+    @Test("the key order is sendmail's: name label by label, then the address octet by octet, tagged first")
+    func keyOrder() {
+        #expect(AccessMap.connectKeys(name: "a.b.c", address: "69.6.66.33") == [
+            ["Connect:a.b.c", "a.b.c", "Connect:b.c", "b.c", "Connect:c", "c"],
+            ["Connect:69.6.66.33", "69.6.66.33", "Connect:69.6.66", "69.6.66", "Connect:69.6", "69.6", "Connect:69", "69"],
+        ])
+        #expect(AccessMap.connectKeys(name: "[192.0.2.1]", address: "192.0.2.1").count == 1, "an unresolved name is not looked up")
+        #expect(AccessMap.addressKeys("2001:db8::1", tag: nil) == ["IPv6:2001:db8::1", "IPv6:2001:db8", "IPv6:2001"])
+    }
+
+    @Test("tagged entries win over bare ones, SKIP stops a part of the search, ERROR replies parse")
+    func semantics() throws {
+        let entries: [String: String] = [
+            "connect:spam.example": "ERROR:5.7.1:550 Go away", "spam.example": "OK", "10.1": "ERROR:451 Try later",
+            "skip.example": "SKIP", "example": "REJECT", "10.2.3": "DISCARD", "to:relay.example": "RELAY",
+        ]
+        let access = AccessMap(lookup: { entries[$0.lowercased()] })
+        #expect(try access.connect(name: "mx.spam.example", address: "192.0.2.1")?.action
+            == .error(code: 550, enhanced: "5.7.1", text: "Go away"))
+        #expect(try access.connect(name: nil, address: "10.1.2.3")?.action == .error(code: 451, enhanced: nil, text: "Try later"))
+        #expect(try access.connect(name: "skip.example", address: "10.2.3.4")?.action == .discard, "SKIP ends the name part only")
+        #expect(try access.connect(name: "other.example", address: "192.0.2.1")?.action == .reject)
+        #expect(try access.decide([AccessMap.domainKeys("relay.example", tag: .to)])?.action == .relay)
+        #expect(AccessAction("ERROR:\"550 Quoted text\"") == .error(code: 550, enhanced: nil, text: "Quoted text"))
+        #expect(AccessAction("550 5.7.1 Bare") == .error(code: 550, enhanced: nil, text: "5.7.1 Bare"))
+        #expect(AccessAction("FROBNICATE") == nil)
+    }
+
+    @Test("virtusertable: the seed's users, forwards and catch-all errors", arguments: [
+        ("you", "domain1.com", "you@domain1.com", VirtualUserTable.Result.local("you")),
+        ("YOU", "Domain1.COM", "YOU@domain1.com", .local("you")), // the map folds the case of keys
+        ("user3", "domain1.com", "user3@domain1.com", .forward("user3@docomo.ne.jp")),
+        ("nobody", "domain1.com", "@domain1.com", .error(code: 550, enhanced: "5.5.1", text: "Unknown user")),
+        ("user5", "domain2.tv", "user5@domain2.tv", .forward("user5@pdx.ne.jp")),
+        ("info", "domain2.tv", "info@domain2.tv", .local("info-domain2.tv")),
+        ("someone", "domain2.tv", "@domain2.tv", .error(code: 550, enhanced: "5.5.1", text: "Unknown user")),
+        ("you+lists", "domain1.com", "you@domain1.com", .local("you")),
+    ] as [(String, String, String, VirtualUserTable.Result)])
+    func virtusers(user: String, domain: String, key: String, result: VirtualUserTable.Result) throws {
+        #expect(try Self.maps.virtusers.resolve(user: user, domain: domain) == VirtualUserTable.Match(key: key, result: result))
+    }
+
+    @Test("virtusertable: no entry for a domain it does not list")
+    func virtusersOtherDomain() throws {
+        #expect(try Self.maps.virtusers.resolve(user: "you", domain: "example.test") == nil)
+    }
+
+    @Test("virtusertable: +detail forms and %1 %2 %3")
+    func detail() throws {
+        let entries = [
+            "a+*@d.test": "a-detail-%2", "b++@d.test": "b-plain", "b@d.test": "b", "@d.test": "%1%3@elsewhere.test",
+            "c+x@d.test": "error:nouser No such list",
+        ]
+        let table = VirtualUserTable(lookup: { entries[$0] })
+        #expect(try table.resolve(user: "a+news", domain: "d.test")?.result == .local("a-detail-news"))
+        #expect(try table.resolve(user: "b+", domain: "d.test")?.result == .local("b-plain"))
+        #expect(try table.resolve(user: "b+z", domain: "d.test")?.result == .local("b"))
+        #expect(try table.resolve(user: "q+z", domain: "d.test")?.result == .forward("q+z@elsewhere.test"))
+        #expect(try table.resolve(user: "c+x", domain: "d.test")?.result == .error(code: 550, enhanced: "5.1.1", text: "No such list"))
+    }
+
+    @Test("mailertable: the seed's static route, parent domains, and the route forms")
+    func mailertable() throws {
+        #expect(try Self.maps.mailer.route("domain.ne.jp")
+            == MailerTable.Match(key: "domain.ne.jp", route: .smtp(host: "192.168.0.100", mxLookup: false, port: nil)))
+        #expect(try Self.maps.mailer.route("other.ne.jp") == nil)
+        #expect(MailerTable.keys(for: "a.b.example.") == ["a.b.example", ".b.example", ".example", "."])
+        let entries = [".example": "smtp:[127.0.0.1]:2526", "mx.test": "esmtp:relay.test", ".": "error:5.7.1:550 No route",
+                       "local.test": "local:postmaster", "bad.test": "smtp:[127.0.0.1]x"]
+        let table = MailerTable(lookup: { entries[$0] })
+        #expect(try table.route("a.b.example")?.route == .smtp(host: "127.0.0.1", mxLookup: false, port: 2526))
+        #expect(try table.route("mx.test")?.route == .smtp(host: "relay.test", mxLookup: true, port: nil))
+        #expect(try table.route("local.test")?.route == .local(user: "postmaster"))
+        #expect(try table.route("anything.else")?.route == .error(code: 550, enhanced: "5.7.1", text: "No route"))
+        #expect(throws: MailerTable.Failure.badRoute(key: "bad.test", value: "smtp:[127.0.0.1]x")) { try table.route("bad.test") }
+    }
+}
