@@ -39,6 +39,7 @@ let package = Package(
         .systemLibrary(name: "CBerkeleyDB", path: "Shared/CBerkeleyDB"),
         .systemLibrary(name: "CSystemd", path: "Shared/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CCrypt", path: "Shared/CCrypt"),
+        .systemLibrary(name: "CResolv", path: "Shared/CResolv"),
 
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
@@ -51,6 +52,8 @@ let package = Package(
         // Shared/Systemd: sd_notify, watchdog, socket activation, journal logging.
         .target(name: "MailstackSystemd", dependencies: ["CSystemd", logging, lifecycle], path: "Shared/Systemd"),
 
+        // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
+        .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
@@ -90,7 +93,7 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps"],
+            dependencies: ["MailstackMaps", "DNS"],
             path: "Services/relay-policy/Library"
         ),
 
@@ -139,10 +142,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayPolicyTests",
-            dependencies: ["RelayPolicyService", "MailstackMaps", "TestSupport"],
+            dependencies: ["RelayPolicyService", "MailstackMaps", "DNS", "TestSupport"],
             path: "Tests/RelayPolicyTests",
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]
 )

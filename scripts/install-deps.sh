@@ -15,6 +15,7 @@ packages=(
     fetchmail                      # a real POP3 client for the interop tests
     python3                        # poplib, the other POP3 client of the interop tests
     openssl                        # test certificates, password hashes for the local run
+    dnsmasq-base                   # a real DNS server on loopback for the DNS tests
 )
 missing=()
 for p in "${packages[@]}"; do

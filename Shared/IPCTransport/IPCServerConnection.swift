@@ -34,8 +34,6 @@ enum IPCServerConnection {
                 }
             }
         } catch is CancellationError {
-        } catch let error as IPCError {
-            logger.warning("ipc connection closed: \(error)")
         } catch {
             logger.warning("ipc connection closed: \(error)")
         }
@@ -65,7 +63,8 @@ enum IPCServerConnection {
             throw error
         }
         try await writer.send(id: 0, .hello(service: configuration.service, maxFrame: configuration.maxFrame))
-        return hello.service
+        // The name is the peer's claim, only for logs: keep it short and printable.
+        return String(hello.service.unicodeScalars.filter { $0.isASCII && $0.value > 0x20 && $0.value < 0x7f }.prefix(64))
     }
 
     /// Writes reply frames; shared by the request tasks of one connection.

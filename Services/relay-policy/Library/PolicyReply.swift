@@ -1,3 +1,5 @@
+import DNS
+
 /// A decision's reply, as smtp-in sends it: code, enhanced code, the text the client sees, and
 /// the reason for the log (which the client does not see).
 public struct PolicyReply: Equatable, Sendable, CustomStringConvertible {
@@ -33,18 +35,11 @@ public enum PolicyDecision: Equatable, Sendable {
     }
 }
 
-/// The result of reverse-resolving a client and forward-confirming the name (sendmail's
-/// {client_resolve}).
-public enum ClientResolve: Equatable, Sendable {
-    /// The PTR name resolves back to the address.
-    case ok(name: String)
-    /// No PTR record (NXDOMAIN or no data).
-    case fail
-    /// The PTR name does not resolve back to the address.
-    case forged(name: String)
-    /// The lookup failed for now (SERVFAIL, timeout).
-    case temp
+/// sendmail's {client_resolve}: the result of reverse-resolving a client and forward-confirming
+/// the name (Shared/DNS does the lookups).
+public typealias ClientResolve = ClientResolution
 
+extension ClientResolution {
     /// sendmail's {client_name}: the name, or "[address]".
     public func clientName(address: String) -> String {
         switch self {

@@ -53,8 +53,21 @@ public enum TestSupport {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (cArgs + cEnv).forEach { free($0) } }
+        // The child starts with no blocked signals and default handlers (this process's threads
+        // block some; a daemon that inherits that mask would ignore SIGTERM).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
         return pid
     }
@@ -130,5 +143,45 @@ public final class DaemonProcess: @unchecked Sendable {
             kill(pid, SIGKILL)
             _ = TestSupport.waitExit(pid)
         }
+    }
+}
+
+/// A real DNS server for tests: dnsmasq on 127.0.0.1 at a free port, answering only from the
+/// records given (NXDOMAIN for anything else under .test and the reverse zones), never
+/// forwarding anywhere.
+public final class TestDNSServer: @unchecked Sendable {
+    public let port: Int
+    let daemon: pid_t
+    let directory: String
+
+    /// `records` are dnsmasq options without the leading "--", like "host-record=a.test,192.0.2.1".
+    public init(records: [String]) async throws {
+        directory = try TestSupport.temporaryDirectory("dns")
+        var lastError: Error = POSIXError(.EADDRINUSE)
+        for _ in 0..<10 {
+            let port = Int.random(in: 20000...60000)
+            let argv = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                        "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
+                        "--local=/test/", "--local=/in-addr.arpa/", "--local=/ip6.arpa/", "--pid-file=", "--local-ttl=60",
+                        "--log-facility=\(directory)/log"] + records.map { "--" + $0 }
+            let pid = try TestSupport.spawn(argv, stdout: directory + "/out", stderr: directory + "/err")
+            try await Task.sleep(for: .milliseconds(150))
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == 0 {
+                self.port = port
+                self.daemon = pid
+                return
+            }
+            lastError = POSIXError(.EADDRINUSE)
+        }
+        throw lastError
+    }
+
+    public var server: String { "127.0.0.1:\(port)" }
+
+    deinit {
+        kill(daemon, SIGTERM)
+        _ = TestSupport.waitExit(daemon)
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
