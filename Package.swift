@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "ipc-bench", targets: ["ipc-bench"]),
         .executable(name: "drac-registry", targets: ["drac-registry"]),
         .executable(name: "pop3", targets: ["pop3"]),
+        .executable(name: "relay-policy", targets: ["relay-policy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -54,6 +55,9 @@ let package = Package(
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
+        // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
+        // and relay-policy checks mailboxes with.
+        .target(name: "Users", dependencies: ["CCrypt"], path: "Shared/Users"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
@@ -78,7 +82,7 @@ let package = Package(
         .target(
             name: "POP3Service",
             dependencies: [
-                "IPC", "IPCTransport", "Maildir", "CCrypt", nio, nioPosix, logging, lifecycle,
+                "IPC", "IPCTransport", "Maildir", "Users", nio, nioPosix, logging, lifecycle,
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -93,8 +97,13 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps", "DNS"],
+            dependencies: ["MailstackMaps", "DNS", "IPC", "IPCTransport", logging],
             path: "Services/relay-policy/Library"
+        ),
+        .executableTarget(
+            name: "relay-policy",
+            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps"],
+            path: "Services/relay-policy/Main"
         ),
 
         // The administrator's command-line tool.
@@ -137,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "POP3Tests",
-            dependencies: ["POP3Service", "Maildir", "TestSupport", "IPC", "IPCTransport", nio, logging],
+            dependencies: ["POP3Service", "Maildir", "Users", "TestSupport", "IPC", "IPCTransport", nio, logging],
             path: "Tests/POP3Tests"
         ),
         .testTarget(

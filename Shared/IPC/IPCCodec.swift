@@ -64,6 +64,12 @@ extension IPCEnvelope {
         case .dracEntry: return "drac.entry"
         case .dracCount: return "drac.count"
         case .dracEntries: return "drac.entries"
+        case .policyConnect: return "policy.connect"
+        case .policyMail: return "policy.mail"
+        case .policyRcpt: return "policy.rcpt"
+        case .policyRoute: return "policy.route"
+        case .policyVerdict: return "policy.verdict"
+        case .policyRouteReply: return "policy.routeReply"
         }
     }
 }

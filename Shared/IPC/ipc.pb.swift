@@ -184,6 +184,58 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .dracEntries(newValue)}
   }
 
+  /// relay-policy (sendmail's check_relay, check_mail, check_rcpt, mailertable).
+  public var policyConnect: Mailstack_Ipc_PolicyConnect {
+    get {
+      if case .policyConnect(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyConnect()
+    }
+    set {body = .policyConnect(newValue)}
+  }
+
+  /// -> PolicyVerdict
+  public var policyMail: Mailstack_Ipc_PolicyMail {
+    get {
+      if case .policyMail(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyMail()
+    }
+    set {body = .policyMail(newValue)}
+  }
+
+  /// -> PolicyVerdict
+  public var policyRcpt: Mailstack_Ipc_PolicyRcpt {
+    get {
+      if case .policyRcpt(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyRcpt()
+    }
+    set {body = .policyRcpt(newValue)}
+  }
+
+  /// -> PolicyRouteReply
+  public var policyRoute: Mailstack_Ipc_PolicyRoute {
+    get {
+      if case .policyRoute(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyRoute()
+    }
+    set {body = .policyRoute(newValue)}
+  }
+
+  public var policyVerdict: Mailstack_Ipc_PolicyVerdict {
+    get {
+      if case .policyVerdict(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyVerdict()
+    }
+    set {body = .policyVerdict(newValue)}
+  }
+
+  public var policyRouteReply: Mailstack_Ipc_PolicyRouteReply {
+    get {
+      if case .policyRouteReply(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyRouteReply()
+    }
+    set {body = .policyRouteReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -209,6 +261,16 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     case dracEntry(Mailstack_Ipc_DracEntry)
     case dracCount(Mailstack_Ipc_DracCount)
     case dracEntries(Mailstack_Ipc_DracEntries)
+    /// relay-policy (sendmail's check_relay, check_mail, check_rcpt, mailertable).
+    case policyConnect(Mailstack_Ipc_PolicyConnect)
+    /// -> PolicyVerdict
+    case policyMail(Mailstack_Ipc_PolicyMail)
+    /// -> PolicyVerdict
+    case policyRcpt(Mailstack_Ipc_PolicyRcpt)
+    /// -> PolicyRouteReply
+    case policyRoute(Mailstack_Ipc_PolicyRoute)
+    case policyVerdict(Mailstack_Ipc_PolicyVerdict)
+    case policyRouteReply(Mailstack_Ipc_PolicyRouteReply)
 
   }
 
@@ -491,13 +553,351 @@ public nonisolated struct Mailstack_Ipc_DracEntries: Sendable {
   public init() {}
 }
 
+public nonisolated struct Mailstack_Ipc_PolicyClient: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  public var resolve: Mailstack_Ipc_PolicyClient.Resolve = .ok
+
+  /// the PTR name (OK, FORGED)
+  public var name: String = String()
+
+  /// an access entry said RELAY
+  public var relayByAccess: Bool = false
+
+  /// SMTP AUTH (submission)
+  public var authenticated: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Resolve: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// PTR name resolves back to the address
+    case ok // = 0
+
+    /// no PTR
+    case fail // = 1
+
+    /// PTR name does not resolve back
+    case forged // = 2
+
+    /// lookups could not be answered now
+    case temp // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .ok
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .ok
+      case 1: self = .fail
+      case 2: self = .forged
+      case 3: self = .temp
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .ok: return 0
+      case .fail: return 1
+      case .forged: return 2
+      case .temp: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_PolicyClient.Resolve] = [
+      .ok,
+      .fail,
+      .forged,
+      .temp,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 250, 450, 550, ...
+  public var code: UInt32 = 0
+
+  /// RFC 3463 code, "5.7.1"
+  public var enhanced: String = String()
+
+  /// what the client sees after code and enhanced code
+  public var text: String = String()
+
+  /// for the log only
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyVerdict: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var action: Mailstack_Ipc_PolicyVerdict.Action = .accept
+
+  public var reply: Mailstack_Ipc_PolicyReply {
+    get {_reply ?? Mailstack_Ipc_PolicyReply()}
+    set {_reply = newValue}
+  }
+  /// Returns true if `reply` has been explicitly set.
+  public var hasReply: Bool {self._reply != nil}
+  /// Clears the value of `reply`. Subsequent reads from it will return its default value.
+  public mutating func clearReply() {self._reply = nil}
+
+  /// connect: the client as decided, to send back later
+  public var client: Mailstack_Ipc_PolicyClient {
+    get {_client ?? Mailstack_Ipc_PolicyClient()}
+    set {_client = newValue}
+  }
+  /// Returns true if `client` has been explicitly set.
+  public var hasClient: Bool {self._client != nil}
+  /// Clears the value of `client`. Subsequent reads from it will return its default value.
+  public mutating func clearClient() {self._client = nil}
+
+  /// connect rejects: sendmail's "ruleset=check_relay, ..." line
+  public var log: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case accept // = 0
+
+    /// accept; the client (connect) or recipient (rcpt) is relayed
+    case relay // = 1
+
+    /// accept and drop the message (access DISCARD)
+    case discard // = 2
+
+    /// answer with reply
+    case reject // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .accept
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .accept
+      case 1: self = .relay
+      case 2: self = .discard
+      case 3: self = .reject
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .accept: return 0
+      case .relay: return 1
+      case .discard: return 2
+      case .reject: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_PolicyVerdict.Action] = [
+      .accept,
+      .relay,
+      .discard,
+      .reject,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _reply: Mailstack_Ipc_PolicyReply? = nil
+  fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyConnect: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyMail: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var client: Mailstack_Ipc_PolicyClient {
+    get {_client ?? Mailstack_Ipc_PolicyClient()}
+    set {_client = newValue}
+  }
+  /// Returns true if `client` has been explicitly set.
+  public var hasClient: Bool {self._client != nil}
+  /// Clears the value of `client`. Subsequent reads from it will return its default value.
+  public mutating func clearClient() {self._client = nil}
+
+  /// without <>; empty for the null sender
+  public var sender: String = String()
+
+  /// SIZE= of MAIL FROM, 0 when not given
+  public var size: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyRcpt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var client: Mailstack_Ipc_PolicyClient {
+    get {_client ?? Mailstack_Ipc_PolicyClient()}
+    set {_client = newValue}
+  }
+  /// Returns true if `client` has been explicitly set.
+  public var hasClient: Bool {self._client != nil}
+  /// Clears the value of `client`. Subsequent reads from it will return its default value.
+  public mutating func clearClient() {self._client = nil}
+
+  /// without <>
+  public var recipient: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyRoute: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var domain: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyRouteReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Mailstack_Ipc_PolicyRouteReply.Kind = .none
+
+  /// the mailertable key that matched
+  public var key: String = String()
+
+  /// SMTP
+  public var host: String = String()
+
+  /// SMTP: false for smtp:[host]
+  public var mxLookup: Bool = false
+
+  /// SMTP: 0 for the default
+  public var port: UInt32 = 0
+
+  /// LOCAL
+  public var user: String = String()
+
+  /// ERROR
+  public var error: Mailstack_Ipc_PolicyReply {
+    get {_error ?? Mailstack_Ipc_PolicyReply()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// no mailertable entry: MX routing
+    case none // = 0
+    case smtp // = 1
+    case local // = 2
+    case error // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .none
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .none
+      case 1: self = .smtp
+      case 2: self = .local
+      case 3: self = .error
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .none: return 0
+      case .smtp: return 1
+      case .local: return 2
+      case .error: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_PolicyRouteReply.Kind] = [
+      .none,
+      .smtp,
+      .local,
+      .error,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _error: Mailstack_Ipc_PolicyReply? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "mailstack.ipc"
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{3}policy_route\0\u{3}policy_verdict\0\u{3}policy_route_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -689,6 +1089,84 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .dracEntries(v)
         }
       }()
+      case 40: try {
+        var v: Mailstack_Ipc_PolicyConnect?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyConnect(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyConnect(v)
+        }
+      }()
+      case 41: try {
+        var v: Mailstack_Ipc_PolicyMail?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyMail(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyMail(v)
+        }
+      }()
+      case 42: try {
+        var v: Mailstack_Ipc_PolicyRcpt?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyRcpt(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyRcpt(v)
+        }
+      }()
+      case 43: try {
+        var v: Mailstack_Ipc_PolicyRoute?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyRoute(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyRoute(v)
+        }
+      }()
+      case 44: try {
+        var v: Mailstack_Ipc_PolicyVerdict?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyVerdict(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyVerdict(v)
+        }
+      }()
+      case 45: try {
+        var v: Mailstack_Ipc_PolicyRouteReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyRouteReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyRouteReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -761,6 +1239,30 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .dracEntries?: try {
       guard case .dracEntries(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+    }()
+    case .policyConnect?: try {
+      guard case .policyConnect(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+    }()
+    case .policyMail?: try {
+      guard case .policyMail(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+    }()
+    case .policyRcpt?: try {
+      guard case .policyRcpt(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+    }()
+    case .policyRoute?: try {
+      guard case .policyRoute(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+    }()
+    case .policyVerdict?: try {
+      guard case .policyVerdict(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+    }()
+    case .policyRouteReply?: try {
+      guard case .policyRouteReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
     }()
     case nil: break
     }
@@ -1226,4 +1728,367 @@ nonisolated extension Mailstack_Ipc_DracEntries: SwiftProtobuf.Message, SwiftPro
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyClient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyClient"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}resolve\0\u{1}name\0\u{3}relay_by_access\0\u{1}authenticated\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.resolve) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.relayByAccess) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.authenticated) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.resolve != .ok {
+      try visitor.visitSingularEnumField(value: self.resolve, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if self.relayByAccess != false {
+      try visitor.visitSingularBoolField(value: self.relayByAccess, fieldNumber: 4)
+    }
+    if self.authenticated != false {
+      try visitor.visitSingularBoolField(value: self.authenticated, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyClient, rhs: Mailstack_Ipc_PolicyClient) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.resolve != rhs.resolve {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.relayByAccess != rhs.relayByAccess {return false}
+    if lhs.authenticated != rhs.authenticated {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyClient.Resolve: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}FAIL\0\u{1}FORGED\0\u{1}TEMP\0")
+}
+
+nonisolated extension Mailstack_Ipc_PolicyReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}enhanced\0\u{1}text\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.enhanced) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.code != 0 {
+      try visitor.visitSingularUInt32Field(value: self.code, fieldNumber: 1)
+    }
+    if !self.enhanced.isEmpty {
+      try visitor.visitSingularStringField(value: self.enhanced, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyReply, rhs: Mailstack_Ipc_PolicyReply) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.enhanced != rhs.enhanced {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyVerdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyVerdict"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}reply\0\u{1}client\0\u{1}log\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._reply) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._client) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.log) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.action != .accept {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 1)
+    }
+    try { if let v = self._reply {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._client {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.log.isEmpty {
+      try visitor.visitSingularStringField(value: self.log, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyVerdict, rhs: Mailstack_Ipc_PolicyVerdict) -> Bool {
+    if lhs.action != rhs.action {return false}
+    if lhs._reply != rhs._reply {return false}
+    if lhs._client != rhs._client {return false}
+    if lhs.log != rhs.log {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyVerdict.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACCEPT\0\u{1}RELAY\0\u{1}DISCARD\0\u{1}REJECT\0")
+}
+
+nonisolated extension Mailstack_Ipc_PolicyConnect: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyConnect"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyConnect, rhs: Mailstack_Ipc_PolicyConnect) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyMail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyMail"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{1}sender\0\u{1}size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._client) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._client {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 2)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyMail, rhs: Mailstack_Ipc_PolicyMail) -> Bool {
+    if lhs._client != rhs._client {return false}
+    if lhs.sender != rhs.sender {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyRcpt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyRcpt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{1}recipient\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._client) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recipient) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._client {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.recipient.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipient, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyRcpt, rhs: Mailstack_Ipc_PolicyRcpt) -> Bool {
+    if lhs._client != rhs._client {return false}
+    if lhs.recipient != rhs.recipient {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyRoute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyRoute"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.domain) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.domain.isEmpty {
+      try visitor.visitSingularStringField(value: self.domain, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyRoute, rhs: Mailstack_Ipc_PolicyRoute) -> Bool {
+    if lhs.domain != rhs.domain {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyRouteReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyRouteReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}key\0\u{1}host\0\u{3}mx_lookup\0\u{1}port\0\u{1}user\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.mxLookup) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.user) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.kind != .none {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 3)
+    }
+    if self.mxLookup != false {
+      try visitor.visitSingularBoolField(value: self.mxLookup, fieldNumber: 4)
+    }
+    if self.port != 0 {
+      try visitor.visitSingularUInt32Field(value: self.port, fieldNumber: 5)
+    }
+    if !self.user.isEmpty {
+      try visitor.visitSingularStringField(value: self.user, fieldNumber: 6)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyRouteReply, rhs: Mailstack_Ipc_PolicyRouteReply) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.host != rhs.host {return false}
+    if lhs.mxLookup != rhs.mxLookup {return false}
+    if lhs.port != rhs.port {return false}
+    if lhs.user != rhs.user {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyRouteReply.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NONE\0\u{1}SMTP\0\u{1}LOCAL\0\u{1}ERROR\0")
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Maildir
 import POP3Service
+import Users
 import Testing
 import TestSupport
 

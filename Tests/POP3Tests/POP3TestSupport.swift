@@ -3,6 +3,7 @@ import Logging
 import Maildir
 import NIOCore
 import POP3Service
+import Users
 import TestSupport
 
 /// A blocking TCP client for scripted POP3 conversations; every read goes through offPool.

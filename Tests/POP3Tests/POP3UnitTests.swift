@@ -2,6 +2,7 @@ import Foundation
 import Maildir
 import NIOCore
 import POP3Service
+import Users
 import Testing
 import TestSupport
 

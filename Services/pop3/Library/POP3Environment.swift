@@ -1,3 +1,4 @@
+import Users
 import IPC
 import IPCTransport
 import Logging

@@ -1,3 +1,4 @@
+import Users
 import Crypto
 import Foundation
 import Logging

@@ -14,6 +14,7 @@
 import Daemon
 import NIOSSL
 import POP3Service
+import Users
 
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)

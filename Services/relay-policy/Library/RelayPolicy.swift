@@ -34,7 +34,9 @@ public struct RelayPolicy: Sendable {
         }
 
         public var name: String { resolve.clientName(address: address) }
-        public var isLoopback: Bool { address.hasPrefix("127.") || address == "::1" }
+        /// The host itself: 127.0.0.1 and ::1 only. The rest of 127/8 counts as other clients, so
+        /// tests can play outside clients from 127.0.0.2 and up.
+        public var isLoopback: Bool { address == "127.0.0.1" || address == "::1" }
     }
 
     public let settings: Settings
@@ -154,7 +156,15 @@ public struct RelayPolicy: Sendable {
             return try localRecipient(recipient, user: user, domain: domain)
         }
         if trusted || toMatch?.action == .relay { return .accept(relay: true) }
-        if settings.drac, try await isDracAuthorized(client.address) { return .accept(relay: true) }
+        if settings.drac {
+            do {
+                if try await isDracAuthorized(client.address) { return .accept(relay: true) }
+            } catch {
+                // drac-registry cannot answer: the client may be allowed; say so temporarily.
+                return .reject(PolicyReply(451, "4.3.0", "<\(recipient)>... Relaying temporarily unavailable; try again later",
+                                           reason: "drac-registry: \(error)"))
+            }
+        }
         return .reject(relayingDenied(recipient, client: client, reason: "not a local domain; client not authorized to relay"))
     }
 

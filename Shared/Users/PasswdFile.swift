@@ -83,7 +83,7 @@ public final class PasswdFile: Sendable {
         return (prefix == "$6$" ? "{SHA512-CRYPT}" : "{CRYPT}") + hashed
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for i in 0..<a.count { difference |= a[i] ^ b[i] }

@@ -1,0 +1,152 @@
+import DNS
+import IPC
+import IPCTransport
+import Logging
+
+/// relay-policy's IPC requests: connect, mail, rcpt, route. Every question is answered; a
+/// failure behind it (a map that cannot be read, DNS or drac-registry down) is a temporary
+/// reply, never a permanent one.
+public struct PolicyRequestHandler: IPCRequestHandler {
+    let policy: RelayPolicy
+    let mailers: MailerTable
+    let resolver: DNSResolver
+    let maxMessageSize: Int
+    let logger: Logger
+
+    public init(policy: RelayPolicy, mailers: MailerTable, resolver: DNSResolver, maxMessageSize: Int, logger: Logger) {
+        self.policy = policy
+        self.mailers = mailers
+        self.resolver = resolver
+        self.maxMessageSize = maxMessageSize
+        self.logger = logger
+    }
+
+    public func handle(_ request: IPCRequest, stream: IPCBodyStream?) async throws -> IPCBody {
+        switch request.body {
+        case let .policyConnect(connect):
+            return .policyVerdict(await self.connect(connect.address))
+        case let .policyMail(mail):
+            if mail.size > UInt64(maxMessageSize) {
+                return .policyVerdict(Self.verdict(.reject(PolicyReply(552, "5.3.4", "Message size exceeds fixed maximum message size",
+                                                                       reason: "SIZE=\(mail.size)"))))
+            }
+            return .policyVerdict(guarded("MAIL", { try policy.mail(sender: mail.sender) }))
+        case let .policyRcpt(rcpt):
+            let client = Self.client(rcpt.client)
+            do {
+                return .policyVerdict(Self.verdict(try await policy.rcpt(rcpt.recipient, client: client)))
+            } catch {
+                logger.error("rcpt \(rcpt.recipient) from \(client.address): \(error)")
+                return .policyVerdict(Self.verdict(.reject(PolicyReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
+                                                                       reason: "\(error)"))))
+            }
+        case let .policyRoute(route):
+            return .policyRouteReply(self.route(route.domain))
+        default:
+            throw IPCHandlerError(.unknownType, "relay-policy does not answer this request")
+        }
+    }
+
+    func connect(_ address: String) async -> Mailstack_Ipc_PolicyVerdict {
+        let resolve = await resolver.resolveClient(address)
+        do {
+            let (decision, client) = try policy.connect(address: address, resolve: resolve)
+            var verdict = Self.verdict(decision)
+            verdict.client = Self.message(client)
+            if let reply = decision.reply {
+                verdict.log = RelayPolicy.checkRelayLogLine(client: client, reply: reply)
+                logger.notice("\(verdict.log)")
+            }
+            return verdict
+        } catch {
+            logger.error("connect from \(address): \(error)")
+            var verdict = Self.verdict(.reject(PolicyReply(421, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
+            verdict.client = Self.message(RelayPolicy.Client(address: address, resolve: resolve))
+            return verdict
+        }
+    }
+
+    func guarded(_ what: String, _ decide: () throws -> PolicyDecision) -> Mailstack_Ipc_PolicyVerdict {
+        do {
+            return Self.verdict(try decide())
+        } catch {
+            logger.error("\(what): \(error)")
+            return Self.verdict(.reject(PolicyReply(451, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
+        }
+    }
+
+    func route(_ domain: String) -> Mailstack_Ipc_PolicyRouteReply {
+        var reply = Mailstack_Ipc_PolicyRouteReply()
+        do {
+            guard let match = try mailers.route(domain) else { return reply }
+            reply.key = match.key
+            switch match.route {
+            case let .smtp(host, mxLookup, port):
+                reply.kind = .smtp
+                reply.host = host
+                reply.mxLookup = mxLookup
+                reply.port = UInt32(port ?? 0)
+            case let .local(user):
+                reply.kind = .local
+                reply.user = user
+            case let .error(code, enhanced, text):
+                reply.kind = .error
+                reply.error = Self.message(PolicyReply(code, enhanced, text, reason: "mailertable \(match.key)"))
+            }
+        } catch {
+            logger.error("route \(domain): \(error)")
+            reply.kind = .error
+            reply.error = Self.message(PolicyReply(451, "4.3.0", "Temporary routing failure", reason: "\(error)"))
+        }
+        return reply
+    }
+
+    // MARK: messages
+
+    static func verdict(_ decision: PolicyDecision) -> Mailstack_Ipc_PolicyVerdict {
+        var verdict = Mailstack_Ipc_PolicyVerdict()
+        switch decision {
+        case let .accept(relay): verdict.action = relay ? .relay : .accept
+        case .discard: verdict.action = .discard
+        case let .reject(reply):
+            verdict.action = .reject
+            verdict.reply = message(reply)
+        }
+        return verdict
+    }
+
+    static func message(_ reply: PolicyReply) -> Mailstack_Ipc_PolicyReply {
+        .with {
+            $0.code = UInt32(reply.code)
+            $0.enhanced = reply.enhanced
+            $0.text = reply.text
+            $0.reason = reply.reason
+        }
+    }
+
+    static func message(_ client: RelayPolicy.Client) -> Mailstack_Ipc_PolicyClient {
+        .with {
+            $0.address = client.address
+            $0.relayByAccess = client.relayByAccess
+            $0.authenticated = client.authenticated
+            switch client.resolve {
+            case let .ok(name): $0.resolve = .ok; $0.name = name
+            case .fail: $0.resolve = .fail
+            case let .forged(name): $0.resolve = .forged; $0.name = name
+            case .temp: $0.resolve = .temp
+            }
+        }
+    }
+
+    static func client(_ message: Mailstack_Ipc_PolicyClient) -> RelayPolicy.Client {
+        let resolve: ClientResolve
+        switch message.resolve {
+        case .ok: resolve = .ok(name: message.name)
+        case .forged: resolve = .forged(name: message.name)
+        case .temp: resolve = .temp
+        default: resolve = .fail
+        }
+        return RelayPolicy.Client(address: message.address, resolve: resolve, relayByAccess: message.relayByAccess,
+                                  authenticated: message.authenticated)
+    }
+}

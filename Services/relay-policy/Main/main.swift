@@ -1,0 +1,65 @@
+// relay-policy: sendmail's check_relay, check_mail, check_rcpt and mailertable, as a service.
+//
+// Serves:     <ipc.directory>/relay-policy.sock (or the socket systemd passes): connect, MAIL,
+//             RCPT and route questions from smtp-in, queue and smtpfeed-out.
+// Talks to:   drac-registry (is this client POP-authorized?), DNS (dns.servers) for PTR and
+//             forward confirmation.
+// Privileges: its own user; reads the maps (maps.*), virtuser-domains and pop3.passwd_file
+//             (which mailboxes exist). Writes nothing.
+// Limits:     IPC frames of ipc.max_frame; DNS queries of dns.timeout; maps re-checked every
+//             maps.check_interval.
+
+import DNS
+import Daemon
+import Foundation
+import MailstackMaps
+import RelayPolicyService
+import Users
+
+let (file, overrides) = Daemon.arguments()
+let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
+let logger = Daemon.logger(service: "relay-policy", configuration: configuration)
+
+func map(_ path: String) -> SendmailMap { SendmailMap(path: path, checkInterval: configuration.mapCheckInterval) }
+/// A map that does not exist has no entries (sendmail's -o: optional maps).
+func optional(_ map: SendmailMap) -> @Sendable (String) throws -> String? {
+    { key in
+        do { return try map.lookup(key) } catch MapError.missing { return nil }
+    }
+}
+
+var settings = RelayPolicy.Settings()
+settings.ptrCheck = configuration.ptrCheck
+settings.ptrCheckAllow = configuration.ptrCheckAllow
+settings.drac = configuration.dracEnabled
+let virtualDomains = (try? String(contentsOfFile: configuration.virtuserDomainsFile, encoding: .utf8))?
+    .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    .filter { !$0.isEmpty && !$0.hasPrefix("#") } ?? []
+settings.localDomains = Set(virtualDomains + configuration.localNames.map { $0.lowercased() })
+
+let drac = IPCClient(
+    configuration: .init(path: configuration.socketPath(for: IPCServiceName.dracRegistry), service: IPCServiceName.dracRegistry,
+                         clientName: IPCServiceName.relayPolicy, maxFrame: configuration.ipcMaxFrame, requestTimeout: .seconds(2)),
+    logger: logger)
+let users = PasswdFile(path: configuration.pop3PasswdFile)
+let policy = RelayPolicy(
+    settings: settings,
+    access: AccessMap(lookup: optional(map(configuration.accessMap))),
+    virtusers: VirtualUserTable(lookup: optional(map(configuration.virtusertableMap))),
+    localUserExists: { users.user($0) != nil || $0 == "postmaster" },
+    isDracAuthorized: { address in
+        guard case let .dracLookupReply(reply) = try await drac.request(.dracLookup(.with { $0.address = address })) else {
+            return false
+        }
+        return reply.authorized
+    })
+let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
+let handler = PolicyRequestHandler(policy: policy, mailers: MailerTable(lookup: optional(map(configuration.mailertableMap))),
+                                   resolver: resolver, maxMessageSize: configuration.maxMessageSize, logger: logger)
+let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, configuration: configuration,
+                                          activated: SocketActivation.take(), logger: logger)
+try await Daemon.run(
+    service: "relay-policy",
+    services: [IPCServerService(server: server, handler: handler), IPCClientService(client: drac)],
+    status: "\(settings.localDomains.count) local domains, PTR check \(settings.ptrCheck ? "on" : "off")",
+    logger: logger)
