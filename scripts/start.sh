@@ -51,6 +51,12 @@ cp etc/mail/virtuser-domains "$state/mail/virtuser-domains"
 "$bin/mailstack" check-config --quiet etc/mailstack.yaml
 
 pids=()
+# A DNS server on loopback for relay-policy's PTR checks: it knows the local test clients
+# (127.0.0.2 is client.test) and answers NXDOMAIN for everything else; it forwards nothing.
+/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --port=5353 \
+    --listen-address=127.0.0.1 --bind-interfaces --user=root --pid-file= --local=/in-addr.arpa/ --local=/ip6.arpa/ \
+    --local=/test/ --local-ttl=60 --host-record=client.test,127.0.0.2 2>"$state/dnsmasq.log" &
+pids+=($!)
 stop() {
     trap - INT TERM
     echo "mailstack: stopping"
@@ -73,7 +79,7 @@ done
 echo "mailstack: state in $state; sockets in $state/run"
 echo "mailstack: POP3 on 127.0.0.1:1110; users you, user2, user4, fml, info with password <user>-password"
 echo "mailstack: 'mailstack drac list --set ipc.directory=$state/run' shows POP-before-SMTP clients"
-if ((${#pids[@]} == 0)); then
+if ((${#started[@]} == 0)); then
     echo "mailstack: no service is built yet; the configuration and maps are ready in $state"
     exit 0
 fi

@@ -25,6 +25,8 @@ struct IPCBench: AsyncParsableCommand {
     @Option(help: "Streamed bodies to send.") var bodies = 16
     @Flag(help: "Measure drac-registry lookups instead of pings (with --socket and --service drac-registry).")
     var dracLookup = false
+    @Option(help: "Measure relay-policy RCPT decisions for this recipient (with --socket and --service relay-policy).")
+    var policyRcpt: String?
 
     func run() async throws {
         let logger = Logger(label: "ipc-bench")
@@ -45,25 +47,40 @@ struct IPCBench: AsyncParsableCommand {
     }
 
     func measure(_ client: IPCClient) async throws {
-        let ping = dracLookup ? IPCBody.dracLookup(.with { $0.address = "192.0.2.1" }) : IPCBody.ping(Mailstack_Ipc_Ping())
+        var ping = dracLookup ? IPCBody.dracLookup(.with { $0.address = "192.0.2.1" }) : IPCBody.ping(Mailstack_Ipc_Ping())
+        if let policyRcpt {
+            ping = .policyRcpt(.with {
+                $0.recipient = policyRcpt
+                $0.client = .with { $0.address = "192.0.2.1"; $0.resolve = .ok; $0.name = "client.example.test" }
+            })
+        }
         for _ in 0..<1000 { _ = try await client.request(ping) } // warm up, connect
 
         var start = ContinuousClock.now
-        for _ in 0..<requests { _ = try await client.request(ping) }
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(requests)
+        for _ in 0..<requests {
+            let one = ContinuousClock.now
+            _ = try await client.request(ping)
+            latencies.append(ContinuousClock.now - one)
+        }
         report("sequential round trips", count: requests, elapsed: ContinuousClock.now - start, unit: "req/s")
+        latencies.sort()
+        print(pad("  latency p50 / p99") + "\(micros(latencies[latencies.count / 2])) / \(micros(latencies[latencies.count * 99 / 100])) µs")
 
         start = ContinuousClock.now
         let perTask = requests / concurrency
+        let request = ping
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
-                group.addTask { for _ in 0..<perTask { _ = try await client.request(ping) } }
+                group.addTask { for _ in 0..<perTask { _ = try await client.request(request) } }
             }
             try await group.waitForAll()
         }
         report("pipelined round trips (\(concurrency) in flight)", count: perTask * concurrency,
                elapsed: ContinuousClock.now - start, unit: "req/s")
 
-        if dracLookup { return }
+        if dracLookup || policyRcpt != nil { return }
         let chunk = ByteBuffer(repeating: 0x61, count: 64 * 1024)
         let chunksPerBody = bodyMB * 16
         start = ContinuousClock.now
@@ -80,6 +97,8 @@ struct IPCBench: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print(pad("streamed bodies") + String(format: "%10.1f MB/s  (%d bodies of %d MB)", Double(total) / 1e6 / seconds, bodies, bodyMB))
     }
+
+    func micros(_ d: Duration) -> Int { Int(d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000) }
 
     func pad(_ text: String) -> String { text.padding(toLength: 44, withPad: " ", startingAt: 0) }
 
