@@ -177,7 +177,7 @@ public final class DNSResolver: Sendable {
             if rc < 0 { return .failure(.failed("malformed answer for \(name)")) }
             if rc == 0 { continue }
             let data = out.prefix(16).map { UInt8(bitPattern: $0) }
-            records.append(Record(ttl: ttl, preference: Int(preference), data: data, text: String(cString: out)))
+            records.append(Record(ttl: ttl, preference: Int(preference), data: data, text: out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }))
         }
         return .success(records)
     }
@@ -209,6 +209,6 @@ public final class DNSResolver: Sendable {
             withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: data.prefix(4)) }
             inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
         }
-        return String(cString: buffer)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }

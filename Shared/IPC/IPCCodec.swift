@@ -26,9 +26,7 @@ public enum IPCCodec {
 
     public static func decode(_ payload: ByteBuffer) throws -> IPCEnvelope {
         do {
-            return try payload.withUnsafeReadableBytes { raw in
-                try IPCEnvelope(serializedBytes: raw)
-            }
+            return try IPCEnvelope(serializedBytes: [UInt8](payload.readableBytesView))
         } catch {
             throw IPCError.undecodable(String(describing: error))
         }

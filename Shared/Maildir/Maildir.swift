@@ -105,7 +105,7 @@ public struct Maildir: Sendable {
     public static var hostname: String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)
-        return String(cString: buffer).replacingSlashesAndColons()
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.replacingSlashesAndColons()
     }
 
     static func uniqueName(hostname: String) -> String {

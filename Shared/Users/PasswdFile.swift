@@ -71,13 +71,13 @@ public final class PasswdFile: Sendable {
     static func crypt(_ phrase: String, setting: String) -> String? {
         var out = [CChar](repeating: 0, count: Int(CRYPT_OUTPUT_SIZE))
         guard ms_crypt(phrase, setting, &out, out.count) == 0 else { return nil }
-        return String(cString: out)
+        return out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// A new SHA512-CRYPT hash of `password`, in the file's `{SHA512-CRYPT}` form.
     public static func hash(_ password: String, prefix: String = "$6$") -> String? {
         var salt = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
-        guard ms_crypt_gensalt(prefix, &salt, salt.count) == 0, let hashed = crypt(password, setting: String(cString: salt)) else {
+        guard ms_crypt_gensalt(prefix, &salt, salt.count) == 0, let hashed = crypt(password, setting: salt.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) else {
             return nil
         }
         return (prefix == "$6$" ? "{SHA512-CRYPT}" : "{CRYPT}") + hashed

@@ -16,7 +16,9 @@ public struct DracAddress: Hashable, Sendable, CustomStringConvertible {
         if trimmed.hasPrefix("["), trimmed.hasSuffix("]") { trimmed = trimmed.dropFirst().dropLast() }
         var v4 = in_addr()
         if inet_pton(AF_INET, String(trimmed), &v4) == 1 {
-            text = Self.format(family: AF_INET, &v4)
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count))
+            text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             return
         }
         var v6 = in6_addr()
@@ -26,15 +28,11 @@ public struct DracAddress: Hashable, Sendable, CustomStringConvertible {
             text = bytes[12...].map(String.init).joined(separator: ".")
             return
         }
-        text = Self.format(family: AF_INET6, &v6)
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count))
+        text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     public var isIPv6: Bool { text.contains(":") }
     public var description: String { text }
-
-    private static func format<T>(family: Int32, _ address: inout T) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = inet_ntop(family, &address, &buffer, socklen_t(buffer.count))
-        return String(cString: buffer)
-    }
 }

@@ -52,8 +52,7 @@ public struct POP3Session {
         // RFC 1939 section 7: the APOP timestamp, unique per connection. No software name.
         var random = SystemRandomNumberGenerator()
         self.banner = "<\(getpid()).\(random.next() % 1_000_000_000).\(Int(Date().timeIntervalSince1970))@\(environment.hostname)>"
-        var logger = environment.logger
-        self.logger = logger
+        self.logger = environment.logger
     }
 
     /// Serves the connection until QUIT, EOF, too many bad commands or an idle timeout.
