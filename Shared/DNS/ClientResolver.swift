@@ -28,10 +28,12 @@ extension DNSResolver {
         }
         guard let first = names.first else { return .fail }
         let canonical = DNSResolver.canonicalAddress(address)
+        // Only the client's own family can confirm it: one query per name, not two.
+        let family: Family = address.contains(":") ? .ipv6 : .ipv4
         var temporary = false
         for name in names {
             do {
-                if try await addresses(name).map(DNSResolver.canonicalAddress).contains(canonical) {
+                if try await addresses(name, family: family).map(DNSResolver.canonicalAddress).contains(canonical) {
                     return .ok(name: name.lowercased())
                 }
             } catch .temporary {

@@ -89,12 +89,17 @@ public final class DNSResolver: Sendable {
         return try await query(name, type: Int32(ns_t_ptr.rawValue)).map(\.text)
     }
 
-    /// A and AAAA addresses of a name (as text), A first.
-    public func addresses(_ name: String) async throws(Failure) -> [String] {
+    public enum Family: Sendable {
+        case ipv4, ipv6, both
+    }
+
+    /// A and/or AAAA addresses of a name (as text), A first.
+    public func addresses(_ name: String, family: Family = .both) async throws(Failure) -> [String] {
         var result: [String] = []
         var temporary: Failure?
         var found = false
-        for type in [ns_t_a, ns_t_aaaa] {
+        let types: [ns_type] = family == .ipv4 ? [ns_t_a] : family == .ipv6 ? [ns_t_aaaa] : [ns_t_a, ns_t_aaaa]
+        for type in types {
             do {
                 let records = try await query(name, type: Int32(type.rawValue))
                 found = true

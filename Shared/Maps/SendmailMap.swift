@@ -15,6 +15,8 @@ public final class SendmailMap: Sendable {
     public let foldCase: Bool
     public let nulTerminated: Bool
     public let checkInterval: Duration
+    /// sendmail's `-o`: a map file that does not exist has no entries, instead of failing.
+    public let optional: Bool
 
     struct Identity: Equatable {
         var device: UInt64
@@ -36,12 +38,13 @@ public final class SendmailMap: Sendable {
     /// `path` is the map name as in sendmail (`/etc/mail/access`) or the file itself
     /// (`/etc/mail/access.db`).
     public init(path: String, kind: BerkeleyDB.Kind = .hash, foldCase: Bool = true, nulTerminated: Bool = false,
-                checkInterval: Duration = .seconds(1)) {
+                checkInterval: Duration = .seconds(1), optional: Bool = false) {
         self.path = MakeMap.databasePath(path)
         self.kind = kind
         self.foldCase = foldCase
         self.nulTerminated = nulTerminated
         self.checkInterval = checkInterval
+        self.optional = optional
     }
 
     /// How many times the file was (re)opened; for tests and logs.
@@ -52,7 +55,12 @@ public final class SendmailMap: Sendable {
         var bytes = Array(key.utf8)
         if foldCase { bytes = bytes.map(MakeMap.asciiLower) }
         if nulTerminated { bytes.append(0) }
-        let db = try current()
+        let db: BerkeleyDB
+        do {
+            db = try current()
+        } catch MapError.missing where optional {
+            return nil
+        }
         guard var value = try db.get(bytes) else { return nil }
         if nulTerminated, value.last == 0 { value.removeLast() }
         return String(decoding: value, as: UTF8.self)

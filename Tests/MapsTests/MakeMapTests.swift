@@ -119,6 +119,7 @@ struct MapFileTests {
         try FileManager.default.removeItem(atPath: path + ".db")
         #expect(try map.lookup("10.9") == "RELAY")
         #expect(throws: MapError.missing(path: dir + "/none.db")) { try SendmailMap(path: dir + "/none").lookup("x") }
+        #expect(try SendmailMap(path: dir + "/none", optional: true).lookup("x") == nil, "-o: a missing map has no entries")
     }
 
     @Test("the cached handle is reused between checks")

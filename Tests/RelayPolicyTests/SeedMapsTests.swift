@@ -16,7 +16,9 @@ struct SeedMapsTests {
             try! MakeMap.write(entries, to: dir + "/" + name, kind: .hash, options: .init())
             return SendmailMap(path: dir + "/" + name)
         }
-        return (AccessMap(map: build("access")), VirtualUserTable(map: build("virtusertable")), MailerTable(map: build("mailertable")))
+        let access = build("access"), virtusers = build("virtusertable"), mailers = build("mailertable")
+        return (AccessMap(lookup: { try access.lookup($0) }), VirtualUserTable(lookup: { try virtusers.lookup($0) }),
+                MailerTable(lookup: { try mailers.lookup($0) }))
     }()
 
     @Test("connect: access entries by address and name, in sendmail's order", arguments: [

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// Starts a daemon the way systemd would, without systemd: sockets passed as fds 3.. with
 /// LISTEN_FDS / LISTEN_FDNAMES / LISTEN_PID, and a NOTIFY_SOCKET (AF_UNIX datagram) this harness
@@ -23,7 +24,7 @@ final class ActivationHarness: @unchecked Sendable {
     }
 
     deinit {
-        if pid > 0 { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) }
+        if pid > 0 { kill(pid, SIGKILL); _ = TestSupport.waitExit(pid) }
         close(notifyFD)
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -48,11 +49,6 @@ final class ActivationHarness: @unchecked Sendable {
 
     /// Spawns `argv` with `sockets` as fds 3.. named `names`, and the notify socket.
     func spawn(_ argv: [String], sockets: [Int32] = [], names: [String] = [], watchdogUSec: Int? = nil) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for (index, fd) in sockets.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LISTEN_") && $0.key != "NOTIFY_SOCKET" }
         environment["NOTIFY_SOCKET"] = notifyPath
         if !sockets.isEmpty {
@@ -62,11 +58,7 @@ final class ActivationHarness: @unchecked Sendable {
         if let watchdogUSec { environment["WATCHDOG_USEC"] = "\(watchdogUSec)" }
         // LISTEN_PID must be the daemon's own pid: a shell sets it to $$ and execs in place.
         let wrapped = ["/bin/sh", "-c", sockets.isEmpty ? "exec \"$0\" \"$@\"" : "LISTEN_PID=$$ exec \"$0\" \"$@\""] + argv
-        let cArgs = wrapped.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (cArgs + cEnv).forEach { free($0) } }
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, cArgs, cEnv)
-        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
+        pid = try TestSupport.spawn(wrapped, stdout: "/dev/null", stderr: stderrPath, environment: environment, passing: sockets)
     }
 
     /// The next notification datagram, or nil after the receive timeout.
@@ -93,20 +85,13 @@ final class ActivationHarness: @unchecked Sendable {
     /// Waits for the child to exit; returns its exit status.
     func waitExit() async -> Int32 {
         let pid = self.pid
-        let status: Int32 = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var status: Int32 = 0
-                waitpid(pid, &status, 0)
-                continuation.resume(returning: status)
-            }
-        }
+        let status = (try? await TestSupport.offPool { TestSupport.waitExit(pid) }) ?? -1
         self.pid = 0
-        return (status >> 8) & 0xff
+        return status
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    static func binary(_ name: String) -> String {
-        URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
-    }
+    static func binary(_ name: String) -> String { TestSupport.binary(name) }
+
 }

@@ -23,12 +23,10 @@ public struct AccessMap: Sendable {
         }
     }
 
-    let lookup: @Sendable (String) throws -> String?
+    let lookup: MapLookup
 
-    public init(map: SendmailMap) { self.lookup = { try map.lookup($0) } }
-
-    /// For tests and for maps held in memory.
-    public init(lookup: @escaping @Sendable (String) throws -> String?) { self.lookup = lookup }
+    /// `map.lookup` for a map file; a closure over a dictionary in tests.
+    public init(lookup: @escaping MapLookup) { self.lookup = lookup }
 
     /// The keys tried for a client, in order: its name (if it resolved) then its address.
     public static func connectKeys(name: String?, address: String, tag: Tag = .connect) -> [[String]] {

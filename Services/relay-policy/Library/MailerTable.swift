@@ -29,10 +29,10 @@ public struct MailerTable: Sendable {
         case badRoute(key: String, value: String)
     }
 
-    let lookup: @Sendable (String) throws -> String?
+    let lookup: MapLookup
 
-    public init(map: SendmailMap) { self.lookup = { try map.lookup($0) } }
-    public init(lookup: @escaping @Sendable (String) throws -> String?) { self.lookup = lookup }
+    /// `map.lookup` for a map file; a closure over a dictionary in tests.
+    public init(lookup: @escaping MapLookup) { self.lookup = lookup }
 
     public static func keys(for domain: String) -> [String] {
         var labels = domain.lowercased().trimmingTrailingDot().split(separator: ".").map(String.init)

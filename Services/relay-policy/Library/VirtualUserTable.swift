@@ -28,10 +28,10 @@ public struct VirtualUserTable: Sendable {
         }
     }
 
-    let lookup: @Sendable (String) throws -> String?
+    let lookup: MapLookup
 
-    public init(map: SendmailMap) { self.lookup = { try map.lookup($0) } }
-    public init(lookup: @escaping @Sendable (String) throws -> String?) { self.lookup = lookup }
+    /// `map.lookup` for a map file; a closure over a dictionary in tests.
+    public init(lookup: @escaping MapLookup) { self.lookup = lookup }
 
     public func resolve(user: String, domain: String) throws -> Match? {
         let domain = domain.lowercased().trimmingTrailingDot()

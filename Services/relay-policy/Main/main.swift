@@ -20,12 +20,10 @@ let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "relay-policy", configuration: configuration)
 
-func map(_ path: String) -> SendmailMap { SendmailMap(path: path, checkInterval: configuration.mapCheckInterval) }
-/// A map that does not exist has no entries (sendmail's -o: optional maps).
-func optional(_ map: SendmailMap) -> @Sendable (String) throws -> String? {
-    { key in
-        do { return try map.lookup(key) } catch MapError.missing { return nil }
-    }
+/// The maps are optional, as the seed's `-o` flags make them: a missing file has no entries.
+func map(_ path: String) -> MapLookup {
+    let map = SendmailMap(path: path, checkInterval: configuration.mapCheckInterval, optional: true)
+    return { try map.lookup($0) }
 }
 
 var settings = RelayPolicy.Settings()
@@ -44,8 +42,8 @@ let drac = IPCClient(
 let users = PasswdFile(path: configuration.pop3PasswdFile)
 let policy = RelayPolicy(
     settings: settings,
-    access: AccessMap(lookup: optional(map(configuration.accessMap))),
-    virtusers: VirtualUserTable(lookup: optional(map(configuration.virtusertableMap))),
+    access: AccessMap(lookup: map(configuration.accessMap)),
+    virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap)),
     localUserExists: { users.user($0) != nil || $0 == "postmaster" },
     isDracAuthorized: { address in
         guard case let .dracLookupReply(reply) = try await drac.request(.dracLookup(.with { $0.address = address })) else {
@@ -54,7 +52,7 @@ let policy = RelayPolicy(
         return reply.authorized
     })
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
-let handler = PolicyRequestHandler(policy: policy, mailers: MailerTable(lookup: optional(map(configuration.mailertableMap))),
+let handler = PolicyRequestHandler(policy: policy, mailers: MailerTable(lookup: map(configuration.mailertableMap)),
                                    resolver: resolver, maxMessageSize: configuration.maxMessageSize, logger: logger)
 let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, configuration: configuration,
                                           activated: SocketActivation.take(), logger: logger)

@@ -40,12 +40,14 @@ public enum TestSupport {
                       stderr: (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? "")
     }
 
-    /// Starts `argv` with stdio redirected to files; returns its pid.
+    /// Starts `argv` with stdio redirected to files and `passing` as fds 3, 4, ... (as systemd
+    /// passes sockets); returns its pid.
     public static func spawn(_ argv: [String], stdin: String = "/dev/null", stdout: String, stderr: String,
-                             environment: [String: String]? = nil) throws -> pid_t {
+                             environment: [String: String]? = nil, passing fds: [Int32] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
