@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "drac-registry", targets: ["drac-registry"]),
         .executable(name: "pop3", targets: ["pop3"]),
         .executable(name: "relay-policy", targets: ["relay-policy"]),
+        .executable(name: "queue", targets: ["queue"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -58,6 +59,9 @@ let package = Package(
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
         .target(name: "Users", dependencies: ["CCrypt"], path: "Shared/Users"),
+        // Shared/SMTP: the SMTP grammar shared by smtp-in, queue and smtpfeed-out (dates,
+        // addresses, parameters, replies).
+        .target(name: "SMTP", path: "Shared/SMTP"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
@@ -104,6 +108,17 @@ let package = Package(
             name: "relay-policy",
             dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps"],
             path: "Services/relay-policy/Main"
+        ),
+
+        .target(
+            name: "QueueService",
+            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", nio, nioPosix, logging, lifecycle],
+            path: "Services/queue/Library"
+        ),
+        .executableTarget(
+            name: "queue",
+            dependencies: ["Daemon", "QueueService", nioPosix],
+            path: "Services/queue/Main"
         ),
 
         // The administrator's command-line tool.
@@ -154,6 +169,11 @@ let package = Package(
             dependencies: ["RelayPolicyService", "MailstackMaps", "DNS", "TestSupport"],
             path: "Tests/RelayPolicyTests",
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "QueueTests",
+            dependencies: ["QueueService", "IPC", "IPCTransport", "Maildir", "TestSupport", nio, nioPosix, logging],
+            path: "Tests/QueueTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),

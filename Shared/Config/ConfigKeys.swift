@@ -82,6 +82,10 @@ extension ConfigKey {
               sendmail: "define(`confTO_QUEUERETURN', `1d')"),
         .init("queue.maildir_root", .path, "/var/mail/mailstack", "Local mailboxes: <maildir_root>/<user>/ is a Maildir (tmp/, new/, cur/).",
               sendmail: "MAILER(`local') (mail.local into /var/mail)"),
+        .init("queue.postmaster", .string, "postmaster", "Local mailbox that receives bounces nobody else can (returned mail to the null sender).",
+              sendmail: "the postmaster alias"),
+        .init("queue.deliveries", .int, "32", "Delivery attempts (messages) in flight at once; remote ones are handed to smtpfeed-out together.",
+              sendmail: "define(`confMAX_QUEUE_CHILDREN')"),
 
         // masquerade.
         .init("masquerade.as", .string, "$m", "Rewrite sender addresses of this host to this domain ($m expanded); empty: off.",

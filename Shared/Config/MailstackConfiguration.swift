@@ -67,6 +67,8 @@ public struct MailstackConfiguration: Sendable {
     public var queueWarnAfter: Duration { values.duration("queue.warn_after") }
     public var queueReturnAfter: Duration { values.duration("queue.return_after") }
     public var maildirRoot: String { values.string("queue.maildir_root") }
+    public var postmaster: String { values.string("queue.postmaster") }
+    public var queueDeliveries: Int { values.int("queue.deliveries") }
 
     // MARK: masquerade
 
@@ -191,6 +193,8 @@ public struct MailstackConfiguration: Sendable {
         if !(minQueueAge < queueWarnAfter && queueWarnAfter < queueReturnAfter) {
             throw fail("queue.return_after", "queue timers must grow: min_age < warn_after < return_after")
         }
+        if queueDeliveries < 1 { throw fail("queue.deliveries", "must be at least 1") }
+        if postmaster.isEmpty || postmaster.contains("/") { throw fail("queue.postmaster", "must be a local mailbox name") }
         if dracWindow <= .zero { throw fail("drac.window", "must be positive") }
         if dracSweepInterval <= .zero { throw fail("drac.sweep_interval", "must be positive") }
         if mode_t(values.string("ipc.socket_mode"), radix: 8).map({ $0 & ~0o777 != 0 }) ?? true {

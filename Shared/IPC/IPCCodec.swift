@@ -68,6 +68,16 @@ extension IPCEnvelope {
         case .policyRoute: return "policy.route"
         case .policyVerdict: return "policy.verdict"
         case .policyRouteReply: return "policy.routeReply"
+        case .policyResolve: return "policy.resolve"
+        case .policyResolution: return "policy.resolution"
+        case .queueSubmit: return "queue.submit"
+        case .queueAccepted: return "queue.accepted"
+        case .queueList: return "queue.list"
+        case .queueListing: return "queue.listing"
+        case .queueFlush: return "queue.flush"
+        case .queueFlushed: return "queue.flushed"
+        case .feedDeliver: return "feed.deliver"
+        case .feedResult: return "feed.result"
         }
     }
 }

@@ -53,6 +53,82 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Mailstack_Ipc_DSNReturn: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case retUnspecified // = 0
+  case retFull // = 1
+  case retHdrs // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .retUnspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .retUnspecified
+    case 1: self = .retFull
+    case 2: self = .retHdrs
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .retUnspecified: return 0
+    case .retFull: return 1
+    case .retHdrs: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Mailstack_Ipc_DSNReturn] = [
+    .retUnspecified,
+    .retFull,
+    .retHdrs,
+  ]
+
+}
+
+public nonisolated enum Mailstack_Ipc_BodyType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case bodyUnspecified // = 0
+  case body7Bit // = 1
+  case body8Bitmime // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .bodyUnspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .bodyUnspecified
+    case 1: self = .body7Bit
+    case 2: self = .body8Bitmime
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .bodyUnspecified: return 0
+    case .body7Bit: return 1
+    case .body8Bitmime: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Mailstack_Ipc_BodyType] = [
+    .bodyUnspecified,
+    .body7Bit,
+    .body8Bitmime,
+  ]
+
+}
+
 public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -236,6 +312,93 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .policyRouteReply(newValue)}
   }
 
+  /// -> PolicyResolution (the queue's recipient expansion)
+  public var policyResolve: Mailstack_Ipc_PolicyResolve {
+    get {
+      if case .policyResolve(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyResolve()
+    }
+    set {body = .policyResolve(newValue)}
+  }
+
+  public var policyResolution: Mailstack_Ipc_PolicyResolution {
+    get {
+      if case .policyResolution(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyResolution()
+    }
+    set {body = .policyResolution(newValue)}
+  }
+
+  /// queue. submit (smtp-in; the message follows as a stream) is answered only once the
+  /// message is durable; list and flush are for administrators (restrictmailq, restrictqrun).
+  public var queueSubmit: Mailstack_Ipc_QueueSubmit {
+    get {
+      if case .queueSubmit(let v)? = body {return v}
+      return Mailstack_Ipc_QueueSubmit()
+    }
+    set {body = .queueSubmit(newValue)}
+  }
+
+  public var queueAccepted: Mailstack_Ipc_QueueAccepted {
+    get {
+      if case .queueAccepted(let v)? = body {return v}
+      return Mailstack_Ipc_QueueAccepted()
+    }
+    set {body = .queueAccepted(newValue)}
+  }
+
+  /// -> QueueListing
+  public var queueList: Mailstack_Ipc_QueueList {
+    get {
+      if case .queueList(let v)? = body {return v}
+      return Mailstack_Ipc_QueueList()
+    }
+    set {body = .queueList(newValue)}
+  }
+
+  public var queueListing: Mailstack_Ipc_QueueListing {
+    get {
+      if case .queueListing(let v)? = body {return v}
+      return Mailstack_Ipc_QueueListing()
+    }
+    set {body = .queueListing(newValue)}
+  }
+
+  /// -> QueueFlushed
+  public var queueFlush: Mailstack_Ipc_QueueFlush {
+    get {
+      if case .queueFlush(let v)? = body {return v}
+      return Mailstack_Ipc_QueueFlush()
+    }
+    set {body = .queueFlush(newValue)}
+  }
+
+  public var queueFlushed: Mailstack_Ipc_QueueFlushed {
+    get {
+      if case .queueFlushed(let v)? = body {return v}
+      return Mailstack_Ipc_QueueFlushed()
+    }
+    set {body = .queueFlushed(newValue)}
+  }
+
+  /// smtpfeed-out. The queue hands over one message (body streamed) and gets a result per
+  /// recipient; it sends many such requests at once.
+  public var feedDeliver: Mailstack_Ipc_FeedDeliver {
+    get {
+      if case .feedDeliver(let v)? = body {return v}
+      return Mailstack_Ipc_FeedDeliver()
+    }
+    set {body = .feedDeliver(newValue)}
+  }
+
+  public var feedResult: Mailstack_Ipc_FeedResult {
+    get {
+      if case .feedResult(let v)? = body {return v}
+      return Mailstack_Ipc_FeedResult()
+    }
+    set {body = .feedResult(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -271,6 +434,23 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     case policyRoute(Mailstack_Ipc_PolicyRoute)
     case policyVerdict(Mailstack_Ipc_PolicyVerdict)
     case policyRouteReply(Mailstack_Ipc_PolicyRouteReply)
+    /// -> PolicyResolution (the queue's recipient expansion)
+    case policyResolve(Mailstack_Ipc_PolicyResolve)
+    case policyResolution(Mailstack_Ipc_PolicyResolution)
+    /// queue. submit (smtp-in; the message follows as a stream) is answered only once the
+    /// message is durable; list and flush are for administrators (restrictmailq, restrictqrun).
+    case queueSubmit(Mailstack_Ipc_QueueSubmit)
+    case queueAccepted(Mailstack_Ipc_QueueAccepted)
+    /// -> QueueListing
+    case queueList(Mailstack_Ipc_QueueList)
+    case queueListing(Mailstack_Ipc_QueueListing)
+    /// -> QueueFlushed
+    case queueFlush(Mailstack_Ipc_QueueFlush)
+    case queueFlushed(Mailstack_Ipc_QueueFlushed)
+    /// smtpfeed-out. The queue hands over one message (body streamed) and gets a result per
+    /// recipient; it sends many such requests at once.
+    case feedDeliver(Mailstack_Ipc_FeedDeliver)
+    case feedResult(Mailstack_Ipc_FeedResult)
 
   }
 
@@ -891,13 +1071,318 @@ public nonisolated struct Mailstack_Ipc_PolicyRouteReply: Sendable {
   fileprivate var _error: Mailstack_Ipc_PolicyReply? = nil
 }
 
+/// The queue's question for each recipient at delivery: where does it go after virtusertable
+/// (and forwarding chains inside local domains)?
+public nonisolated struct Mailstack_Ipc_PolicyResolve: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// without <>
+  public var recipient: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyResolution: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Mailstack_Ipc_PolicyResolution.Kind = .local
+
+  /// LOCAL: the local user
+  public var mailbox: String = String()
+
+  /// REMOTE: the address to send to
+  public var address: String = String()
+
+  /// ERROR
+  public var error: Mailstack_Ipc_PolicyReply {
+    get {_error ?? Mailstack_Ipc_PolicyReply()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  /// the virtusertable key that matched, for the log
+  public var key: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// deliver to mailbox
+    case local // = 0
+
+    /// send to address (smtpfeed-out)
+    case remote // = 1
+
+    /// fail with error (5xx permanent, 4xx retry)
+    case error // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .local
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .local
+      case 1: self = .remote
+      case 2: self = .error
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .local: return 0
+      case .remote: return 1
+      case .error: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_PolicyResolution.Kind] = [
+      .local,
+      .remote,
+      .error,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _error: Mailstack_Ipc_PolicyReply? = nil
+}
+
+public nonisolated struct Mailstack_Ipc_Recipient: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// without <>
+  public var address: String = String()
+
+  /// NOTIFY= of RFC 3461 as bits: 1 SUCCESS, 2 FAILURE, 4 DELAY, 8 NEVER; 0 when not given
+  /// (FAILURE and DELAY then apply).
+  public var notify: UInt32 = 0
+
+  /// ORCPT= as given ("rfc822;user@example"), xtext decoded
+  public var orcpt: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueSubmit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// without <>; empty for the null sender
+  public var sender: String = String()
+
+  public var recipients: [Mailstack_Ipc_Recipient] = []
+
+  public var envid: String = String()
+
+  public var ret: Mailstack_Ipc_DSNReturn = .retUnspecified
+
+  public var body: Mailstack_Ipc_BodyType = .bodyUnspecified
+
+  public var smtputf8: Bool = false
+
+  /// SIZE= of MAIL FROM, 0 when not given
+  public var declaredSize: UInt64 = 0
+
+  public var clientAddress: String = String()
+
+  public var clientName: String = String()
+
+  public var helo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueAccepted: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queueID: String = String()
+
+  /// octets stored
+  public var size: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queueID: String = String()
+
+  public var size: UInt64 = 0
+
+  /// epoch seconds
+  public var arrival: Int64 = 0
+
+  public var sender: String = String()
+
+  /// still undelivered
+  public var recipients: [String] = []
+
+  public var lastError: String = String()
+
+  /// epoch seconds
+  public var nextAttempt: Int64 = 0
+
+  public var attempts: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueListing: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var entries: [Mailstack_Ipc_QueueEntry] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueFlush: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty: the whole queue
+  public var queueID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_QueueFlushed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// messages scheduled now
+  public var count: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_FeedDeliver: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queueID: String = String()
+
+  public var sender: String = String()
+
+  public var recipients: [Mailstack_Ipc_Recipient] = []
+
+  public var envid: String = String()
+
+  public var ret: Mailstack_Ipc_DSNReturn = .retUnspecified
+
+  public var body: Mailstack_Ipc_BodyType = .bodyUnspecified
+
+  public var smtputf8: Bool = false
+
+  public var size: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_FeedRecipientResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  /// the reply to RCPT or to the data (2xx, 4xx, 5xx)
+  public var code: UInt32 = 0
+
+  public var enhanced: String = String()
+
+  /// the remote host's reply text, for the DSN and the log
+  public var text: String = String()
+
+  /// "host [address]" that answered, empty if none did
+  public var relay: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_FeedResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var results: [Mailstack_Ipc_FeedRecipientResult] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "mailstack.ipc"
 
+nonisolated extension Mailstack_Ipc_DSNReturn: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RET_UNSPECIFIED\0\u{1}RET_FULL\0\u{1}RET_HDRS\0")
+}
+
+nonisolated extension Mailstack_Ipc_BodyType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BODY_UNSPECIFIED\0\u{1}BODY_7BIT\0\u{1}BODY_8BITMIME\0")
+}
+
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{3}policy_route\0\u{3}policy_verdict\0\u{3}policy_route_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{3}policy_route\0\u{3}policy_verdict\0\u{3}policy_route_reply\0\u{3}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1167,6 +1652,136 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .policyRouteReply(v)
         }
       }()
+      case 46: try {
+        var v: Mailstack_Ipc_PolicyResolve?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyResolve(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyResolve(v)
+        }
+      }()
+      case 47: try {
+        var v: Mailstack_Ipc_PolicyResolution?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyResolution(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyResolution(v)
+        }
+      }()
+      case 60: try {
+        var v: Mailstack_Ipc_QueueSubmit?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueSubmit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueSubmit(v)
+        }
+      }()
+      case 61: try {
+        var v: Mailstack_Ipc_QueueAccepted?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueAccepted(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueAccepted(v)
+        }
+      }()
+      case 62: try {
+        var v: Mailstack_Ipc_QueueList?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueList(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueList(v)
+        }
+      }()
+      case 63: try {
+        var v: Mailstack_Ipc_QueueListing?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueListing(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueListing(v)
+        }
+      }()
+      case 64: try {
+        var v: Mailstack_Ipc_QueueFlush?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueFlush(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueFlush(v)
+        }
+      }()
+      case 65: try {
+        var v: Mailstack_Ipc_QueueFlushed?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueFlushed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueFlushed(v)
+        }
+      }()
+      case 80: try {
+        var v: Mailstack_Ipc_FeedDeliver?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .feedDeliver(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .feedDeliver(v)
+        }
+      }()
+      case 81: try {
+        var v: Mailstack_Ipc_FeedResult?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .feedResult(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .feedResult(v)
+        }
+      }()
       default: break
       }
     }
@@ -1263,6 +1878,46 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .policyRouteReply?: try {
       guard case .policyRouteReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+    }()
+    case .policyResolve?: try {
+      guard case .policyResolve(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 46)
+    }()
+    case .policyResolution?: try {
+      guard case .policyResolution(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 47)
+    }()
+    case .queueSubmit?: try {
+      guard case .queueSubmit(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+    }()
+    case .queueAccepted?: try {
+      guard case .queueAccepted(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
+    }()
+    case .queueList?: try {
+      guard case .queueList(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+    }()
+    case .queueListing?: try {
+      guard case .queueListing(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
+    }()
+    case .queueFlush?: try {
+      guard case .queueFlush(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 64)
+    }()
+    case .queueFlushed?: try {
+      guard case .queueFlushed(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 65)
+    }()
+    case .feedDeliver?: try {
+      guard case .feedDeliver(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+    }()
+    case .feedResult?: try {
+      guard case .feedResult(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
     }()
     case nil: break
     }
@@ -2091,4 +2746,561 @@ nonisolated extension Mailstack_Ipc_PolicyRouteReply: SwiftProtobuf.Message, Swi
 
 nonisolated extension Mailstack_Ipc_PolicyRouteReply.Kind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NONE\0\u{1}SMTP\0\u{1}LOCAL\0\u{1}ERROR\0")
+}
+
+nonisolated extension Mailstack_Ipc_PolicyResolve: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyResolve"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recipient\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recipient) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recipient.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipient, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyResolve, rhs: Mailstack_Ipc_PolicyResolve) -> Bool {
+    if lhs.recipient != rhs.recipient {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyResolution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyResolution"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}mailbox\0\u{1}address\0\u{1}error\0\u{1}key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.mailbox) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.kind != .local {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.mailbox.isEmpty {
+      try visitor.visitSingularStringField(value: self.mailbox, fieldNumber: 2)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 3)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyResolution, rhs: Mailstack_Ipc_PolicyResolution) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.mailbox != rhs.mailbox {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyResolution.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOCAL\0\u{1}REMOTE\0\u{1}ERROR\0")
+}
+
+nonisolated extension Mailstack_Ipc_Recipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Recipient"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}notify\0\u{1}orcpt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.notify) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.orcpt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.notify != 0 {
+      try visitor.visitSingularUInt32Field(value: self.notify, fieldNumber: 2)
+    }
+    if !self.orcpt.isEmpty {
+      try visitor.visitSingularStringField(value: self.orcpt, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_Recipient, rhs: Mailstack_Ipc_Recipient) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.notify != rhs.notify {return false}
+    if lhs.orcpt != rhs.orcpt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueSubmit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{3}declared_size\0\u{3}client_address\0\u{3}client_name\0\u{1}helo\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.recipients) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.envid) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.ret) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.body) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.smtputf8) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.declaredSize) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.helo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 1)
+    }
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recipients, fieldNumber: 2)
+    }
+    if !self.envid.isEmpty {
+      try visitor.visitSingularStringField(value: self.envid, fieldNumber: 3)
+    }
+    if self.ret != .retUnspecified {
+      try visitor.visitSingularEnumField(value: self.ret, fieldNumber: 4)
+    }
+    if self.body != .bodyUnspecified {
+      try visitor.visitSingularEnumField(value: self.body, fieldNumber: 5)
+    }
+    if self.smtputf8 != false {
+      try visitor.visitSingularBoolField(value: self.smtputf8, fieldNumber: 6)
+    }
+    if self.declaredSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.declaredSize, fieldNumber: 7)
+    }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 8)
+    }
+    if !self.clientName.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 9)
+    }
+    if !self.helo.isEmpty {
+      try visitor.visitSingularStringField(value: self.helo, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueSubmit, rhs: Mailstack_Ipc_QueueSubmit) -> Bool {
+    if lhs.sender != rhs.sender {return false}
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs.envid != rhs.envid {return false}
+    if lhs.ret != rhs.ret {return false}
+    if lhs.body != rhs.body {return false}
+    if lhs.smtputf8 != rhs.smtputf8 {return false}
+    if lhs.declaredSize != rhs.declaredSize {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
+    if lhs.clientName != rhs.clientName {return false}
+    if lhs.helo != rhs.helo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueAccepted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueAccepted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 1)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueAccepted, rhs: Mailstack_Ipc_QueueAccepted) -> Bool {
+    if lhs.queueID != rhs.queueID {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueList, rhs: Mailstack_Ipc_QueueList) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}size\0\u{1}arrival\0\u{1}sender\0\u{1}recipients\0\u{3}last_error\0\u{3}next_attempt\0\u{1}attempts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.arrival) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.recipients) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.lastError) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.nextAttempt) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.attempts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 1)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 2)
+    }
+    if self.arrival != 0 {
+      try visitor.visitSingularInt64Field(value: self.arrival, fieldNumber: 3)
+    }
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 4)
+    }
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.recipients, fieldNumber: 5)
+    }
+    if !self.lastError.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastError, fieldNumber: 6)
+    }
+    if self.nextAttempt != 0 {
+      try visitor.visitSingularInt64Field(value: self.nextAttempt, fieldNumber: 7)
+    }
+    if self.attempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempts, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueEntry, rhs: Mailstack_Ipc_QueueEntry) -> Bool {
+    if lhs.queueID != rhs.queueID {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.arrival != rhs.arrival {return false}
+    if lhs.sender != rhs.sender {return false}
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs.lastError != rhs.lastError {return false}
+    if lhs.nextAttempt != rhs.nextAttempt {return false}
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueListing: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueListing"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueListing, rhs: Mailstack_Ipc_QueueListing) -> Bool {
+    if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueFlush: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueFlush"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueFlush, rhs: Mailstack_Ipc_QueueFlush) -> Bool {
+    if lhs.queueID != rhs.queueID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueFlushed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueFlushed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.count != 0 {
+      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueFlushed, rhs: Mailstack_Ipc_QueueFlushed) -> Bool {
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedDeliver"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{1}size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.recipients) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.envid) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.ret) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.body) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.smtputf8) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 1)
+    }
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 2)
+    }
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recipients, fieldNumber: 3)
+    }
+    if !self.envid.isEmpty {
+      try visitor.visitSingularStringField(value: self.envid, fieldNumber: 4)
+    }
+    if self.ret != .retUnspecified {
+      try visitor.visitSingularEnumField(value: self.ret, fieldNumber: 5)
+    }
+    if self.body != .bodyUnspecified {
+      try visitor.visitSingularEnumField(value: self.body, fieldNumber: 6)
+    }
+    if self.smtputf8 != false {
+      try visitor.visitSingularBoolField(value: self.smtputf8, fieldNumber: 7)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_FeedDeliver, rhs: Mailstack_Ipc_FeedDeliver) -> Bool {
+    if lhs.queueID != rhs.queueID {return false}
+    if lhs.sender != rhs.sender {return false}
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs.envid != rhs.envid {return false}
+    if lhs.ret != rhs.ret {return false}
+    if lhs.body != rhs.body {return false}
+    if lhs.smtputf8 != rhs.smtputf8 {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_FeedRecipientResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedRecipientResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}code\0\u{1}enhanced\0\u{1}text\0\u{1}relay\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.enhanced) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.relay) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.code != 0 {
+      try visitor.visitSingularUInt32Field(value: self.code, fieldNumber: 2)
+    }
+    if !self.enhanced.isEmpty {
+      try visitor.visitSingularStringField(value: self.enhanced, fieldNumber: 3)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 4)
+    }
+    if !self.relay.isEmpty {
+      try visitor.visitSingularStringField(value: self.relay, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_FeedRecipientResult, rhs: Mailstack_Ipc_FeedRecipientResult) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.enhanced != rhs.enhanced {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.relay != rhs.relay {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_FeedResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeedResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.results.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_FeedResult, rhs: Mailstack_Ipc_FeedResult) -> Bool {
+    if lhs.results != rhs.results {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }

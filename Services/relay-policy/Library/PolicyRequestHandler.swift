@@ -42,6 +42,8 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             }
         case let .policyRoute(route):
             return .policyRouteReply(self.route(route.domain))
+        case let .policyResolve(resolve):
+            return .policyResolution(self.resolve(resolve.recipient))
         default:
             throw IPCHandlerError(.unknownType, "relay-policy does not answer this request")
         }
@@ -97,6 +99,30 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             logger.error("route \(domain): \(error)")
             reply.kind = .error
             reply.error = Self.message(PolicyReply(451, "4.3.0", "Temporary routing failure", reason: "\(error)"))
+        }
+        return reply
+    }
+
+    func resolve(_ recipient: String) -> Mailstack_Ipc_PolicyResolution {
+        var reply = Mailstack_Ipc_PolicyResolution()
+        do {
+            switch try policy.resolve(recipient) {
+            case let .local(mailbox, key):
+                reply.kind = .local
+                reply.mailbox = mailbox
+                reply.key = key ?? ""
+            case let .remote(address, key):
+                reply.kind = .remote
+                reply.address = address
+                reply.key = key ?? ""
+            case let .error(error):
+                reply.kind = .error
+                reply.error = Self.message(error)
+            }
+        } catch {
+            logger.error("resolve \(recipient): \(error)")
+            reply.kind = .error
+            reply.error = Self.message(PolicyReply(451, "4.3.0", "Temporary failure resolving <\(recipient)>", reason: "\(error)"))
         }
         return reply
     }

@@ -1,0 +1,455 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPC
+import IPCTransport
+import Logging
+import Maildir
+import NIOCore
+import NIOPosix
+import SMTP
+
+/// The queue: takes messages in (durably, before anyone is told they are accepted), delivers
+/// them (local recipients into Maildirs, remote ones through smtpfeed-out), retries on the
+/// configured schedule, warns and returns with DSNs, and recovers everything after a crash.
+public actor MailQueue {
+    public struct Settings: Sendable {
+        public var minAge: Duration = .seconds(900)
+        public var warnAfter: Duration = .seconds(3600)
+        public var returnAfter: Duration = .seconds(86400)
+        public var hostname = "localhost"
+        public var postmaster = "postmaster"
+        public var maildirRoot = "/var/mail/mailstack"
+        /// The largest message taken (smtp-in enforces smtp.max_message_size; this leaves room
+        /// for the header fields added on the way).
+        public var maxMessageSize = 5_242_880 + 64 * 1024
+        /// Messages being delivered at once.
+        public var deliveries = 32
+        public var rewriter = HeaderRewriter(masqueradeAs: nil, masqueradeDomains: [], masqueradeEnvelope: false, hostname: "localhost")
+        public init() {}
+    }
+
+    struct Entry {
+        var envelope: QueueEnvelope
+        var state: QueueState
+        var location: Spool.Location
+        var inFlight = false
+    }
+
+    public nonisolated let spool: Spool
+    public nonisolated let settings: Settings
+    nonisolated let routing: QueueRouting
+    nonisolated let logger: Logger
+    nonisolated let pool: NIOThreadPool
+    var entries: [String: Entry] = [:]
+    /// Ids due now, in order.
+    var ready: [String] = []
+    var inFlight = 0
+    var tickTask: Task<Void, Never>?
+
+    public init(spool: Spool, settings: Settings, routing: QueueRouting, pool: NIOThreadPool, logger: Logger) {
+        self.spool = spool
+        self.settings = settings
+        self.routing = routing
+        self.pool = pool
+        self.logger = logger
+    }
+
+    nonisolated static func now() -> Int64 { Int64(time(nil)) }
+
+    // MARK: start
+
+    /// Reads the spool: every committed message is queued again. Returns how many.
+    public func recover() async throws -> Int {
+        let (stored, removed, corrupt) = try await spool.recover()
+        for problem in corrupt { logger.error("spool file moved to corrupt/: \(problem)") }
+        if removed > 0 { logger.notice("removed \(removed) unacknowledged message(s) from the spool's tmp/") }
+        for message in stored {
+            entries[message.envelope.id] = Entry(envelope: message.envelope, state: message.state, location: message.location)
+            if message.state.next <= Self.now() { ready.append(message.envelope.id) }
+        }
+        return stored.count
+    }
+
+    /// Delivers until cancelled: due messages start as capacity allows; deferred ones become
+    /// due with the clock.
+    public func run() async {
+        pump()
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(250)) } catch { break }
+            let now = Self.now()
+            for (id, entry) in entries where !entry.inFlight && entry.state.next <= now && entry.state.next != 0 {
+                entries[id]?.state.next = 0
+                ready.append(id)
+            }
+            pump()
+        }
+    }
+
+    // MARK: accepting
+
+    /// Takes a message from smtp-in: writes it to the spool (masquerading and completing its
+    /// header section on the way), makes it durable, and only then returns its id and size.
+    public nonisolated func accept<Body: AsyncSequence>(_ submit: Mailstack_Ipc_QueueSubmit, body: Body) async throws
+        -> (id: String, size: Int) where Body.Element == ByteBuffer {
+        guard !submit.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "no recipients") }
+        let now = Self.now()
+        var envelope = QueueEnvelope(id: QueueID.make(now: now), arrival: now, submit: submit)
+        envelope.sender = settings.rewriter.envelopeSender(envelope.sender)
+        let writer = spool.create(envelope)
+        var messageID = ""
+        do {
+            var head: [UInt8] = []
+            var inHeader = true
+            var total = 0
+            for try await chunk in body {
+                total += chunk.readableBytes
+                guard total <= settings.maxMessageSize else {
+                    throw IPCHandlerError(.tooLarge, "message exceeds \(settings.maxMessageSize) octets")
+                }
+                guard inHeader else {
+                    try await writer.append(chunk.readableBytesView)
+                    continue
+                }
+                head.append(contentsOf: chunk.readableBytesView)
+                if let end = Self.endOfHeader(head) {
+                    let (section, id) = settings.rewriter.rewrite(Array(head[..<end]), id: envelope.id, now: now)
+                    messageID = id
+                    try await writer.append(section)
+                    try await writer.append(head[end...])
+                    inHeader = false
+                } else if head.count > HeaderRewriter.maxHeaderSection {
+                    try await writer.append(head)
+                    inHeader = false
+                }
+            }
+            if inHeader {
+                let (section, id) = settings.rewriter.rewrite(head, id: envelope.id, now: now)
+                messageID = id
+                try await writer.append(section)
+            }
+            try await writer.commit()
+        } catch {
+            await writer.abandon()
+            if error is IPCHandlerError { throw error }
+            logger.error("\(envelope.id): not queued: \(error)")
+            throw IPCHandlerError(.unavailable, "queue cannot store the message: \(error)")
+        }
+        logger.info("\(envelope.id): from=<\(envelope.sender)>, size=\(writer.bodyLength), nrcpts=\(envelope.recipients.count), msgid=\(messageID), relay=\(envelope.relay)")
+        await enqueue(envelope, location: writer.location)
+        return (envelope.id, writer.bodyLength)
+    }
+
+    /// The offset just past the empty line that ends the header section, if it is in `bytes`.
+    nonisolated static func endOfHeader(_ bytes: [UInt8]) -> Int? {
+        if bytes.count >= 2, bytes[0] == 0x0D, bytes[1] == 0x0A { return 2 }
+        var i = 0
+        while i + 3 < bytes.count {
+            if bytes[i + 3] != 0x0A { i += 1; continue }
+            if bytes[i] == 0x0D, bytes[i + 1] == 0x0A, bytes[i + 2] == 0x0D { return i + 4 }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Queues a message whose file is committed.
+    func enqueue(_ envelope: QueueEnvelope, location: Spool.Location) {
+        entries[envelope.id] = Entry(envelope: envelope, state: QueueState(), location: location)
+        ready.append(envelope.id)
+        pump()
+    }
+
+    /// Writes a message this queue makes itself (a DSN) and queues it.
+    func inject(id: String, sender: String, recipient: String, message: [UInt8], notify: UInt32) async throws {
+        let now = Self.now()
+        var envelope = QueueEnvelope(id: id, arrival: now, sender: sender,
+                                     recipients: [.init(address: recipient, notify: notify)])
+        envelope.clientName = "localhost"
+        let writer = spool.create(envelope)
+        do {
+            try await writer.append(message)
+            try await writer.commit()
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+        enqueue(envelope, location: writer.location)
+    }
+
+    // MARK: administrators
+
+    public func list() -> [Mailstack_Ipc_QueueEntry] {
+        entries.values.sorted { $0.envelope.arrival < $1.envelope.arrival }.map { entry in
+            .with {
+                $0.queueID = entry.envelope.id
+                $0.size = UInt64(entry.location.bodyLength)
+                $0.arrival = entry.envelope.arrival
+                $0.sender = entry.envelope.sender
+                $0.recipients = entry.envelope.recipients.indices.filter { !entry.state.isFinished($0) }
+                    .map { entry.envelope.recipients[$0].address }
+                $0.lastError = entry.state.lastError
+                $0.nextAttempt = entry.state.next
+                $0.attempts = UInt32(entry.state.attempts)
+            }
+        }
+    }
+
+    /// Makes one message (or all) due now. Returns how many were scheduled.
+    public func flush(_ id: String?) throws -> Int {
+        let ids: [String]
+        if let id {
+            guard entries[id] != nil else { throw IPCHandlerError(.notFound, "no message \(id) in the queue") }
+            ids = [id]
+        } else {
+            ids = Array(entries.keys)
+        }
+        var count = 0
+        for id in ids where entries[id]?.inFlight == false && entries[id]?.state.next != 0 {
+            entries[id]?.state.next = 0
+            ready.append(id)
+            count += 1
+        }
+        pump()
+        return count
+    }
+
+    public var count: Int { entries.count }
+
+    // MARK: delivery
+
+    /// Starts due messages while there is capacity.
+    func pump() {
+        while inFlight < settings.deliveries, !ready.isEmpty {
+            let id = ready.removeFirst()
+            guard var entry = entries[id], !entry.inFlight else { continue }
+            entry.inFlight = true
+            entries[id] = entry
+            inFlight += 1
+            Task { await self.attempt(entry) }
+        }
+    }
+
+    func attempt(_ entry: Entry) async {
+        let id = entry.envelope.id
+        let outcome = await deliver(entry)
+        inFlight -= 1
+        if let outcome {
+            if outcome.done {
+                entries[id] = nil
+            } else {
+                entries[id]?.state = outcome.state
+                entries[id]?.inFlight = false
+            }
+        } else {
+            // The attempt could not even be recorded (the spool failed): try again later.
+            entries[id]?.state.next = Self.now() + Int64(settings.minAge.components.seconds)
+            entries[id]?.inFlight = false
+        }
+        pump()
+    }
+
+    struct Outcome {
+        var state: QueueState
+        var done: Bool
+    }
+
+    /// One attempt for every unfinished recipient, then the reports and the new state.
+    nonisolated func deliver(_ entry: Entry) async -> Outcome? {
+        let envelope = entry.envelope
+        var state = entry.state
+        let pending = envelope.recipients.indices.filter { !state.isFinished($0) }
+        let body: [UInt8]
+        do {
+            body = try await spool.body(of: envelope.id, at: entry.location)
+        } catch {
+            logger.error("\(envelope.id): cannot read the spool file: \(error)")
+            return nil
+        }
+        let started = Self.now()
+        let routes = await resolveAll(pending.map { envelope.recipients[$0].address })
+        var results: [Int: RecipientResult] = [:]
+        var mailers: [Int: String] = [:]
+        var locals: [String: [Int]] = [:]
+        var remotes: [(index: Int, address: String)] = []
+        for (index, route) in zip(pending, routes) {
+            switch route {
+            case let .local(mailbox): locals[mailbox, default: []].append(index); mailers[index] = "local"
+            case let .remote(address): remotes.append((index, address)); mailers[index] = "esmtp"
+            case let .failed(result): results[index] = result; mailers[index] = "error"
+            }
+        }
+        for (mailbox, indices) in locals.sorted(by: { $0.key < $1.key }) {
+            let result = await deliverLocal(envelope, body: body, mailbox: mailbox)
+            for index in indices { results[index] = result }
+        }
+        if !remotes.isEmpty {
+            var job = envelope
+            job.recipients = remotes.map { remote in
+                var recipient = envelope.recipients[remote.index]
+                if recipient.orcpt.isEmpty, remote.address != recipient.address { recipient.orcpt = "rfc822;" + recipient.address }
+                recipient.address = remote.address
+                return recipient
+            }
+            var answers: [RecipientResult]
+            do {
+                answers = try await routing.deliverRemote(.init(envelope: job, body: body))
+                if answers.count != remotes.count {
+                    answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
+                }
+            } catch {
+                answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)") }
+            }
+            for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
+        }
+
+        // Classify, log, and gather the reports.
+        let now = Self.now()
+        let age = now - envelope.arrival
+        let expired = age >= Int64(settings.returnAfter.components.seconds)
+        let warnDue = !state.warned && age >= Int64(settings.warnAfter.components.seconds)
+        var failures: [DeliveryReport.Entry] = []
+        var delays: [DeliveryReport.Entry] = []
+        var successes: [DeliveryReport.Entry] = []
+        var finished: [Int: QueueState.Outcome] = [:]
+        var lastError = ""
+        for index in pending {
+            let recipient = envelope.recipients[index]
+            guard let result = results[index] else { continue }
+            let stat: String
+            if result.isSuccess {
+                finished[index] = .delivered
+                stat = "Sent (\(result.text))"
+                if recipient.wants(QueueEnvelope.Notify.success) {
+                    successes.append(.init(recipient: recipient, action: mailers[index] == "local" ? "delivered" : "relayed",
+                                           status: result.enhanced, diagnostic: result.diagnostic, remoteMTA: remoteMTA(result)))
+                }
+            } else if result.isPermanent || expired {
+                finished[index] = .failed
+                let status = result.isPermanent ? result.enhanced : "4.4.7"
+                stat = result.isPermanent ? result.diagnostic : "Deferred: \(result.diagnostic); message expired after \(DeliveryReport.words(settings.returnAfter))"
+                if recipient.wants(QueueEnvelope.Notify.failure) {
+                    failures.append(.init(recipient: recipient, action: "failed", status: status, diagnostic: result.diagnostic,
+                                          remoteMTA: remoteMTA(result)))
+                } else if envelope.sender.isEmpty {
+                    logger.error("\(envelope.id): double bounce to <\(recipient.address)> failed too; discarded")
+                }
+            } else {
+                stat = "Deferred: \(result.diagnostic)"
+                lastError = result.diagnostic
+                if warnDue && recipient.wants(QueueEnvelope.Notify.delay) {
+                    delays.append(.init(recipient: recipient, action: "delayed", status: result.enhanced, diagnostic: result.diagnostic,
+                                        remoteMTA: remoteMTA(result)))
+                }
+            }
+            let orcpt = recipient.orcpt.isEmpty ? "" : ", orcpt=\(recipient.orcpt)"
+            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(mailers[index] ?? "?"), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(stat)")
+        }
+
+        // Reports first (durable), then the state: a crash in between sends a report twice,
+        // never loses one.
+        do {
+            try await report(.failure, envelope: envelope, entries: failures, body: body, now: now)
+            if warnDue {
+                try await report(.delay(warnAfter: settings.warnAfter, returnAfter: settings.returnAfter), envelope: envelope,
+                                 entries: delays, body: body, now: now)
+            }
+            try await report(.success, envelope: envelope, entries: successes, body: body, now: now)
+        } catch {
+            logger.error("\(envelope.id): cannot queue a delivery report: \(error); retrying the message later")
+            return nil
+        }
+        for (index, outcome) in finished { state.finished[index] = outcome }
+        state.attempts += 1
+        state.lastError = lastError
+        if warnDue { state.warned = true }
+        let done = envelope.recipients.indices.allSatisfy { state.isFinished($0) }
+        do {
+            if done {
+                try await spool.remove(envelope.id)
+                logger.debug("\(envelope.id): done, removed from the spool")
+            } else {
+                state.next = now + Int64(settings.minAge.components.seconds)
+                try await spool.write(state, of: envelope.id)
+            }
+        } catch {
+            logger.error("\(envelope.id): cannot record the attempt: \(error)")
+            return nil
+        }
+        return Outcome(state: state, done: done)
+    }
+
+    nonisolated func remoteMTA(_ result: RecipientResult) -> String {
+        result.relay == "local" ? "" : String(result.relay.prefix { $0 != " " })
+    }
+
+    nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
+        await withTaskGroup(of: (Int, QueueRouting.Route).self) { group in
+            for (i, address) in addresses.enumerated() {
+                group.addTask {
+                    do {
+                        return (i, try await self.routing.resolve(address))
+                    } catch {
+                        return (i, .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)")))
+                    }
+                }
+            }
+            var routes = [QueueRouting.Route](repeating: .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "")), count: addresses.count)
+            for await (i, route) in group { routes[i] = route }
+            return routes
+        }
+    }
+
+    /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
+    /// readers expect, with sendmail's local mailer's Return-Path: on top.
+    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String) async -> RecipientResult {
+        let path = settings.maildirRoot + "/" + mailbox
+        do {
+            let name = try await pool.runIfActive {
+                var data = Array("Return-Path: <\(envelope.sender)>\n".utf8)
+                data.reserveCapacity(body.count + data.count)
+                var i = 0
+                while i < body.count {
+                    if body[i] == 0x0D, i + 1 < body.count, body[i + 1] == 0x0A {
+                        i += 1
+                        continue
+                    }
+                    data.append(body[i])
+                    i += 1
+                }
+                return try Maildir(path: path).deliver(data)
+            }
+            return RecipientResult(code: 250, enhanced: "2.0.0", text: "Delivered to \(mailbox) (\(name.prefix { $0 != "," }))", relay: "local")
+        } catch {
+            logger.error("\(envelope.id): Maildir \(path): \(error)")
+            return RecipientResult(code: 451, enhanced: "4.3.0", text: "Maildir \(mailbox) unavailable", relay: "local")
+        }
+    }
+
+    /// Queues a report about `entries` to the sender (to postmaster for a message from the null
+    /// sender, which is never bounced to anyone else).
+    nonisolated func report(_ kind: DeliveryReport.Kind, envelope: QueueEnvelope, entries: [DeliveryReport.Entry],
+                            body: [UInt8], now: Int64) async throws {
+        guard !entries.isEmpty else { return }
+        let to: String
+        if envelope.sender.isEmpty {
+            guard case .failure = kind else { return }
+            to = settings.postmaster + "@" + settings.hostname
+        } else {
+            to = envelope.sender
+        }
+        let id = QueueID.make(now: now)
+        let report = DeliveryReport(kind: kind, hostname: settings.hostname, original: envelope, entries: entries)
+        // A report to postmaster about a bounce carries NOTIFY=NEVER: it is never reported on.
+        let notify = envelope.sender.isEmpty ? QueueEnvelope.Notify.never : 0
+        try await inject(id: id, sender: "", recipient: to,
+                         message: report.message(to: to, id: id, now: now, originalMessage: body), notify: notify)
+        logger.info("\(envelope.id): \(id): DSN: \(report.subject)")
+    }
+
+    /// "HH:MM:SS", or "D+HH:MM:SS", as sendmail logs delays.
+    nonisolated static func clock(_ seconds: Int64) -> String {
+        let s = max(0, seconds)
+        let hms = "\(String(s / 3600 % 24).leftPadded(to: 2)):\(String(s / 60 % 60).leftPadded(to: 2)):\(String(s % 60).leftPadded(to: 2))"
+        return s >= 86400 ? "\(s / 86400)+\(hms)" : hms
+    }
+}

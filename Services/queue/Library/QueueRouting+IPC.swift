@@ -1,0 +1,60 @@
+import Foundation
+import IPC
+import IPCTransport
+import NIOCore
+
+extension QueueRouting {
+    /// Routing over the stack's sockets: relay-policy resolves recipients (policy.resolve),
+    /// smtpfeed-out delivers remote ones (feed.deliver, the body streamed).
+    public static func ipc(policy: IPCClient, feed: IPCClient) -> QueueRouting {
+        QueueRouting(
+            resolve: { address in
+                guard case let .policyResolution(answer) = try await policy.request(.policyResolve(.with { $0.recipient = address })) else {
+                    throw IPCError.protocolViolation("relay-policy answered policy.resolve with something else")
+                }
+                switch answer.kind {
+                case .local: return .local(mailbox: answer.mailbox)
+                case .remote: return .remote(address: answer.address)
+                default:
+                    return .failed(RecipientResult(code: Int(answer.error.code), enhanced: answer.error.enhanced, text: answer.error.text))
+                }
+            },
+            deliverRemote: { job in
+                let request = Mailstack_Ipc_FeedDeliver.with {
+                    $0.queueID = job.envelope.id
+                    $0.sender = job.envelope.sender
+                    $0.recipients = job.envelope.recipients.map { r in
+                        .with { $0.address = r.address; $0.notify = r.notify; $0.orcpt = r.orcpt }
+                    }
+                    $0.envid = job.envelope.envid
+                    $0.ret = job.envelope.ret == "FULL" ? .retFull : job.envelope.ret == "HDRS" ? .retHdrs : .retUnspecified
+                    $0.body = job.envelope.body == "8BITMIME" ? .body8Bitmime : job.envelope.body == "7BIT" ? .body7Bit : .bodyUnspecified
+                    $0.smtputf8 = job.envelope.smtputf8
+                    $0.size = UInt64(job.body.count)
+                }
+                let body = OneBuffer(buffer: ByteBuffer(bytes: job.body))
+                guard case let .feedResult(result) = try await feed.request(.feedDeliver(request), streaming: body) else {
+                    throw IPCError.protocolViolation("smtpfeed-out answered feed.deliver with something else")
+                }
+                return result.results.map {
+                    RecipientResult(code: Int($0.code), enhanced: $0.enhanced, text: $0.text, relay: $0.relay)
+                }
+            })
+    }
+}
+
+/// An async sequence of one buffer (a body already in memory, streamed in chunks by the client).
+struct OneBuffer: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffer: ByteBuffer
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var buffer: ByteBuffer?
+        mutating func next() async -> ByteBuffer? {
+            defer { buffer = nil }
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer) }
+}

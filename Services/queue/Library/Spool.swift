@@ -1,0 +1,222 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+
+/// The queue's spool directory:
+///
+///     tmp/<id>      a message being received (never delivered; removed at start)
+///     msg/<id>      a committed message: header (QueueEnvelope), body, end marker
+///     state/<id>    its delivery progress (QueueState), when an attempt has been made
+///     corrupt/<id>  a file in msg/ that failed its checks at start, kept for the administrator
+///
+/// A message is committed by fsyncing its file in tmp/, renaming it into msg/ and fsyncing msg/.
+/// The renames and the directory fsync are batched (`GroupCommitter`): messages committed at the
+/// same time share one directory fsync, while their own fsyncs run in parallel on the I/O pool.
+/// Only then is the message acknowledged.
+public final class Spool: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        init(_ operation: String, _ path: String, _ code: Int32 = errno) {
+            description = "\(operation) \(path): \(String(cString: strerror(code)))"
+        }
+        init(message: String) { description = message }
+    }
+
+    /// A message found in msg/ at start.
+    public struct Stored: Sendable {
+        public var envelope: QueueEnvelope
+        public var state: QueueState
+        public var location: Location
+    }
+
+    /// Where a committed message's body is inside its file.
+    public struct Location: Sendable {
+        public var headerLength: Int
+        public var bodyLength: Int
+    }
+
+    public let directory: String
+    let pool: NIOThreadPool
+    let messages: GroupCommitter
+    let states: GroupCommitter
+
+    static let trailerLength = 32 // "\nmailstack-end " + 16 digits + "\n"
+
+    public init(directory: String, pool: NIOThreadPool) throws {
+        self.directory = directory
+        self.pool = pool
+        for sub in ["", "/tmp", "/msg", "/state", "/corrupt"] {
+            if mkdir(directory + sub, 0o700) != 0 && errno != EEXIST { throw Failure("mkdir", directory + sub) }
+        }
+        messages = GroupCommitter(directory: directory + "/msg", pool: pool)
+        states = GroupCommitter(directory: directory + "/state", pool: pool)
+    }
+
+    func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
+
+    // MARK: writing
+
+    /// Starts a message in tmp/.
+    public func create(_ envelope: QueueEnvelope) -> SpoolWriter {
+        SpoolWriter(spool: self, id: envelope.id, header: Array(envelope.serialized().utf8))
+    }
+
+    /// Renames a finished (fsynced) file from tmp/ into msg/, durably.
+    func commit(_ id: String) async throws {
+        try await messages.commit(from: path("tmp", id), to: path("msg", id))
+    }
+
+    /// Replaces a message's state file durably.
+    public func write(_ state: QueueState, of id: String) async throws {
+        let tmp = path("state", ".\(id).tmp")
+        let bytes = Array(state.serialized().utf8)
+        try await pool.runIfActive {
+            try Self.writeFile(tmp, bytes, sync: true)
+        }
+        try await states.commit(from: tmp, to: path("state", id))
+    }
+
+    /// Removes a finished message (its file, then its state).
+    public func remove(_ id: String) async throws {
+        let message = path("msg", id), state = path("state", id)
+        try await pool.runIfActive {
+            if unlink(message) != 0 && errno != ENOENT { throw Failure("unlink", message) }
+            unlink(state)
+        }
+    }
+
+    // MARK: reading
+
+    public func body(of id: String, at location: Location) async throws -> [UInt8] {
+        let file = path("msg", id)
+        return try await pool.runIfActive {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Failure("open", file) }
+            defer { close(fd) }
+            return try Self.read(fd, offset: location.headerLength, count: location.bodyLength, path: file)
+        }
+    }
+
+    /// Everything committed: the files in msg/ with their states. Leftovers in tmp/ (messages
+    /// never acknowledged) are removed; a file in msg/ that fails its checks is moved to
+    /// corrupt/ and reported, never delivered and never silently deleted.
+    public func recover() async throws -> (messages: [Stored], removedTemporary: Int, corrupt: [String]) {
+        try await pool.runIfActive { [self] in
+            var removed = 0
+            for name in try Self.list(directory + "/tmp") {
+                if unlink(path("tmp", name)) == 0 { removed += 1 }
+            }
+            var stored: [Stored] = []
+            var corrupt: [String] = []
+            var known = Set<String>()
+            for name in try Self.list(directory + "/msg") {
+                do {
+                    let (envelope, location) = try Self.readHeader(path("msg", name))
+                    guard envelope.id == name else { throw Failure(message: "header names \(envelope.id)") }
+                    var state = QueueState()
+                    if let text = try? Self.readText(path("state", name)) { state = QueueState.parse(text) }
+                    stored.append(Stored(envelope: envelope, state: state, location: location))
+                    known.insert(name)
+                } catch {
+                    rename(path("msg", name), path("corrupt", name))
+                    corrupt.append("\(name): \(error)")
+                }
+            }
+            for name in try Self.list(directory + "/state") where !known.contains(name) {
+                unlink(path("state", name)) // a state whose message was removed, or a .tmp
+            }
+            return (stored.sorted { $0.envelope.arrival < $1.envelope.arrival }, removed, corrupt)
+        }
+    }
+
+    static func readHeader(_ file: String) throws -> (QueueEnvelope, Location) {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("open", file) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
+        let size = Int(st.st_size)
+        guard size >= trailerLength else { throw Failure(message: "truncated (\(size) octets)") }
+        let head = try read(fd, offset: 0, count: min(size, 64 * 1024), path: file)
+        guard let end = head.indices.dropFirst().first(where: { head[$0] == 0x0A && head[$0 - 1] == 0x0A }) else {
+            throw Failure(message: "no end of header")
+        }
+        let headerLength = end + 1
+        let trailer = try read(fd, offset: size - trailerLength, count: trailerLength, path: file)
+        let text = String(decoding: trailer, as: UTF8.self)
+        guard text.hasPrefix("\nmailstack-end "), text.hasSuffix("\n"),
+              let bodyLength = Int(text.dropFirst(15).dropLast()),
+              headerLength + bodyLength + trailerLength == size else {
+            throw Failure(message: "end marker missing or wrong: the file is incomplete")
+        }
+        let envelope = try QueueEnvelope.parse(Substring(String(decoding: head[..<headerLength], as: UTF8.self)))
+        return (envelope, Location(headerLength: headerLength, bodyLength: bodyLength))
+    }
+
+    static func trailer(bodyLength: Int) -> [UInt8] {
+        Array(("\nmailstack-end " + String(bodyLength).leftPadded(to: 16) + "\n").utf8)
+    }
+
+    // MARK: system calls
+
+    static func list(_ directory: String) throws -> [String] {
+        guard let dir = opendir(directory) else { throw Failure("opendir", directory) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func read(_ fd: Int32, offset: Int, count: Int, path: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw n == 0 ? Failure(message: "\(path): short read") : Failure("read", path) }
+            done += n
+        }
+        return bytes
+    }
+
+    static func readText(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("open", path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Failure("stat", path) }
+        return String(decoding: try read(fd, offset: 0, count: Int(st.st_size), path: path), as: UTF8.self)
+    }
+
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw Failure("write", path) }
+            done += n
+        }
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure("open", path) }
+        defer { close(fd) }
+        try bytes.withUnsafeBytes { try write(fd, $0, path: path) }
+        if sync, fsync(fd) != 0 { throw Failure("fsync", path) }
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure("open", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw Failure("fsync", path) }
+    }
+}

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+
+/// One message being written into the spool's tmp/. The body arrives in pieces and is buffered
+/// up to `flushThreshold` octets before it is written, so a small message costs a single trip to
+/// the I/O pool (open, write, fsync, close) and a large one is never held whole in memory.
+/// `commit()` makes it durable and moves it into msg/; `abandon()` removes it.
+public final class SpoolWriter: @unchecked Sendable {
+    // Used by one task at a time (the request that streams the message); not shared.
+    let spool: Spool
+    public let id: String
+    let header: [UInt8]
+    var pending: [UInt8]
+    var fd: Int32 = -1
+    public private(set) var bodyLength = 0
+    static let flushThreshold = 512 * 1024
+
+    init(spool: Spool, id: String, header: [UInt8]) {
+        self.spool = spool
+        self.id = id
+        self.header = header
+        pending = header
+        pending.reserveCapacity(header.count + 16 * 1024)
+    }
+
+    var path: String { spool.path("tmp", id) }
+
+    public var location: Spool.Location { Spool.Location(headerLength: header.count, bodyLength: bodyLength) }
+
+    public func append(_ bytes: some Collection<UInt8>) async throws {
+        pending.append(contentsOf: bytes)
+        bodyLength += bytes.count
+        if pending.count >= Self.flushThreshold { try await flush(sync: false, trailer: false) }
+    }
+
+    /// Writes the rest and the end marker, fsyncs, and renames into msg/ (group-committed).
+    /// Returns once the message is durable.
+    public func commit() async throws {
+        try await flush(sync: true, trailer: true)
+        try await spool.commit(id)
+    }
+
+    public func abandon() async {
+        let (fd, path) = (self.fd, self.path)
+        self.fd = -1
+        _ = try? await spool.pool.runIfActive {
+            if fd >= 0 { close(fd) }
+            unlink(path)
+        }
+    }
+
+    private func flush(sync: Bool, trailer: Bool) async throws {
+        if trailer { pending += Spool.trailer(bodyLength: bodyLength) }
+        let bytes = pending
+        pending = []
+        let (path, existing) = (self.path, fd)
+        fd = try await spool.pool.runIfActive {
+            var fd = existing
+            if fd < 0 {
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw Spool.Failure("open", path) }
+            }
+            do {
+                try bytes.withUnsafeBytes { try Spool.write(fd, $0, path: path) }
+                if sync {
+                    guard fsync(fd) == 0 else { throw Spool.Failure("fsync", path) }
+                    close(fd)
+                    return -1
+                }
+            } catch {
+                close(fd)
+                unlink(path)
+                throw error
+            }
+            return fd
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+}

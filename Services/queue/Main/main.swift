@@ -1,0 +1,71 @@
+// queue: the durable spool (what sendmail's mqueue was), local delivery and retries.
+//
+// Serves:     <ipc.directory>/queue.sock (or the socket systemd passes): submissions from
+//             smtp-in (answered once durable); mailq and flush for administrators.
+// Talks to:   relay-policy (where does a recipient go), smtpfeed-out (remote delivery).
+// Privileges: its own user; writes queue.directory and the Maildirs under queue.maildir_root
+//             (which pop3 reads). Administrators are root, this user and ipc.admin_group.
+// Limits:     queue.deliveries messages in flight; retries every queue.min_age; warning after
+//             queue.warn_after; return after queue.return_after.
+
+import Daemon
+import NIOPosix
+import QueueService
+
+let (file, overrides) = Daemon.arguments()
+let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
+let logger = Daemon.logger(service: "queue", configuration: configuration)
+
+// Blocking file work (writes, fsyncs, Maildir deliveries) runs here, never on the event loops;
+// enough threads that concurrent fsyncs share journal commits.
+let pool = NIOThreadPool(numberOfThreads: 16)
+pool.start()
+let spool: Spool
+do {
+    spool = try Spool(directory: configuration.queueDirectory, pool: pool)
+} catch {
+    Daemon.fail("cannot use the spool: \(error)", logger: logger)
+}
+
+var settings = MailQueue.Settings()
+settings.minAge = configuration.minQueueAge
+settings.warnAfter = configuration.queueWarnAfter
+settings.returnAfter = configuration.queueReturnAfter
+settings.hostname = configuration.fqdn
+settings.postmaster = configuration.postmaster
+settings.maildirRoot = configuration.maildirRoot
+settings.maxMessageSize = configuration.maxMessageSize + 64 * 1024
+settings.deliveries = configuration.queueDeliveries
+settings.rewriter = HeaderRewriter(
+    masqueradeAs: configuration.masqueradeAs,
+    masqueradeDomains: Set(configuration.localNames + [configuration.hostName, "localhost"]),
+    masqueradeEnvelope: configuration.masqueradeEnvelope,
+    hostname: configuration.fqdn)
+
+func client(_ service: String, timeout: Duration) -> IPCClient {
+    IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: IPCServiceName.queue,
+                                   maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout),
+              logger: logger)
+}
+let policy = client(IPCServiceName.relayPolicy, timeout: configuration.ipcRequestTimeout)
+// A remote delivery may take as long as the SMTP timeouts of RFC 5321 allow.
+let feed = client(IPCServiceName.smtpfeedOut, timeout: .seconds(3600))
+let queue = MailQueue(spool: spool, settings: settings, routing: .ipc(policy: policy, feed: feed), pool: pool, logger: logger)
+let recovered: Int
+do {
+    recovered = try await queue.recover()
+} catch {
+    Daemon.fail("cannot read the spool: \(error)", logger: logger)
+}
+if recovered > 0 { logger.notice("recovered \(recovered) message(s) from the spool") }
+let administrators = Daemon.peerPolicy(users: [], groups: [], configuration: configuration, logger: logger)
+let server = try await Daemon.ipcListener(service: IPCServiceName.queue, configuration: configuration,
+                                          activated: SocketActivation.take(), logger: logger)
+try await Daemon.run(
+    service: "queue",
+    services: [
+        IPCServerService(server: server, handler: QueueRequestHandler(queue: queue, administrators: administrators, logger: logger)),
+        IPCClientService(client: policy), IPCClientService(client: feed), QueueRunner(queue: queue),
+    ],
+    status: "\(recovered) message(s) in the queue",
+    logger: logger)

@@ -1,0 +1,118 @@
+import Foundation
+import NIOPosix
+import QueueService
+import Testing
+import TestSupport
+
+@Suite("queue: spool files, headers, reports")
+struct QueueFormatTests {
+    let rewriter = HeaderRewriter(masqueradeAs: "domain.com", masqueradeDomains: ["host.domain.com", "host", "localhost"],
+                                  masqueradeEnvelope: true, hostname: "host.domain.com")
+
+    @Test("masquerading: From:/Sender: of the host's own names and the envelope sender; others untouched")
+    func masquerade() {
+        let section = Array("From: Admin <admin@Host.Domain.com>\r\nSender: root@host\r\nTo: you@host.domain.com\r\nReply-To: x@host.domain.community\r\nDate: Sun, 1 Nov 2026 00:00:00 +0000\r\nMessage-ID: <a@b>\r\n\r\n".utf8)
+        let (out, id) = rewriter.rewrite(section, id: "Q", now: 0)
+        #expect(String(decoding: out, as: UTF8.self) == "From: Admin <admin@domain.com>\r\nSender: root@domain.com\r\nTo: you@host.domain.com\r\nReply-To: x@host.domain.community\r\nDate: Sun, 1 Nov 2026 00:00:00 +0000\r\nMessage-ID: <a@b>\r\n\r\n")
+        #expect(id == "<a@b>")
+        #expect(rewriter.envelopeSender("admin@host.domain.com") == "admin@domain.com")
+        #expect(rewriter.envelopeSender("root") == "root@domain.com")
+        #expect(rewriter.envelopeSender("friend@example.net") == "friend@example.net")
+        #expect(rewriter.envelopeSender("") == "")
+    }
+
+    @Test("Date: and Message-ID: are added before the empty line when missing")
+    func addedFields() {
+        let (out, id) = rewriter.rewrite(Array("Subject: hi\r\n\r\n".utf8), id: "0ABCDEF1234567", now: 1_700_000_000)
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(id == "<0ABCDEF1234567@host.domain.com>")
+        #expect(text.hasPrefix("Subject: hi\r\nDate: "))
+        #expect(text.hasSuffix("\r\nMessage-ID: <0ABCDEF1234567@host.domain.com>\r\n\r\n"))
+    }
+
+    @Test("queue ids: 14 safe characters, unique")
+    func ids() {
+        let ids = (0..<1000).map { _ in QueueID.make() }
+        #expect(Set(ids).count == 1000)
+        #expect(ids.allSatisfy(QueueID.isValid))
+    }
+
+    @Test("spool: a committed message is recovered with its header; tmp/ leftovers go; a torn file goes to corrupt/")
+    func spoolRecovery() async throws {
+        let dir = try TestSupport.temporaryDirectory("spool")
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let spool = try Spool(directory: dir, pool: pool)
+        var envelope = QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a b%@x.test",
+                                     recipients: [.init(address: "you@domain1.com", notify: 6, orcpt: "rfc822;you@domain1.com")])
+        envelope.envid = "E 1"
+        envelope.ret = "HDRS"
+        envelope.clientAddress = "127.0.0.2"
+        envelope.clientName = "client.test"
+        let writer = spool.create(envelope)
+        try await writer.append(Array("Subject: x\r\n\r\nbody\r\n".utf8))
+        try await writer.commit()
+        // An unacknowledged message in tmp/ and a torn one in msg/.
+        try "partial".write(toFile: dir + "/tmp/LEFTOVER", atomically: false, encoding: .utf8)
+        try "mailstack-queue 1\nid TORN\n\nbody without end".write(toFile: dir + "/msg/TORN", atomically: false, encoding: .utf8)
+        var state = QueueState()
+        state.attempts = 2
+        state.finished[0] = .delivered
+        state.lastError = "451 4.3.0 try\nlater"
+        try await spool.write(state, of: envelope.id)
+
+        let (stored, removed, corrupt) = try await spool.recover()
+        #expect(removed == 1)
+        #expect(corrupt.count == 1 && corrupt[0].hasPrefix("TORN"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/corrupt/TORN"))
+        #expect(stored.count == 1)
+        #expect(stored.first?.envelope == envelope)
+        #expect(stored.first?.state == state)
+        let body = try await spool.body(of: envelope.id, at: stored[0].location)
+        #expect(String(decoding: body, as: UTF8.self) == "Subject: x\r\n\r\nbody\r\n")
+        try await pool.shutdownGracefully()
+    }
+
+    @Test("a failure DSN: sendmail's subject and transcript, RFC 3464 fields, the message returned (headers only with RET=HDRS)")
+    func failureReport() {
+        var original = QueueEnvelope(id: "ORIG", arrival: 1_700_000_000, sender: "s@x.test",
+                                     recipients: [.init(address: "nobody@domain1.com", orcpt: "rfc822;nobody@domain1.com")])
+        original.envid = "ENV1"
+        let entry = DeliveryReport.Entry(recipient: original.recipients[0], action: "failed", status: "5.1.1",
+                                         diagnostic: "550 5.1.1 <nobody@domain1.com>... User unknown", remoteMTA: "mx.test")
+        let message = Array("Subject: hello\r\nFrom: s@x.test\r\n\r\nsecret body\r\n".utf8)
+        let full = String(decoding: DeliveryReport(kind: .failure, hostname: "host.domain.com", original: original, entries: [entry])
+            .message(to: "s@x.test", id: "DSN1", now: 1_700_000_100, originalMessage: message), as: UTF8.self)
+        #expect(full.contains("\r\nSubject: Returned mail: see transcript for details\r\n"))
+        #expect(full.contains("Content-Type: multipart/report; report-type=delivery-status;"))
+        #expect(full.contains("   ----- The following addresses had permanent fatal errors -----\r\n<nobody@domain1.com>\r\n"))
+        #expect(full.contains("\r\nOriginal-Envelope-Id: ENV1\r\n"))
+        #expect(full.contains("\r\nOriginal-Recipient: rfc822;nobody@domain1.com\r\nFinal-Recipient: RFC822; nobody@domain1.com\r\nAction: failed\r\nStatus: 5.1.1\r\nRemote-MTA: DNS; mx.test\r\nDiagnostic-Code: SMTP; 550 5.1.1 <nobody@domain1.com>... User unknown\r\n"))
+        #expect(full.contains("Content-Type: message/rfc822\r\n\r\nSubject: hello\r\nFrom: s@x.test\r\n\r\nsecret body\r\n"))
+        #expect(full.hasSuffix("\r\n--DSN1/host.domain.com--\r\n"))
+        original.ret = "HDRS"
+        let headers = String(decoding: DeliveryReport(kind: .failure, hostname: "host.domain.com", original: original, entries: [entry])
+            .message(to: "s@x.test", id: "DSN1", now: 1_700_000_100, originalMessage: message), as: UTF8.self)
+        #expect(headers.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: s@x.test\r\n\r\n--DSN1"))
+        #expect(!headers.contains("secret body"))
+    }
+
+    @Test("a delay warning: sendmail's subject and words, headers only")
+    func delayReport() {
+        let original = QueueEnvelope(id: "ORIG", arrival: 1_700_000_000, sender: "s@x.test", recipients: [.init(address: "far@remote.test")])
+        let entry = DeliveryReport.Entry(recipient: original.recipients[0], action: "delayed", status: "4.4.1",
+                                         diagnostic: "451 4.4.1 connection refused")
+        let report = DeliveryReport(kind: .delay(warnAfter: .seconds(3600), returnAfter: .seconds(86400)), hostname: "host.domain.com",
+                                    original: original, entries: [entry])
+        let text = String(decoding: report.message(to: "s@x.test", id: "W1", now: 1_700_003_600,
+                                                   originalMessage: Array("Subject: s\r\n\r\nbody\r\n".utf8)), as: UTF8.self)
+        #expect(report.subject == "Warning: could not send message for past 1 hour")
+        #expect(text.contains("**      THIS IS A WARNING MESSAGE ONLY      **"))
+        #expect(text.contains("\r\nWarning: message still undelivered after 1 hour\r\nWill keep trying until message is 1 day old\r\n"))
+        #expect(text.contains("\r\nAction: delayed\r\nStatus: 4.4.1\r\n"))
+        #expect(text.contains("Content-Type: text/rfc822-headers"))
+        #expect(!text.contains("body\r\n--"))
+        #expect(DeliveryReport.words(.seconds(4 * 3600)) == "4 hours")
+        #expect(DeliveryReport.words(.seconds(90)) == "90 seconds")
+    }
+}

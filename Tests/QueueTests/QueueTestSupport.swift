@@ -1,0 +1,119 @@
+import Foundation
+import IPC
+import Logging
+import Maildir
+import NIOCore
+import NIOPosix
+import QueueService
+import TestSupport
+
+/// A queue in this process over a real spool and real Maildirs in a temporary directory, with
+/// routing from a table: `route` decides each recipient, `remote` answers remote deliveries.
+final class QueueHarness: @unchecked Sendable {
+    let dir: String
+    let pool: NIOThreadPool
+    let queue: MailQueue
+    let remoteJobs = Locked<[QueueRouting.RemoteJob]>([])
+    var runner: Task<Void, Never>?
+    let logs: LogCapture
+
+    init(dir: String? = nil, settings configure: (inout MailQueue.Settings) -> Void = { _ in },
+         route: @escaping @Sendable (String) throws -> QueueRouting.Route = QueueHarness.seedRoute,
+         remote: @escaping @Sendable (QueueRouting.RemoteJob) throws -> [RecipientResult] = { job in
+             job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]") }
+         }) throws {
+        self.dir = try dir ?? TestSupport.temporaryDirectory("queue")
+        pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        var settings = MailQueue.Settings()
+        settings.hostname = "host.domain.com"
+        settings.maildirRoot = self.dir + "/maildirs"
+        settings.rewriter = HeaderRewriter(masqueradeAs: "domain.com", masqueradeDomains: ["host.domain.com", "host", "localhost"],
+                                           masqueradeEnvelope: true, hostname: "host.domain.com")
+        configure(&settings)
+        let jobs = remoteJobs
+        let logs = LogCapture()
+        self.logs = logs
+        queue = MailQueue(
+            spool: try Spool(directory: self.dir + "/spool", pool: pool), settings: settings,
+            routing: QueueRouting(resolve: { try route($0) }, deliverRemote: { job in
+                jobs.withLock { $0.append(job) }
+                return try remote(job)
+            }),
+            pool: pool, logger: Logger(label: "queue") { _ in logs })
+    }
+
+    /// you, user2, postmaster are local; anything @domain1.com else is unknown; the rest remote.
+    @Sendable static func seedRoute(_ address: String) throws -> QueueRouting.Route {
+        let (user, domain) = (String(address.prefix { $0 != "@" }), String(address.drop { $0 != "@" }.dropFirst()))
+        if ["you", "user2", "postmaster"].contains(user) && ["domain1.com", "host.domain.com"].contains(domain) {
+            return .local(mailbox: user)
+        }
+        if domain == "domain1.com" { return .failed(RecipientResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown")) }
+        return .remote(address: address)
+    }
+
+    func start() async throws {
+        _ = try await queue.recover()
+        let queue = self.queue
+        runner = Task { await queue.run() }
+    }
+
+    func stop() async {
+        runner?.cancel()
+        await runner?.value
+        try? await pool.shutdownGracefully()
+    }
+
+    func submit(from sender: String, to recipients: [String], message: String, notify: UInt32 = 0,
+                ret: Mailstack_Ipc_DSNReturn = .retUnspecified) async throws -> (id: String, size: Int) {
+        let submit = Mailstack_Ipc_QueueSubmit.with {
+            $0.sender = sender
+            $0.recipients = recipients.map { r in .with { $0.address = r; $0.notify = notify } }
+            $0.ret = ret
+            $0.clientAddress = "127.0.0.2"
+            $0.clientName = "client.test"
+        }
+        let bytes = Array(message.replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        // In pieces, to cross the header/body boundary inside a chunk.
+        let chunks = stride(from: 0, to: bytes.count, by: 7).map { ByteBuffer(bytes: bytes[$0..<min($0 + 7, bytes.count)]) }
+        let stream = AsyncStream<ByteBuffer> { continuation in
+            for chunk in chunks { continuation.yield(chunk) }
+            continuation.finish()
+        }
+        return try await queue.accept(submit, body: stream)
+    }
+
+    /// The messages in a user's Maildir new/, as text.
+    func mailbox(_ user: String) -> [String] {
+        let new = dir + "/maildirs/\(user)/new"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []
+        return names.sorted().compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
+    }
+
+    func waitUntil(timeout: Duration = .seconds(10), _ condition: @Sendable () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// Collects log lines (the delivery log is part of the behaviour under test).
+final class LogCapture: LogHandler, @unchecked Sendable {
+    let lines = Locked<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        lines.withLock { $0.append("\(message)") }
+    }
+
+    var text: [String] { lines.withLock { $0 } }
+}
