@@ -116,3 +116,48 @@ struct SeedMapsTests {
         #expect(throws: MailerTable.Failure.badRoute(key: "bad.test", value: "smtp:[127.0.0.1]x")) { try table.route("bad.test") }
     }
 }
+
+/// The queue's question at delivery: where each recipient of the seed's virtusertable goes.
+@Suite("relay-policy: recipient resolution for the queue")
+struct RecipientResolutionTests {
+    static let policy: RelayPolicy = {
+        var settings = RelayPolicy.Settings()
+        settings.localDomains = ["domain1.com", "domain2.tv", "host.domain.com"]
+        return RelayPolicy(settings: settings, access: SeedMapsTests.maps.access, virtusers: SeedMapsTests.maps.virtusers,
+                           localUserExists: { ["you", "user2", "user4", "info-domain2.tv", "postmaster"].contains($0) },
+                           isDracAuthorized: { _ in false })
+    }()
+
+    @Test("virtusertable chains, forwards, errors and plain local users", arguments: [
+        ("you@domain1.com", RecipientResolution.local(mailbox: "you", key: "you@domain1.com")),
+        ("user3@domain1.com", .remote(address: "user3@docomo.ne.jp", key: "user3@domain1.com")),
+        ("user5@domain2.tv", .remote(address: "user5@pdx.ne.jp", key: "user5@domain2.tv")),
+        ("info@domain2.tv", .local(mailbox: "info-domain2.tv", key: "info@domain2.tv")),
+        ("friend@example.net", .remote(address: "friend@example.net", key: nil)),
+        ("postmaster@host.domain.com", .local(mailbox: "postmaster", key: nil)),
+        ("you+list@host.domain.com", .local(mailbox: "you", key: nil)),
+    ])
+    func resolve(recipient: String, expected: RecipientResolution) throws {
+        #expect(try Self.policy.resolve(recipient) == expected)
+    }
+
+    @Test("the catch-all's error and a missing mailbox are permanent failures")
+    func failures() throws {
+        guard case let .error(reply) = try Self.policy.resolve("nobody@domain1.com") else { Issue.record("no error"); return }
+        #expect("\(reply)" == "550 5.5.1 <nobody@domain1.com>... Unknown user")
+        guard case let .error(missing) = try Self.policy.resolve("fml@domain1.com") else { Issue.record("no error"); return }
+        #expect("\(missing)" == "550 5.1.1 <fml@domain1.com>... User unknown")
+    }
+
+    @Test("a loop in the table is an error after 10 hops, not a hang")
+    func loop() throws {
+        var settings = RelayPolicy.Settings()
+        settings.localDomains = ["a.test", "b.test"]
+        let table: [String: String] = ["x@a.test": "x@b.test", "x@b.test": "x@a.test"]
+        let policy = RelayPolicy(settings: settings, access: AccessMap(lookup: { _ in nil }),
+                                 virtusers: VirtualUserTable(lookup: { table[$0] }),
+                                 localUserExists: { _ in true }, isDracAuthorized: { _ in false })
+        guard case let .error(reply) = try policy.resolve("x@a.test") else { Issue.record("no error"); return }
+        #expect(reply.code == 554 && reply.enhanced == "5.4.6")
+    }
+}

@@ -32,7 +32,7 @@ struct AdminError: Error, CustomStringConvertible {
 }
 
 /// Runs `body` with a client connected to `service`; maps failures to sysexits codes:
-/// 69 unavailable, 77 permission denied, 65 bad request, 70 other.
+/// 69 unavailable, 77 permission denied, 65 bad request, 66 not found, 70 other.
 func withService<T: Sendable>(
     _ service: String, options: ServiceOptions, _ body: @Sendable (IPCClient) async throws -> T
 ) async throws -> T {
@@ -51,7 +51,13 @@ func withService<T: Sendable>(
         switch error {
         case let .remote(code, message):
             let kind = Mailstack_Ipc_Error.Code(rawValue: code)
-            throw AdminError(code: kind == .permissionDenied ? 77 : kind == .badRequest ? 65 : 70, message: "\(service): \(message)")
+            let exit: Int32 = switch kind {
+            case .permissionDenied?: 77
+            case .badRequest?: 65
+            case .notFound?: 66
+            default: 70
+            }
+            throw AdminError(code: exit, message: "\(service): \(message)")
         default:
             throw AdminError(code: error.isUnavailable ? 69 : 70, message: "\(error) (socket \(path))")
         }

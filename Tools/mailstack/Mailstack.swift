@@ -12,6 +12,7 @@ struct Mailstack: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailstack",
         abstract: "Administer a mailstack mail server.",
-        subcommands: [MakeMapCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self, DracCommand.self]
+        subcommands: [MakeMapCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self, DracCommand.self,
+                      MailqCommand.self, FlushCommand.self]
     )
 }
