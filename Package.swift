@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "pop3", targets: ["pop3"]),
         .executable(name: "relay-policy", targets: ["relay-policy"]),
         .executable(name: "queue", targets: ["queue"]),
+        .executable(name: "smtp-in", targets: ["smtp-in"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -121,6 +122,20 @@ let package = Package(
             path: "Services/queue/Main"
         ),
 
+        .target(
+            name: "SMTPInService",
+            dependencies: [
+                "IPC", "IPCTransport", "SMTP", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Services/smtp-in/Library"
+        ),
+        .executableTarget(
+            name: "smtp-in",
+            dependencies: ["Daemon", "SMTPInService", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Services/smtp-in/Main"
+        ),
+
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
@@ -132,6 +147,11 @@ let package = Package(
             name: "ipc-bench",
             dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging, argumentParser],
             path: "bench/ipc-bench"
+        ),
+        .executableTarget(
+            name: "queue-bench",
+            dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging, argumentParser],
+            path: "bench/queue-bench"
         ),
         // A tiny socket-activated daemon used by the systemd glue tests and as a template.
         .executableTarget(
@@ -172,8 +192,13 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueTests",
-            dependencies: ["QueueService", "IPC", "IPCTransport", "Maildir", "TestSupport", nio, nioPosix, logging],
+            dependencies: ["QueueService", "SMTP", "IPC", "IPCTransport", "Maildir", "TestSupport", nio, nioPosix, logging],
             path: "Tests/QueueTests"
+        ),
+        .testTarget(
+            name: "SMTPInTests",
+            dependencies: ["SMTPInService", "SMTP", "IPC", "TestSupport", nio, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "Tests/SMTPInTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing mailstack needs on a fresh Debian 12 machine (as root,
 # from Debian's own archive only), and extracts sendmail's makemap for the compatibility tests
-# without installing sendmail (it would conflict with postfix, which the interop tests use).
+# and Postfix's smtp-source / smtp-sink test tools without installing sendmail or Postfix (no
+# MTA is installed or started on the machine; the tools run from .build).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ packages=(
     python3                        # poplib, the other POP3 client of the interop tests
     openssl                        # test certificates, password hashes for the local run
     dnsmasq-base                   # a real DNS server on loopback for the DNS tests
+    swaks libio-socket-ssl-perl    # a real SMTP client (with STARTTLS) for the interop tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -35,5 +37,16 @@ if [ ! -x .build/sendmail-bin/usr/sbin/makemap ]; then
     tmp=$(mktemp -d)
     (cd "$tmp" && apt-get download sendmail-bin >/dev/null 2>&1 || { apt-get update -qq && apt-get download sendmail-bin >/dev/null; })
     dpkg-deb -x "$tmp"/sendmail-bin_*.deb .build/sendmail-bin
+    rm -rf "$tmp"
+fi
+
+# Postfix's smtp-source (load client) and smtp-sink (test server), unpacked into .build/postfix
+# (not installed: nothing listens on port 25). Run them through scripts/postfix-tool.
+if [ ! -x .build/postfix/usr/sbin/smtp-source ]; then
+    echo "install-deps: extracting smtp-source and smtp-sink from Debian's postfix"
+    mkdir -p .build/postfix
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download postfix >/dev/null 2>&1 || { apt-get update -qq && apt-get download postfix >/dev/null; })
+    dpkg-deb -x "$tmp"/postfix_*.deb .build/postfix
     rm -rf "$tmp"
 fi

@@ -55,6 +55,10 @@ public struct MailstackConfiguration: Sendable {
     public var operators: String { values.string("smtp.operators") }
     public var maxRecipients: Int { values.int("smtp.max_recipients") }
     public var maxBadCommands: Int { values.int("smtp.max_bad_commands") }
+    public var smtpCommandTimeout: Duration { values.duration("smtp.command_timeout") }
+    public var smtpDataTimeout: Duration { values.duration("smtp.data_timeout") }
+    public var smtpMaxConnections: Int { values.int("smtp.max_connections") }
+    public var smtpMaxConnectionsPerClient: Int { values.int("smtp.max_connections_per_client") }
     public var tlsCertificate: String { values.string("smtp.tls_certificate") }
     public var tlsKey: String { values.string("smtp.tls_key") }
     public var submissionEnabled: Bool { values.bool("smtp.submission") }
@@ -69,6 +73,8 @@ public struct MailstackConfiguration: Sendable {
     public var maildirRoot: String { values.string("queue.maildir_root") }
     public var postmaster: String { values.string("queue.postmaster") }
     public var queueDeliveries: Int { values.int("queue.deliveries") }
+    /// queue.delivery_mode is "queueonly".
+    public var queueOnly: Bool { values.string("queue.delivery_mode") == "queueonly" }
 
     // MARK: masquerade
 
@@ -176,6 +182,9 @@ public struct MailstackConfiguration: Sendable {
         if maxRecipients < 100 {
             throw fail("smtp.max_recipients", "must be at least 100 (RFC 5321 section 4.5.3.1.8)")
         }
+        if smtpMaxConnections < 1 || smtpMaxConnectionsPerClient < 1 {
+            throw fail(smtpMaxConnections < 1 ? "smtp.max_connections" : "smtp.max_connections_per_client", "must be at least 1")
+        }
         if maxMessageSize <= 0 { throw fail("smtp.max_message_size", "must be positive") }
         if tlsCertificate.isEmpty != tlsKey.isEmpty {
             throw fail(tlsCertificate.isEmpty ? "smtp.tls_key" : "smtp.tls_certificate",
@@ -192,6 +201,9 @@ public struct MailstackConfiguration: Sendable {
         }
         if !(minQueueAge < queueWarnAfter && queueWarnAfter < queueReturnAfter) {
             throw fail("queue.return_after", "queue timers must grow: min_age < warn_after < return_after")
+        }
+        if !["background", "queueonly"].contains(values.string("queue.delivery_mode")) {
+            throw fail("queue.delivery_mode", "must be background or queueonly")
         }
         if queueDeliveries < 1 { throw fail("queue.deliveries", "must be at least 1") }
         if postmaster.isEmpty || postmaster.contains("/") { throw fail("queue.postmaster", "must be a local mailbox name") }

@@ -1210,6 +1210,10 @@ public nonisolated struct Mailstack_Ipc_QueueSubmit: Sendable {
 
   public var helo: String = String()
 
+  /// The id smtp-in chose for this message (it names it in its Received: header and its 250
+  /// reply); the queue uses it when it is a valid queue id, else makes one.
+  public var queueID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2878,7 +2882,7 @@ nonisolated extension Mailstack_Ipc_Recipient: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QueueSubmit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{3}declared_size\0\u{3}client_address\0\u{3}client_name\0\u{1}helo\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{3}declared_size\0\u{3}client_address\0\u{3}client_name\0\u{1}helo\0\u{3}queue_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2896,6 +2900,7 @@ nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.helo) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
       default: break
       }
     }
@@ -2932,6 +2937,9 @@ nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftPro
     if !self.helo.isEmpty {
       try visitor.visitSingularStringField(value: self.helo, fieldNumber: 10)
     }
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2946,6 +2954,7 @@ nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftPro
     if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.clientName != rhs.clientName {return false}
     if lhs.helo != rhs.helo {return false}
+    if lhs.queueID != rhs.queueID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import QueueService
+import SMTP
 import Testing
 import TestSupport
 

@@ -25,6 +25,8 @@ public actor MailQueue {
         public var maxMessageSize = 5_242_880 + 64 * 1024
         /// Messages being delivered at once.
         public var deliveries = 32
+        /// sendmail's DeliveryMode=queueonly: accepted messages wait for the next queue run.
+        public var queueOnly = false
         public var rewriter = HeaderRewriter(masqueradeAs: nil, masqueradeDomains: [], masqueradeEnvelope: false, hostname: "localhost")
         public init() {}
     }
@@ -94,7 +96,9 @@ public actor MailQueue {
         -> (id: String, size: Int) where Body.Element == ByteBuffer {
         guard !submit.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "no recipients") }
         let now = Self.now()
-        var envelope = QueueEnvelope(id: QueueID.make(now: now), arrival: now, submit: submit)
+        // smtp-in names the id in its Received: header and its 250 reply; honour it when valid.
+        let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
+        var envelope = QueueEnvelope(id: id, arrival: now, submit: submit)
         envelope.sender = settings.rewriter.envelopeSender(envelope.sender)
         let writer = spool.create(envelope)
         var messageID = ""
@@ -153,8 +157,14 @@ public actor MailQueue {
     }
 
     /// Queues a message whose file is committed.
-    func enqueue(_ envelope: QueueEnvelope, location: Spool.Location) {
-        entries[envelope.id] = Entry(envelope: envelope, state: QueueState(), location: location)
+    func enqueue(_ envelope: QueueEnvelope, location: Spool.Location, now: Bool = false) {
+        var state = QueueState()
+        if settings.queueOnly && !now {
+            state.next = Self.now() + Int64(settings.minAge.components.seconds)
+            entries[envelope.id] = Entry(envelope: envelope, state: state, location: location)
+            return
+        }
+        entries[envelope.id] = Entry(envelope: envelope, state: state, location: location)
         ready.append(envelope.id)
         pump()
     }
@@ -173,7 +183,7 @@ public actor MailQueue {
             await writer.abandon()
             throw error
         }
-        enqueue(envelope, location: writer.location)
+        enqueue(envelope, location: writer.location, now: true)
     }
 
     // MARK: administrators

@@ -36,6 +36,7 @@ settings.postmaster = configuration.postmaster
 settings.maildirRoot = configuration.maildirRoot
 settings.maxMessageSize = configuration.maxMessageSize + 64 * 1024
 settings.deliveries = configuration.queueDeliveries
+settings.queueOnly = configuration.queueOnly
 settings.rewriter = HeaderRewriter(
     masqueradeAs: configuration.masqueradeAs,
     masqueradeDomains: Set(configuration.localNames + [configuration.hostName, "localhost"]),

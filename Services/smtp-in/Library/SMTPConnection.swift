@@ -1,0 +1,73 @@
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// What a session does to its channel outside plain reads and writes: deadlines that close the
+/// connection (a client trickling octets cannot stretch them: they run from the moment the
+/// session starts waiting, not from the last octet), switching the decoder's mode, STARTTLS.
+final class SMTPConnection: Sendable {
+    let channel: Channel
+    let mode: SMTPInputMode
+    let tlsContext: NIOSSLContext?
+    private let deadline = Mutex<Scheduled<Void>?>(nil)
+
+    init(channel: Channel, mode: SMTPInputMode, tlsContext: NIOSSLContext?) {
+        self.channel = channel
+        self.mode = mode
+        self.tlsContext = tlsContext
+    }
+
+    /// After `timeout`, `reply` is written and the connection closed, unless disarmed first.
+    func arm(after timeout: Duration, reply: String) {
+        let channel = self.channel
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let task = channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            channel.writeAndFlush(channel.allocator.buffer(string: reply)).whenComplete { _ in channel.close(promise: nil) }
+        }
+        deadline.withLock { old in
+            old?.cancel()
+            old = task
+        }
+    }
+
+    func disarm() {
+        deadline.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// Switches the decoder out of its hold (after DATA) and has it decode what is buffered.
+    func resume(_ next: SMTPInputMode.Mode) {
+        mode.set(next)
+        let channel = self.channel
+        channel.eventLoop.execute {
+            channel.pipeline.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
+        }
+    }
+
+    /// In one event-loop turn: the 220 goes out in plaintext, TLS goes in front of everything
+    /// read from now on, and the decoder starts again. What the client pipelined behind
+    /// STARTTLS was already dropped by the decoder.
+    func startTLS(reply: String) async throws {
+        guard let context = tlsContext else { return }
+        let channel = self.channel
+        let mode = self.mode
+        try await channel.eventLoop.submit {
+            channel.writeAndFlush(channel.allocator.buffer(string: reply), promise: nil)
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)
+            mode.set(.command)
+        }.get()
+    }
+
+    /// "TLSv1.3" and the like, once the handshake is done.
+    func tlsVersion() async -> String? {
+        guard let version = try? await channel.nioSSL_tlsVersion().get() else { return nil }
+        switch version {
+        case .tlsv13: return "TLSv1.3"
+        case .tlsv12: return "TLSv1.2"
+        case .tlsv11: return "TLSv1.1"
+        case .tlsv1: return "TLSv1"
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import IPC
+import IPCTransport
+import Logging
+import NIOSSL
+import SMTP
+import Users
+
+/// What every SMTP session shares: names and limits from the configuration, the peers
+/// (relay-policy, queue), TLS, the users of the submission listener, connection counts.
+public struct SMTPEnvironment: Sendable {
+    /// $j: the greeting, HELO replies and Received: use it.
+    public var hostname: String
+    /// confSMTP_LOGIN_MSG with $j expanded; $b (the date) is expanded per connection.
+    public var loginMessage: String
+    public var maxMessageSize: Int
+    public var maxRecipients: Int
+    public var maxBadCommands: Int
+    /// Time to send one command line (a client trickling octets cannot stretch it).
+    public var commandTimeout: Duration
+    /// Time for the whole DATA transfer, from 354 to the final dot.
+    public var dataTimeout: Duration
+    public var maxConnections: Int
+    public var maxConnectionsPerClient: Int
+    /// STARTTLS is offered when set.
+    public var tlsContext: NIOSSLContext?
+    /// The policy and queue peers; see `SMTPPeers`.
+    public var peers: SMTPPeers
+    public var logger: Logger
+    let connections = ConnectionLimiter()
+
+    public init(hostname: String, loginMessage: String, maxMessageSize: Int, maxRecipients: Int, maxBadCommands: Int,
+                commandTimeout: Duration, dataTimeout: Duration, maxConnections: Int, maxConnectionsPerClient: Int,
+                tlsContext: NIOSSLContext?, peers: SMTPPeers, logger: Logger) {
+        self.hostname = hostname
+        self.loginMessage = loginMessage
+        self.maxMessageSize = maxMessageSize
+        self.maxRecipients = maxRecipients
+        self.maxBadCommands = maxBadCommands
+        self.commandTimeout = commandTimeout
+        self.dataTimeout = dataTimeout
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.tlsContext = tlsContext
+        self.peers = peers
+        self.logger = logger
+    }
+
+    /// The TLS context of a PEM certificate chain and key (smtp.tls_certificate, smtp.tls_key).
+    public static func tlsContext(certificate: String, key: String) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The greeting text after "220 ": the login message with $b as now, and "ESMTP" after the
+    /// host name as sendmail inserts it. Never the software's name or version.
+    public func greeting(now: Int64) -> String {
+        var text = loginMessage.replacingOccurrences(of: "$b", with: RFC5322Date.format(now))
+        if !text.contains("ESMTP") {
+            let first = text.prefix { $0 != " " }
+            text = first + " ESMTP" + text.dropFirst(first.count)
+        }
+        return text
+    }
+}
+
+/// What smtp-in asks its peers: relay-policy at connect, MAIL and RCPT; the queue to take a
+/// message. Closures, so the service wires IPC in and tests can put the real binaries or a
+/// table behind them.
+public struct SMTPPeers: Sendable {
+    public var connect: @Sendable (String) async throws -> Mailstack_Ipc_PolicyVerdict
+    public var mail: @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict
+    public var rcpt: @Sendable (Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict
+    /// Streams the message to the queue; returns the queue id once it is durable.
+    public var submit: @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String
+    /// Checks a user's password (the submission listener's AUTH); nil: AUTH is not offered.
+    public var authenticate: (@Sendable (String, String) -> Bool)?
+
+    public init(connect: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyVerdict,
+                mail: @escaping @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict,
+                rcpt: @escaping @Sendable (Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict,
+                submit: @escaping @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String,
+                authenticate: (@Sendable (String, String) -> Bool)? = nil) {
+        self.connect = connect
+        self.mail = mail
+        self.rcpt = rcpt
+        self.submit = submit
+        self.authenticate = authenticate
+    }
+
+    /// The peers over IPC: relay-policy and queue clients; `passwd` for AUTH when given.
+    public static func ipc(policy: IPCClient, queue: IPCClient, passwd: PasswdFile? = nil) -> SMTPPeers {
+        let ask: @Sendable (IPCBody) async throws -> Mailstack_Ipc_PolicyVerdict = { body in
+            guard case let .policyVerdict(verdict) = try await policy.request(body) else {
+                throw IPCError.protocolViolation("relay-policy answered with something else than a verdict")
+            }
+            return verdict
+        }
+        let submit: @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String = { submit, body in
+            guard case let .queueAccepted(accepted) = try await queue.request(.queueSubmit(submit), streaming: body) else {
+                throw IPCError.protocolViolation("queue answered with something else than queue.accepted")
+            }
+            return accepted.queueID
+        }
+        var authenticate: (@Sendable (String, String) -> Bool)?
+        if let passwd {
+            authenticate = { user, password in passwd.verify(user: user, password: password) }
+        }
+        return SMTPPeers(
+            connect: { address in try await ask(.policyConnect(.with { $0.address = address })) },
+            mail: { mail in try await ask(.policyMail(mail)) },
+            rcpt: { rcpt in try await ask(.policyRcpt(rcpt)) },
+            submit: submit,
+            authenticate: authenticate)
+    }
+}

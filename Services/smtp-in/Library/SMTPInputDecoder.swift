@@ -1,0 +1,180 @@
+import NIOCore
+import Synchronization
+
+/// What smtp-in reads from a client.
+public enum SMTPInput: Sendable, Equatable {
+    /// A command line, without its CRLF.
+    case command(String)
+    /// A command line longer than the limit (its octets were discarded up to the next LF).
+    case commandTooLong
+    /// A bare LF or a bare CR: the connection is answered and closed (no SMTP smuggling).
+    case bareNewline
+    /// Message octets, dot-unstuffed, CRLF line ends as received.
+    case data(ByteBuffer)
+    /// The CRLF.CRLF that ends the data; `lineTooLong` if a text line exceeded the limit.
+    case dataEnd(lineTooLong: Bool)
+}
+
+/// What the decoder does with the bytes it has: decode commands, decode message data, hold
+/// (after DATA or STARTTLS, until the session has answered), or drop everything (after a bare
+/// newline, before the connection closes).
+public final class SMTPInputMode: Sendable {
+    public enum Mode: UInt8, Sendable {
+        case command, data, held, discard
+    }
+
+    private let value = Atomic<UInt8>(Mode.command.rawValue)
+    public init() {}
+    public var mode: Mode { Mode(rawValue: value.load(ordering: .acquiring))! }
+    public func set(_ mode: Mode) { value.store(mode.rawValue, ordering: .releasing) }
+}
+
+/// Splits input into commands and message data under RFC 5321's rules, strictly:
+///
+/// * Every line ends with CRLF. A bare LF or a bare CR anywhere, in a command or in the data, is
+///   reported (`.bareNewline`) and everything after it dropped, so `\n.\r\n`, `\r.\r\n`,
+///   `\r\n.\n` and `\n.\n` can never end the data or start a smuggled transaction (as Postfix's
+///   smtpd_forbid_bare_newline = reject).
+/// * The data ends at CRLF "." CRLF and nothing else; leading dots are removed (RFC 5321 4.5.2).
+/// * Command lines are limited to `maxCommandLine` octets, text lines to `maxTextLine`, both
+///   with CRLF; nothing is buffered beyond them.
+/// * After a DATA or STARTTLS command the decoder holds (pipelined octets wait, or, after
+///   STARTTLS, are dropped) until the session switches the mode after its reply.
+public struct SMTPInputDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = SMTPInput
+    let maxCommandLine: Int
+    let maxTextLine: Int
+    let mode: SMTPInputMode
+    /// Data mode: the next octet starts a line.
+    var atLineStart = true
+    /// Data mode: octets of the current line so far (for the text line limit).
+    var lineLength = 0
+    var lineTooLong = false
+    /// Command mode: discarding an over-long line up to its LF.
+    var discardingLine = false
+    /// Message octets gathered in one decode call, handed on in one piece.
+    static let dataChunk = 64 * 1024
+
+    public init(mode: SMTPInputMode, maxCommandLine: Int = 512, maxTextLine: Int = 1000) {
+        self.mode = mode
+        self.maxCommandLine = maxCommandLine
+        self.maxTextLine = maxTextLine
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        switch mode.mode {
+        case .held:
+            return .needMoreData
+        case .discard:
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            return .needMoreData
+        case .data:
+            return decodeData(context: context, buffer: &buffer)
+        case .command:
+            return decodeCommand(context: context, buffer: &buffer)
+        }
+    }
+
+    mutating func bareNewline(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
+        mode.set(.discard)
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        context.fireChannelRead(Self.wrapInboundOut(.bareNewline))
+        return .needMoreData
+    }
+
+    mutating func decodeCommand(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
+        guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
+            if buffer.readableBytesView.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
+            if buffer.readableBytes >= maxCommandLine {
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                if !discardingLine { context.fireChannelRead(Self.wrapInboundOut(.commandTooLong)) }
+                discardingLine = true
+            }
+            return .needMoreData
+        }
+        let length = lf - buffer.readerIndex
+        let line = buffer.readSlice(length: length + 1)!
+        let view = line.readableBytesView
+        guard length >= 1, view[view.endIndex - 2] == 0x0D, !view.dropLast(2).contains(0x0D) else {
+            return bareNewline(context: context, buffer: &buffer)
+        }
+        if discardingLine {
+            discardingLine = false
+            return .continue
+        }
+        guard length + 1 <= maxCommandLine else {
+            context.fireChannelRead(Self.wrapInboundOut(.commandTooLong))
+            return .continue
+        }
+        let text = String(decoding: view.dropLast(2), as: UTF8.self)
+        let verb = text.prefix { $0 != " " }.uppercased()
+        if verb == "DATA" && text.count == 4 {
+            mode.set(.held)
+            atLineStart = true
+            lineLength = 0
+            lineTooLong = false
+        } else if verb == "STARTTLS" {
+            mode.set(.held)
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // plaintext pipelined behind STARTTLS
+        }
+        context.fireChannelRead(Self.wrapInboundOut(.command(text)))
+        return .continue
+    }
+
+    mutating func decodeData(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
+        var out = context.channel.allocator.buffer(capacity: min(buffer.readableBytes, Self.dataChunk + maxTextLine))
+        defer {
+            if out.readableBytes > 0 { context.fireChannelRead(Self.wrapInboundOut(.data(out))) }
+        }
+        while true {
+            let view = buffer.readableBytesView
+            guard let lf = view.firstIndex(of: 0x0A) else {
+                // A partial line: hand it on only when it is over the limit (it will be refused);
+                // keep a trailing CR, whose LF may be in the next read.
+                if view.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
+                if lineLength + view.count > maxTextLine {
+                    lineTooLong = true
+                    var take = view.count - (view.last == 0x0D ? 1 : 0)
+                    if atLineStart, view.first == 0x2E { buffer.moveReaderIndex(forwardBy: 1); take -= 1 }
+                    var piece = buffer.readSlice(length: take)!
+                    out.writeBuffer(&piece)
+                    lineLength += take
+                    atLineStart = false
+                }
+                return .needMoreData
+            }
+            let length = lf - buffer.readerIndex // octets before the LF
+            guard length >= 1, view[lf - 1] == 0x0D, !view[view.startIndex..<(lf - 1)].contains(0x0D) else {
+                return bareNewline(context: context, buffer: &buffer)
+            }
+            if atLineStart && length == 2 && view.first == 0x2E {
+                buffer.moveReaderIndex(forwardBy: 3)
+                if out.readableBytes > 0 {
+                    context.fireChannelRead(Self.wrapInboundOut(.data(out)))
+                    out.clear()
+                }
+                context.fireChannelRead(Self.wrapInboundOut(.dataEnd(lineTooLong: lineTooLong)))
+                mode.set(.command)
+                return .continue
+            }
+            if lineLength + length + 1 > maxTextLine { lineTooLong = true }
+            var skip = 0
+            if atLineStart, view.first == 0x2E { skip = 1 }
+            buffer.moveReaderIndex(forwardBy: skip)
+            var line = buffer.readSlice(length: length + 1 - skip)!
+            out.writeBuffer(&line)
+            atLineStart = true
+            lineLength = 0
+            if out.readableBytes >= Self.dataChunk {
+                context.fireChannelRead(Self.wrapInboundOut(.data(out)))
+                out = context.channel.allocator.buffer(capacity: Self.dataChunk + maxTextLine)
+            }
+        }
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // an unterminated last line is dropped
+        return .needMoreData
+    }
+}

@@ -1,0 +1,112 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The SMTP listeners (port 25, and the submission port when configured): TCP sockets passed
+/// by systemd or bound from smtp.listen, one task per connection, connection caps in total and
+/// per client address.
+public final class SMTPServer: Sendable {
+    public enum Listen: Sendable {
+        case address(host: String, port: Int)
+        case inherited(fd: CInt)
+    }
+
+    public struct Connection: Sendable {
+        let channel: NIOAsyncChannel<SMTPInput, ByteBuffer>
+        let mode: SMTPInputMode
+    }
+
+    let listeners: [NIOAsyncChannel<Connection, Never>]
+    let environment: SMTPEnvironment
+    let submission: Bool
+
+    init(listeners: [NIOAsyncChannel<Connection, Never>], environment: SMTPEnvironment, submission: Bool) {
+        self.listeners = listeners
+        self.environment = environment
+        self.submission = submission
+    }
+
+    /// Binds every listener; returns once they accept connections. `submission`: the
+    /// submission listener (AUTH after STARTTLS, MAIL only when authenticated).
+    public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPServer {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let mode = SMTPInputMode()
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPInputDecoder(mode: mode)))
+                return Connection(channel: try NIOAsyncChannel<SMTPInput, ByteBuffer>(wrappingChannelSynchronously: channel), mode: mode)
+            }
+        }
+        var listeners: [NIOAsyncChannel<Connection, Never>] = []
+        for address in addresses {
+            switch address {
+            case let .address(host, port):
+                listeners.append(try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer))
+            case let .inherited(fd):
+                listeners.append(try await bootstrap.bind(fd, childChannelInitializer: initializer))
+            }
+        }
+        return SMTPServer(listeners: listeners, environment: environment, submission: submission)
+    }
+
+    /// The ports bound (for tests that bind port 0).
+    public var localPorts: [Int] { listeners.compactMap { $0.channel.localAddress?.port } }
+
+    /// Serves until cancelled.
+    public func serve() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask {
+                    try await listener.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { connections in
+                            for try await connection in inbound {
+                                connections.addTask { await self.handle(connection) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func handle(_ connection: Connection) async {
+        let channel = connection.channel.channel
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let limits = environment.connections
+        guard limits.open(address, maxTotal: environment.maxConnections, maxPerAddress: environment.maxConnectionsPerClient) else {
+            environment.logger.notice("[\(address)]: too many connections; refused")
+            try? await connection.channel.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(string: "421 4.3.2 \(environment.hostname) Too many connections; try again later\r\n"))
+            }
+            return
+        }
+        defer { limits.close(address) }
+        let link = SMTPConnection(channel: channel, mode: connection.mode, tlsContext: environment.tlsContext)
+        do {
+            try await connection.channel.executeThenClose { inbound, outbound in
+                var input = inbound.makeAsyncIterator()
+                var session = SMTPSession(environment: environment, address: address, output: outbound, connection: link,
+                                          submission: submission)
+                try await session.run(&input)
+            }
+        } catch {
+            environment.logger.debug("smtp connection from [\(address)] ended: \(error)")
+        }
+        link.disarm()
+    }
+}
+
+/// The SMTP server as a lifecycle service: stops accepting at graceful shutdown.
+public struct SMTPService: Service {
+    let server: SMTPServer
+    public init(server: SMTPServer) { self.server = server }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.server.serve() }
+    }
+}

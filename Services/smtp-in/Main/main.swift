@@ -1,0 +1,79 @@
+// smtp-in: the inbound ESMTP server (sendmail's SMTP side).
+//
+// Serves:     TCP smtp.listen (port 25) or the sockets systemd passes (FileDescriptorName=smtp);
+//             with smtp.submission, also smtp.submission_listen (587, name "submission").
+// Talks to:   relay-policy (connect, MAIL, RCPT decisions), queue (each message, streamed; 250
+//             only once the queue has it on disk).
+// Privileges: its own user; needs no files except the TLS key and, for submission, the
+//             passwd-file. Port 25 comes from systemd's socket unit (or CAP_NET_BIND_SERVICE).
+// Limits:     smtp.max_message_size, smtp.max_recipients, smtp.max_bad_commands,
+//             smtp.command_timeout, smtp.data_timeout, smtp.max_connections(_per_client);
+//             command lines 512 octets, text lines 1000 (RFC 5321).
+
+import Daemon
+import NIOSSL
+import SMTPInService
+import Users
+
+let (file, overrides) = Daemon.arguments()
+let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
+let logger = Daemon.logger(service: "smtp-in", configuration: configuration)
+
+func client(_ service: String, timeout: Duration) -> IPCClient {
+    IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: IPCServiceName.smtpIn,
+                                   maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout),
+              logger: logger)
+}
+let policy = client(IPCServiceName.relayPolicy, timeout: configuration.ipcRequestTimeout)
+// The queue request lasts as long as the client's DATA (and the commit after it).
+let queue = client(IPCServiceName.queue, timeout: configuration.smtpDataTimeout + .seconds(60))
+
+var tlsContext: NIOSSLContext?
+if !configuration.tlsCertificate.isEmpty {
+    do {
+        tlsContext = try SMTPEnvironment.tlsContext(certificate: configuration.tlsCertificate, key: configuration.tlsKey)
+    } catch {
+        Daemon.fail("cannot load \(configuration.tlsCertificate) / \(configuration.tlsKey): \(error)", logger: logger)
+    }
+}
+let passwd = configuration.submissionEnabled ? PasswdFile(path: configuration.pop3PasswdFile) : nil
+let environment = SMTPEnvironment(
+    hostname: configuration.fqdn,
+    loginMessage: configuration.loginMessage,
+    maxMessageSize: configuration.maxMessageSize,
+    maxRecipients: configuration.maxRecipients,
+    maxBadCommands: configuration.maxBadCommands,
+    commandTimeout: configuration.smtpCommandTimeout,
+    dataTimeout: configuration.smtpDataTimeout,
+    maxConnections: configuration.smtpMaxConnections,
+    maxConnectionsPerClient: configuration.smtpMaxConnectionsPerClient,
+    tlsContext: tlsContext,
+    peers: .ipc(policy: policy, queue: queue, passwd: passwd),
+    logger: logger)
+
+func listeners(_ name: String, _ configured: [String], activated: [SocketActivation.Socket]) -> [SMTPServer.Listen] {
+    let mine = activated.filter { $0.name == name || (name == "smtp" && ($0.name == "unknown" || $0.name == "smtp-in")) }
+    if !mine.isEmpty { return mine.map { .inherited(fd: $0.fd) } }
+    return configured.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
+}
+let activated = SocketActivation.take()
+var services: [any Service] = [IPCClientService(client: policy), IPCClientService(client: queue)]
+var ports: [Int] = []
+do {
+    let smtp = try await SMTPServer.bind(listeners("smtp", configuration.smtpListen, activated: activated), environment: environment)
+    services.append(SMTPService(server: smtp))
+    ports += smtp.localPorts
+    if configuration.submissionEnabled {
+        let msa = try await SMTPServer.bind(listeners("submission", configuration.submissionListen, activated: activated),
+                                            environment: environment, submission: true)
+        services.append(SMTPService(server: msa))
+        ports += msa.localPorts
+    }
+} catch {
+    Daemon.fail("cannot listen on \(configuration.smtpListen.joined(separator: ", ")): \(error)", logger: logger)
+}
+try await Daemon.run(
+    service: "smtp-in",
+    services: services,
+    status: "listening on port \(Set(ports).sorted().map(String.init).joined(separator: ", "))",
+    logger: logger)

@@ -1,0 +1,153 @@
+import Foundation
+import IPC
+import Logging
+import NIOCore
+import SMTPInService
+import TestSupport
+
+/// An smtp-in server in this process on a free loopback port, its peers played by a table:
+/// relay-policy decisions by address, a queue that keeps what it is sent.
+final class SMTPHarness: @unchecked Sendable {
+    struct Queued: Sendable {
+        var submit: Mailstack_Ipc_QueueSubmit
+        var message: String
+    }
+
+    let queued = Locked<[Queued]>([])
+    let policyDown = Locked(false)
+    let queueDown = Locked(false)
+    let server: SMTPServer
+    let task: Task<Void, Error>
+    var port: Int { server.localPorts[0] }
+
+    init(configure: (inout SMTPEnvironment) -> Void = { _ in }, submission: Bool = false) async throws {
+        let queued = self.queued, policyDown = self.policyDown, queueDown = self.queueDown
+        let peers = SMTPPeers(
+            connect: { address in
+                if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
+                return Self.connectVerdict(address)
+            },
+            mail: { mail in
+                if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
+                return mail.sender == "blocked@spam.test" ? Self.reject(550, "5.7.1", "<blocked@spam.test>... Access denied") : .init()
+            },
+            rcpt: { rcpt in
+                if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
+                if rcpt.recipient == "nobody@domain1.com" { return Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user") }
+                if rcpt.recipient.hasSuffix("@remote.test") && !(rcpt.client.address == "127.0.0.1" || rcpt.client.authenticated) {
+                    return Self.reject(550, "5.7.1", "<\(rcpt.recipient)>... Relaying denied")
+                }
+                return .init()
+            },
+            submit: { submit, stream in
+                if queueDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
+                var bytes = ByteBuffer()
+                for try await var chunk in stream { bytes.writeBuffer(&chunk) }
+                queued.withLock { $0.append(Queued(submit: submit, message: String(buffer: bytes))) }
+                return submit.queueID
+            },
+            authenticate: { user, password in user == "you" && password == "secret1" })
+        var logger = Logger(label: "smtp-in")
+        logger.logLevel = .critical
+        var environment = SMTPEnvironment(
+            hostname: "host.domain.com", loginMessage: "host.domain.com Domain YOU/Original; $b", maxMessageSize: 5_242_880,
+            maxRecipients: 100, maxBadCommands: 25, commandTimeout: .seconds(300), dataTimeout: .seconds(600), maxConnections: 100,
+            maxConnectionsPerClient: 20, tlsContext: nil, peers: peers, logger: logger)
+        configure(&environment)
+        server = try await SMTPServer.bind([.address(host: "127.0.0.1", port: 0)], environment: environment, submission: submission)
+        let server = self.server
+        task = Task { try await server.serve() }
+    }
+
+    deinit { task.cancel() }
+
+    static func connectVerdict(_ address: String) -> Mailstack_Ipc_PolicyVerdict {
+        var verdict = Mailstack_Ipc_PolicyVerdict()
+        verdict.client = .with { $0.address = address; $0.resolve = .ok; $0.name = "client.test" }
+        switch address {
+        case "127.0.0.1": verdict.action = .relay
+        case "127.0.0.3":
+            verdict = reject(450, "4.7.1", "Access denied. IP name lookup failed [127.0.0.3]")
+            verdict.client = .with { $0.address = address; $0.resolve = .fail }
+        case "127.0.0.5": verdict = reject(550, "5.7.1", "Access denied")
+        default: break
+        }
+        return verdict
+    }
+
+    static func reject(_ code: UInt32, _ enhanced: String, _ text: String) -> Mailstack_Ipc_PolicyVerdict {
+        .with {
+            $0.action = .reject
+            $0.reply = .with { $0.code = code; $0.enhanced = enhanced; $0.text = text }
+        }
+    }
+}
+
+/// A blocking SMTP client over a raw socket, bound to a chosen loopback address, for scripted
+/// conversations: it sends exactly the octets given (bare LFs included).
+final class SMTPTestClient: @unchecked Sendable {
+    let fd: Int32
+    var buffer: [UInt8] = []
+
+    init(port: Int, from source: String = "127.0.0.2") throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &local.sin_addr)
+        _ = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+
+    /// One whole reply (all its lines joined with "\n"), "" at end of stream.
+    func reply() async throws -> String {
+        try await TestSupport.offPool {
+            var lines: [String] = []
+            while let line = self.readLine() {
+                lines.append(line)
+                if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" { break }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    /// Sends a command line (CRLF added) and returns the reply.
+    func command(_ line: String) async throws -> String {
+        send(line + "\r\n")
+        return try await reply()
+    }
+
+    /// True when the server closed the connection (nothing more to read).
+    func closed() async throws -> Bool {
+        try await TestSupport.offPool { self.readLine() == nil }
+    }
+
+    func readLine() -> String? {
+        while true {
+            if let lf = buffer.firstIndex(of: 10) {
+                var line = Array(buffer[..<lf])
+                buffer.removeSubrange(...lf)
+                if line.last == 13 { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            guard n > 0 else { return nil }
+            buffer += chunk[..<n]
+        }
+    }
+}
