@@ -37,12 +37,15 @@ final class SMTPConnection: Sendable {
         }
     }
 
-    /// Switches the decoder out of its hold (after DATA) and has it decode what is buffered.
+    /// Switches the decoder out of its hold (after DATA) and has it decode what is buffered:
+    /// an empty read is passed to the decoder from the handler just before it (below TLS, so
+    /// the TLS handler never sees it).
     func resume(_ next: SMTPInputMode.Mode) {
         mode.set(next)
         let channel = self.channel
         channel.eventLoop.execute {
-            channel.pipeline.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
+            guard let kick = try? channel.pipeline.syncOperations.context(handlerType: SMTPDecoderKick.self) else { return }
+            kick.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
         }
     }
 
@@ -69,5 +72,14 @@ final class SMTPConnection: Sendable {
         case .tlsv11: return "TLSv1.1"
         case .tlsv1: return "TLSv1"
         }
+    }
+}
+
+/// Sits just before the input decoder so a session can make the decoder look at what it holds.
+final class SMTPDecoderKick: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
     }
 }

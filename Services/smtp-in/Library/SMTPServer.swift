@@ -38,6 +38,7 @@ public final class SMTPServer: Sendable {
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 let mode = SMTPInputMode()
+                try channel.pipeline.syncOperations.addHandler(SMTPDecoderKick())
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPInputDecoder(mode: mode)))
                 return Connection(channel: try NIOAsyncChannel<SMTPInput, ByteBuffer>(wrappingChannelSynchronously: channel), mode: mode)
             }

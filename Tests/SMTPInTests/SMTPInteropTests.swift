@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// smtp-in as a binary in front of relay-policy, queue and drac-registry (the seed's maps, a
+/// dnsmasq for the PTR checks), driven by real clients: swaks, Python's smtplib, Postfix's
+/// smtp-source.
+@Suite("smtp-in interop", .serialized)
+struct SMTPInteropTests {
+    static let dns = ["host-record=client.test,127.0.0.2"]
+
+    func stack(submission: Bool = false) async throws -> StackHarness {
+        try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "smtp-in"], dnsRecords: Self.dns,
+                               extra: submission ? ["smtp.submission=true"] : [], tls: true)
+    }
+
+    func python(_ arguments: [String]) async throws -> [String: Any] {
+        let run = try await TestSupport.runAsync(["/usr/bin/python3", TestSupport.packageRoot + "/Tests/Interop/smtp_client.py"] + arguments)
+        #expect(run.status == 0, "\(run.stderr)")
+        return (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test("smtplib, plain and with STARTTLS: delivered to the Maildir with the same body, Received: names TLS")
+    func smtplib() async throws {
+        let stack = try await stack()
+        let plain = try await python(["\(stack.smtpPort)", "127.0.0.2", "send", "friend@client.test", "you@domain1.com", "<plain@interop>"])
+        #expect((plain["features"] as? [String])?.contains("starttls") == true)
+        #expect((plain["refused"] as? [String: Any])?.isEmpty == true)
+        let tls = try await python(["\(stack.smtpPort)", "127.0.0.2", "starttls", "friend@client.test", "you@domain1.com", "<tls@interop>"])
+        #expect((tls["starttls"] as? [Any])?.first as? Int == 220)
+        #expect((tls["cipher"] as? String)?.hasPrefix("TLSv1") == true)
+        #expect((tls["features_after"] as? [String])?.contains("starttls") == false)
+        try await stack.waitUntil { stack.mailbox("you").count == 2 }
+        let mails = stack.mailbox("you")
+        let plainMail = mails.first { $0.contains("Message-ID: <plain@interop>") } ?? ""
+        let tlsMail = mails.first { $0.contains("Message-ID: <tls@interop>") } ?? ""
+        #expect(plainMail.contains("Received: from client.test (client.test [127.0.0.2])\n\tby host.domain.com with ESMTP id "))
+        #expect(plainMail.hasSuffix("\n\n.a line with a leading dot\nbody\n"))
+        #expect(tlsMail.contains("with ESMTPS id "))
+        #expect(tlsMail.contains("\t(version=TLSv1."))
+        _ = try await stack.stopAll()
+    }
+
+    @Test("plaintext pipelined behind STARTTLS is discarded, and the session starts over after TLS")
+    func starttlsInjection() async throws {
+        let stack = try await stack()
+        let result = try await python(["\(stack.smtpPort)", "127.0.0.2", "inject"])
+        #expect(result["starttls"] as? String == "220 2.0.0 Ready to start TLS")
+        #expect(result["unexpected"] as? String == "", "the injected RSET was not answered")
+        #expect(result["after_tls"] as? String == "503 5.0.0 Polite people say HELO first")
+        _ = try await stack.stopAll()
+    }
+
+    @Test("swaks, plain and with --tls; relaying to a remote address is refused from outside")
+    func swaks() async throws {
+        let stack = try await stack()
+        let plain = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(stack.smtpPort)", "--local-interface", "127.0.0.2",
+                                                    "--ehlo", "client.test", "--from", "friend@client.test", "--to", "user2@domain1.com",
+                                                    "--header", "Subject: swaks plain"])
+        #expect(plain.status == 0, "\(plain.stdout)")
+        #expect(plain.stdout.contains("<-  250 2.0.0 "))
+        let tls = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(stack.smtpPort)", "--local-interface", "127.0.0.2",
+                                                  "--tls", "--ehlo", "client.test", "--from", "friend@client.test", "--to", "user2@domain1.com",
+                                                  "--header", "Subject: swaks tls"])
+        #expect(tls.status == 0, "\(tls.stdout)")
+        #expect(tls.stdout.contains("<-  220 2.0.0 Ready to start TLS"))
+        let relay = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(stack.smtpPort)", "--local-interface", "127.0.0.2",
+                                                    "--ehlo", "client.test", "--from", "friend@client.test", "--to", "someone@elsewhere.test"])
+        #expect(relay.stdout.contains("<** 550 5.7.1 <someone@elsewhere.test>... Relaying denied"))
+        try await stack.waitUntil { stack.mailbox("user2").count == 2 }
+        #expect(stack.mailbox("user2").contains { $0.contains("Subject: swaks tls") && $0.contains("with ESMTPS id") })
+        _ = try await stack.stopAll()
+    }
+
+    @Test("submission: MAIL needs AUTH, AUTH needs TLS; after AUTH PLAIN/LOGIN the client may relay")
+    func submission() async throws {
+        let stack = try await stack(submission: true)
+        let result = try await python(["\(stack.submissionPort)", "127.0.0.2", "auth", "you", "secret1", "you@domain1.com",
+                                       "friend@remote.test", "<auth@interop>"])
+        #expect((result["features"] as? [String])?.contains("auth") == false, "no AUTH before TLS")
+        #expect((result["mail_before_auth"] as? [Any])?.first as? Int == 530)
+        #expect((result["features_after"] as? [String])?.contains("auth") == true)
+        #expect((result["bad_login"] as? [Any])?.first as? Int == 535)
+        #expect((result["login"] as? [Any])?.first as? Int == 235)
+        #expect((result["refused"] as? [String: Any])?.isEmpty == true)
+        try await stack.waitUntil { stack.log("queue").contains("to=<friend@remote.test>") }
+        #expect(stack.log("smtp-in").contains("AUTH LOGIN as you"))
+        _ = try await stack.stopAll()
+    }
+
+    @Test("Postfix's smtp-source as a load client: 200 messages over 10 connections, all in the Maildir")
+    func smtpSource() async throws {
+        let stack = try await stack()
+        let run = try await TestSupport.runAsync([TestSupport.packageRoot + "/scripts/postfix-tool", "smtp-source", "-s", "10", "-m", "200",
+                                                  "-l", "2048", "-f", "load@client.test", "-t", "user4@domain2.tv", "-M", "client.test",
+                                                  "127.0.0.1:\(stack.smtpPort)"])
+        #expect(run.status == 0, "\(run.stderr)")
+        try await stack.waitUntil(timeout: .seconds(30)) { stack.mailbox("user4").count == 200 }
+        let statuses = try await stack.stopAll()
+        #expect(statuses.values.allSatisfy { $0 == 0 })
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// The stack's real binaries started for a test: the seed's maps (built with `mailstack
+/// makemap` from etc/mail), a passwd-file, a dnsmasq on loopback, state in a temporary
+/// directory, free loopback ports. Each service is started only when its binary exists.
+public final class StackHarness: @unchecked Sendable {
+    public let dir: String
+    public let smtpPort: Int
+    public let submissionPort: Int
+    public let pop3Port: Int
+    public let dns: TestDNSServer
+    public private(set) var processes: [String: DaemonProcess] = [:]
+    public let settings: [String]
+
+    /// Users and their passwords (PLAIN in the passwd-file, so APOP works too).
+    public static let users = ["you": "secret1", "user2": "secret2", "user4": "secret4"]
+
+    /// `services` in start order; `extra` are further `section.key=value` settings;
+    /// `mailertableRoute` replaces the seed's private mailertable destination.
+    public init(services: [String] = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "pop3", "smtp-in"],
+                dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil) async throws {
+        dir = try TestSupport.temporaryDirectory("stack")
+        chmod(dir, 0o755)
+        let base = Int.random(in: 20000...50000)
+        (smtpPort, submissionPort, pop3Port) = (base, base + 1, base + 2)
+        dns = try await TestDNSServer(records: dnsRecords)
+        let seed = TestSupport.packageRoot + "/etc/mail/"
+        for name in ["access", "virtusertable", "mailertable"] {
+            var source = try String(contentsOfFile: seed + name, encoding: .utf8)
+            if name == "mailertable", let route = mailertableRoute { source = source.replacingOccurrences(of: "[192.168.0.100]", with: route) }
+            let built = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "makemap", "hash", "\(dir)/\(name)"], input: Array(source.utf8))
+            guard built.status == 0 else { throw POSIXError(.EINVAL) }
+        }
+        try FileManager.default.copyItem(atPath: seed + "virtuser-domains", toPath: dir + "/virtuser-domains")
+        try Self.users.sorted { $0.key < $1.key }.map { "\($0.key):{PLAIN}\($0.value)\n" }.joined()
+            .write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
+        var settings = [
+            "ipc.directory=\(dir)", "ipc.socket_mode=0666", "log.level=info",
+            "maps.access=\(dir)/access.db", "maps.virtusertable=\(dir)/virtusertable.db",
+            "maps.mailertable=\(dir)/mailertable.db", "maps.virtuser_domains=\(dir)/virtuser-domains",
+            "pop3.passwd_file=\(dir)/passwd", "dns.servers=\(dns.server)", "dns.timeout=2s",
+            "drac.database=\(dir)/drac.db", "queue.directory=\(dir)/spool", "queue.maildir_root=\(dir)/maildirs",
+            "smtp.listen=127.0.0.1:\(smtpPort)", "smtp.submission_listen=127.0.0.1:\(submissionPort)",
+            "pop3.listen=127.0.0.1:\(pop3Port)", "pop3.failure_delay=0s",
+        ]
+        if tls {
+            let made = try await TestSupport.runAsync(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                       "-subj", "/CN=host.domain.com", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
+            guard made.status == 0 else { throw POSIXError(.EINVAL) }
+            settings += ["smtp.tls_certificate=\(dir)/cert.pem", "smtp.tls_key=\(dir)/key.pem",
+                         "pop3.tls_certificate=\(dir)/cert.pem", "pop3.tls_key=\(dir)/key.pem"]
+        }
+        self.settings = settings + extra
+        for service in services where FileManager.default.isExecutableFile(atPath: TestSupport.binary(service)) {
+            try await start(service)
+        }
+    }
+
+    /// Starts (or restarts) one service and waits for its READY log line.
+    public func start(_ service: String) async throws {
+        let log = "\(dir)/\(service).log"
+        let previous = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if !previous.isEmpty { try previous.write(toFile: log + ".old", atomically: true, encoding: .utf8) }
+        let process = try DaemonProcess(service, arguments: settings.flatMap { ["--set", $0] }, stderrPath: log)
+        processes[service] = process
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !process.stderr.contains("\(service) ready") {
+            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Stops one service (SIGTERM, or the signal given); returns its exit status.
+    @discardableResult
+    public func stop(_ service: String, signal: Int32 = SIGTERM) async throws -> Int32 {
+        guard let process = processes.removeValue(forKey: service) else { return -1 }
+        return try await process.stop(signal: signal)
+    }
+
+    /// Stops every service, last started first; returns their exit statuses.
+    public func stopAll() async throws -> [String: Int32] {
+        var statuses: [String: Int32] = [:]
+        for service in ["smtp-in", "pop3", "smtpfeed-out", "queue", "relay-policy", "drac-registry"] where processes[service] != nil {
+            statuses[service] = try await stop(service)
+        }
+        return statuses
+    }
+
+    public func log(_ service: String) -> String {
+        ((try? String(contentsOfFile: "\(dir)/\(service).log.old", encoding: .utf8)) ?? "")
+            + ((try? String(contentsOfFile: "\(dir)/\(service).log", encoding: .utf8)) ?? "")
+    }
+
+    /// The messages in a user's Maildir new/, oldest first.
+    public func mailbox(_ user: String) -> [String] {
+        let new = dir + "/maildirs/\(user)/new"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []).sorted()
+            .compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
+    }
+
+    /// Waits until `condition` holds.
+    public func waitUntil(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
