@@ -48,7 +48,7 @@ final class SMTPHarness: @unchecked Sendable {
             },
             authenticate: { user, password in user == "you" && password == "secret1" })
         var logger = Logger(label: "smtp-in")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["SMTP_DEBUG"] != nil ? .trace : .critical
         var environment = SMTPEnvironment(
             hostname: "host.domain.com", loginMessage: "host.domain.com Domain YOU/Original; $b", maxMessageSize: 5_242_880,
             maxRecipients: 100, maxBadCommands: 25, commandTimeout: .seconds(300), dataTimeout: .seconds(600), maxConnections: 100,

@@ -46,6 +46,8 @@ final class SMTPConnection: Sendable {
         channel.eventLoop.execute {
             guard let kick = try? channel.pipeline.syncOperations.context(handlerType: SMTPDecoderKick.self) else { return }
             kick.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
+            // NIOAsyncChannel hands reads to the session at read-complete.
+            kick.fireChannelReadComplete()
         }
     }
 
