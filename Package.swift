@@ -153,6 +153,7 @@ let package = Package(
             dependencies: ["IPC", "IPCTransport", nio, nioPosix, logging, argumentParser],
             path: "bench/queue-bench"
         ),
+        .executableTarget(name: "smtp-load", dependencies: [argumentParser], path: "bench/smtp-load"),
         // A tiny socket-activated daemon used by the systemd glue tests and as a template.
         .executableTarget(
             name: "sd-probe",
