@@ -33,7 +33,7 @@ set_args=(--set ipc.directory="$dir" --set maps.access="$dir/access.db" --set ma
     --set pop3.passwd_file="$dir/passwd" --set drac.database="$dir/drac.db" --set queue.directory="$dir/spool"
     --set queue.maildir_root="$dir/maildirs" --set queue.delivery_mode=queueonly --set queue.min_age=1h
     --set queue.warn_after=2h --set queue.return_after=1d --set smtp.listen=127.0.0.1:$ours
-    --set smtp.max_connections_per_client=100 --set dns.servers=127.0.0.1:9 --set log.level=warning)
+    --set smtp.max_connections_per_client=100 --set dns.servers=127.0.0.1:9 --set log.level=notice)
 for s in drac-registry relay-policy queue smtp-in; do
     "$bin/$s" "${set_args[@]}" 2>"$dir/$s.log" &
     pids+=($!)

@@ -1,66 +1,85 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOPosix
+import Foundation
 
 /// Renames files into one directory and makes the renames durable with one fsync of the
-/// directory per batch: while a batch is being synced, new requests gather for the next one, so
-/// under concurrency many messages share a directory fsync (group commit) and nobody is answered
-/// before their own rename is on disk.
-actor GroupCommitter {
+/// directory per batch (group commit). It runs on the I/O pool's threads, right after the file's
+/// own write and fsync, so a message costs one trip to the pool: the first thread to arrive
+/// becomes the leader and commits everything waiting, in batches, while the others wait for
+/// their rename to be on disk. Under concurrency many messages share a directory fsync; alone,
+/// a message pays exactly one. Nobody returns before their own rename is durable.
+final class GroupCommitter: @unchecked Sendable {
+    // Guarded by `condition`.
     let directory: String
-    let pool: NIOThreadPool
-    var waiting: [(from: String, to: String, done: CheckedContinuation<Void, Error>)] = []
-    var running = false
-    /// Batches committed and files in them, for the benchmark's report.
+    private let condition = NSCondition()
+    private var waiting: [Request] = []
+    private var leading = false
     private(set) var batches = 0
     private(set) var files = 0
 
-    init(directory: String, pool: NIOThreadPool) {
+    final class Request {
+        let from: String
+        let to: String
+        var done = false
+        var error: Error?
+        init(from: String, to: String) {
+            self.from = from
+            self.to = to
+        }
+    }
+
+    init(directory: String) {
         self.directory = directory
-        self.pool = pool
     }
 
-    func commit(from: String, to: String) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
-            waiting.append((from, to, done))
-            if !running {
-                running = true
-                Task { await self.drain() }
-            }
-        }
-    }
-
-    private func drain() async {
-        while !waiting.isEmpty {
-            let batch = waiting
-            waiting = []
-            let renames = batch.map { ($0.from, $0.to) }
-            let directory = self.directory
-            let results: [Error?]
-            do {
-                results = try await pool.runIfActive {
-                    var results: [Error?] = renames.map { from, to in
-                        rename(from, to) == 0 ? nil : Spool.Failure("rename", from)
+    /// Blocks until `from` is renamed to `to` and the directory is synced. Call on a thread
+    /// that may block (the I/O pool), never on the cooperative pool or an event loop.
+    func commitBlocking(from: String, to: String) throws {
+        let request = Request(from: from, to: to)
+        condition.lock()
+        waiting.append(request)
+        while !request.done {
+            if !leading {
+                leading = true
+                while !waiting.isEmpty {
+                    let batch = waiting
+                    waiting = []
+                    condition.unlock()
+                    let errors = Self.commit(batch, in: directory)
+                    condition.lock()
+                    for (entry, error) in zip(batch, errors) {
+                        entry.error = error
+                        entry.done = true
                     }
-                    do {
-                        try Spool.syncDirectory(directory)
-                    } catch {
-                        results = results.map { $0 ?? error }
-                    }
-                    return results
+                    batches += 1
+                    files += batch.count
+                    condition.broadcast()
                 }
-            } catch {
-                results = batch.map { _ in error }
-            }
-            batches += 1
-            files += batch.count
-            for (entry, error) in zip(batch, results) {
-                if let error { entry.done.resume(throwing: error) } else { entry.done.resume() }
+                leading = false
+                condition.broadcast()
+            } else {
+                condition.wait()
             }
         }
-        running = false
+        condition.unlock()
+        if let error = request.error { throw error }
     }
 
-    var statistics: (batches: Int, files: Int) { (batches, files) }
+    /// The renames of a batch, then one fsync of the directory; an error per request.
+    static func commit(_ batch: [Request], in directory: String) -> [Error?] {
+        var errors: [Error?] = batch.map { rename($0.from, $0.to) == 0 ? nil : Spool.Failure("rename", $0.from) }
+        do {
+            try Spool.syncDirectory(directory)
+        } catch {
+            errors = errors.map { $0 ?? error }
+        }
+        return errors
+    }
+
+    var statistics: (batches: Int, files: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (batches, files)
+    }
 }

@@ -47,7 +47,9 @@ public actor MailQueue {
     /// Ids due now, in order.
     var ready: [String] = []
     var inFlight = 0
-    var tickTask: Task<Void, Never>?
+    /// The earliest next attempt among deferred messages (Int64.max: none), so the clock's tick
+    /// scans the queue only when something is due.
+    var earliestDue = Int64.max
 
     public init(spool: Spool, settings: Settings, routing: QueueRouting, pool: NIOThreadPool, logger: Logger) {
         self.spool = spool
@@ -68,7 +70,11 @@ public actor MailQueue {
         if removed > 0 { logger.notice("removed \(removed) unacknowledged message(s) from the spool's tmp/") }
         for message in stored {
             entries[message.envelope.id] = Entry(envelope: message.envelope, state: message.state, location: message.location)
-            if message.state.next <= Self.now() { ready.append(message.envelope.id) }
+            if message.state.next <= Self.now() {
+                ready.append(message.envelope.id)
+            } else {
+                earliestDue = min(earliestDue, message.state.next)
+            }
         }
         return stored.count
     }
@@ -80,9 +86,15 @@ public actor MailQueue {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .milliseconds(250)) } catch { break }
             let now = Self.now()
-            for (id, entry) in entries where !entry.inFlight && entry.state.next <= now && entry.state.next != 0 {
-                entries[id]?.state.next = 0
-                ready.append(id)
+            guard now >= earliestDue else { continue }
+            earliestDue = .max
+            for (id, entry) in entries where !entry.inFlight && entry.state.next != 0 {
+                if entry.state.next <= now {
+                    entries[id]?.state.next = 0
+                    ready.append(id)
+                } else {
+                    earliestDue = min(earliestDue, entry.state.next)
+                }
             }
             pump()
         }
@@ -161,6 +173,7 @@ public actor MailQueue {
         var state = QueueState()
         if settings.queueOnly && !now {
             state.next = Self.now() + Int64(settings.minAge.components.seconds)
+            earliestDue = min(earliestDue, state.next)
             entries[envelope.id] = Entry(envelope: envelope, state: state, location: location)
             return
         }
@@ -249,11 +262,14 @@ public actor MailQueue {
             } else {
                 entries[id]?.state = outcome.state
                 entries[id]?.inFlight = false
+                earliestDue = min(earliestDue, outcome.state.next)
             }
         } else {
             // The attempt could not even be recorded (the spool failed): try again later.
-            entries[id]?.state.next = Self.now() + Int64(settings.minAge.components.seconds)
+            let next = Self.now() + Int64(settings.minAge.components.seconds)
+            entries[id]?.state.next = next
             entries[id]?.inFlight = false
+            earliestDue = min(earliestDue, next)
         }
         pump()
     }

@@ -11,10 +11,10 @@ import NIOPosix
 ///     state/<id>    its delivery progress (QueueState), when an attempt has been made
 ///     corrupt/<id>  a file in msg/ that failed its checks at start, kept for the administrator
 ///
-/// A message is committed by fsyncing its file in tmp/, renaming it into msg/ and fsyncing msg/.
-/// The renames and the directory fsync are batched (`GroupCommitter`): messages committed at the
-/// same time share one directory fsync, while their own fsyncs run in parallel on the I/O pool.
-/// Only then is the message acknowledged.
+/// A message is committed by fsyncing its file in tmp/, renaming it into msg/ and fsyncing msg/,
+/// all in one trip to the I/O pool. The renames and the directory fsync are batched
+/// (`GroupCommitter`): messages committed at the same time share one directory fsync, while their
+/// own fsyncs run in parallel on the pool's threads. Only then is the message acknowledged.
 public final class Spool: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -50,8 +50,8 @@ public final class Spool: Sendable {
         for sub in ["", "/tmp", "/msg", "/state", "/corrupt"] {
             if mkdir(directory + sub, 0o700) != 0 && errno != EEXIST { throw Failure("mkdir", directory + sub) }
         }
-        messages = GroupCommitter(directory: directory + "/msg", pool: pool)
-        states = GroupCommitter(directory: directory + "/state", pool: pool)
+        messages = GroupCommitter(directory: directory + "/msg")
+        states = GroupCommitter(directory: directory + "/state")
     }
 
     func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
@@ -63,19 +63,20 @@ public final class Spool: Sendable {
         SpoolWriter(spool: self, id: envelope.id, header: Array(envelope.serialized().utf8))
     }
 
-    /// Renames a finished (fsynced) file from tmp/ into msg/, durably.
-    func commit(_ id: String) async throws {
-        try await messages.commit(from: path("tmp", id), to: path("msg", id))
+    /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
+    func commitBlocking(_ id: String) throws {
+        try messages.commitBlocking(from: path("tmp", id), to: path("msg", id))
     }
 
     /// Replaces a message's state file durably.
     public func write(_ state: QueueState, of id: String) async throws {
         let tmp = path("state", ".\(id).tmp")
         let bytes = Array(state.serialized().utf8)
-        try await pool.runIfActive {
+        let final = path("state", id)
+        try await pool.runIfActive { [states] in
             try Self.writeFile(tmp, bytes, sync: true)
+            try states.commitBlocking(from: tmp, to: final)
         }
-        try await states.commit(from: tmp, to: path("state", id))
     }
 
     /// Removes a finished message (its file, then its state).

@@ -35,11 +35,10 @@ public final class SpoolWriter: @unchecked Sendable {
         if pending.count >= Self.flushThreshold { try await flush(sync: false, trailer: false) }
     }
 
-    /// Writes the rest and the end marker, fsyncs, and renames into msg/ (group-committed).
-    /// Returns once the message is durable.
+    /// Writes the rest and the end marker, fsyncs, and renames into msg/ (group-committed), in
+    /// one trip to the I/O pool. Returns once the message is durable.
     public func commit() async throws {
         try await flush(sync: true, trailer: true)
-        try await spool.commit(id)
     }
 
     public func abandon() async {
@@ -55,7 +54,7 @@ public final class SpoolWriter: @unchecked Sendable {
         if trailer { pending += Spool.trailer(bodyLength: bodyLength) }
         let bytes = pending
         pending = []
-        let (path, existing) = (self.path, fd)
+        let (path, existing, spool, id) = (self.path, fd, self.spool, self.id)
         fd = try await spool.pool.runIfActive {
             var fd = existing
             if fd < 0 {
@@ -66,13 +65,21 @@ public final class SpoolWriter: @unchecked Sendable {
                 try bytes.withUnsafeBytes { try Spool.write(fd, $0, path: path) }
                 if sync {
                     guard fsync(fd) == 0 else { throw Spool.Failure("fsync", path) }
-                    close(fd)
-                    return -1
                 }
             } catch {
                 close(fd)
                 unlink(path)
                 throw error
+            }
+            if sync {
+                close(fd)
+                do {
+                    try spool.commitBlocking(id)
+                } catch {
+                    unlink(path)
+                    throw error
+                }
+                return -1
             }
             return fd
         }

@@ -50,7 +50,8 @@ public struct PolicyRequestHandler: IPCRequestHandler {
     }
 
     func connect(_ address: String) async -> Mailstack_Ipc_PolicyVerdict {
-        let resolve = await resolver.resolveClient(address)
+        // The host itself is "localhost" without asking DNS (as /etc/hosts would answer).
+        let resolve = address == "127.0.0.1" || address == "::1" ? ClientResolve.ok(name: "localhost") : await resolver.resolveClient(address)
         do {
             let (decision, client) = try policy.connect(address: address, resolve: resolve)
             var verdict = Self.verdict(decision)

@@ -79,8 +79,7 @@ struct SMTPSession {
             try await reply(421, "4.3.0", "\(hostname) Service temporarily unavailable; try again later")
             return
         }
-        if !client.address.isEmpty && client.address != address { client.address = address }
-        if client.address.isEmpty { client.address = address }
+        client.address = address
         try await reply(220, "", environment.greeting(now: Int64(Date().timeIntervalSince1970)))
         while true {
             connection.arm(after: environment.commandTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
