@@ -63,6 +63,9 @@ let package = Package(
         // Shared/SMTP: the SMTP grammar shared by smtp-in, queue and smtpfeed-out (dates,
         // addresses, parameters, replies).
         .target(name: "SMTP", path: "Shared/SMTP"),
+        // Shared/Listeners: TCP listeners (bound or passed by systemd) and connection caps, for
+        // smtp-in and pop3.
+        .target(name: "Listeners", dependencies: [nio, nioPosix], path: "Shared/Listeners"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
@@ -87,7 +90,7 @@ let package = Package(
         .target(
             name: "POP3Service",
             dependencies: [
-                "IPC", "IPCTransport", "Maildir", "Users", nio, nioPosix, logging, lifecycle,
+                "IPC", "IPCTransport", "Listeners", "Maildir", "Users", nio, nioPosix, logging, lifecycle,
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -125,7 +128,7 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "SMTP", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"

@@ -1,3 +1,4 @@
+import Listeners
 import Users
 import IPC
 import IPCTransport
@@ -24,7 +25,7 @@ public struct POP3Environment: Sendable {
     public var logger: Logger
     /// STLS is offered when a certificate is configured.
     public var tlsContext: NIOSSLContext?
-    let sessions = Sessions()
+    let sessions = ConnectionLimiter()
 
     public init(passwd: PasswdFile, maildirRoot: String, hostname: String, throttle: POP3LoginThrottle,
                 failureDelay: Duration, idleTimeout: Duration, maxSessions: Int, maxSessionsPerAddress: Int,
@@ -58,28 +59,6 @@ public struct POP3Environment: Sendable {
     public static func dracRegistration(_ client: IPCClient) -> @Sendable (String) async throws -> Void {
         { address in
             _ = try await client.request(.dracAdd(.with { $0.address = address }), timeout: .seconds(2))
-        }
-    }
-}
-
-/// Open sessions, in total and per client address.
-final class Sessions: Sendable {
-    let counts = Mutex((total: 0, perAddress: [String: Int]()))
-
-    func open(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Bool {
-        counts.withLock { c in
-            guard c.total < maxTotal, c.perAddress[address, default: 0] < maxPerAddress else { return false }
-            c.total += 1
-            c.perAddress[address, default: 0] += 1
-            return true
-        }
-    }
-
-    func close(_ address: String) {
-        counts.withLock { c in
-            c.total -= 1
-            c.perAddress[address, default: 1] -= 1
-            if c.perAddress[address] == 0 { c.perAddress[address] = nil }
         }
     }
 }

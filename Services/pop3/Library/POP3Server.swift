@@ -1,3 +1,4 @@
+import Listeners
 import Logging
 import NIOCore
 import NIOSSL
@@ -8,12 +9,9 @@ import ServiceLifecycle
 /// connection. Closes idle connections after the configured timeout (RFC 1939: at least 10
 /// minutes).
 public final class POP3Server: Sendable {
-    public enum Listen: Sendable {
-        case address(host: String, port: Int)
-        case inherited(fd: CInt)
-    }
+    public typealias Listen = TCPListeners<Connection>.Address
 
-    let listeners: [NIOAsyncChannel<Connection, Never>]
+    let listeners: TCPListeners<Connection>
     let environment: POP3Environment
 
     /// An accepted connection and its STLS gate.
@@ -22,7 +20,7 @@ public final class POP3Server: Sendable {
         let gate: POP3TLSGate?
     }
 
-    init(listeners: [NIOAsyncChannel<Connection, Never>], environment: POP3Environment) {
+    init(listeners: TCPListeners<Connection>, environment: POP3Environment) {
         self.listeners = listeners
         self.environment = environment
     }
@@ -31,11 +29,8 @@ public final class POP3Server: Sendable {
     public static func bind(_ addresses: [Listen], environment: POP3Environment,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> POP3Server {
         let idle = TimeAmount.nanoseconds(Int64(environment.idleTimeout.components.seconds) * 1_000_000_000)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         let tls = environment.tlsContext != nil
-        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let gate = tls ? POP3TLSGate() : nil
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
@@ -44,36 +39,15 @@ public final class POP3Server: Sendable {
                 return Connection(channel: try NIOAsyncChannel<POP3Line, ByteBuffer>(synchronouslyWrapping: channel), gate: gate)
             }
         }
-        var listeners: [NIOAsyncChannel<Connection, Never>] = []
-        for address in addresses {
-            switch address {
-            case let .address(host, port):
-                listeners.append(try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer))
-            case let .inherited(fd):
-                listeners.append(try await bootstrap.bind(fd, childChannelInitializer: initializer))
-            }
-        }
         return POP3Server(listeners: listeners, environment: environment)
     }
 
     /// The ports bound (for tests that bind port 0).
-    public var localPorts: [Int] { listeners.compactMap { $0.channel.localAddress?.port } }
+    public var localPorts: [Int] { listeners.localPorts }
 
     /// Serves until cancelled.
     public func serve() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for listener in listeners {
-                group.addTask {
-                    try await listener.executeThenClose { inbound in
-                        try await withThrowingDiscardingTaskGroup { connections in
-                            for try await connection in inbound {
-                                connections.addTask { await self.handle(connection) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        try await listeners.serve { await self.handle($0) }
     }
 
     func handle(_ connection: Connection) async {

@@ -1,6 +1,9 @@
+import AsyncAlgorithms
 import IPC
 import IPCTransport
+import Listeners
 import Logging
+import NIOCore
 import NIOSSL
 import SMTP
 import Users
@@ -115,3 +118,7 @@ public struct SMTPPeers: Sendable {
             authenticate: authenticate)
     }
 }
+
+/// A message on its way to the queue: smtp-in sends chunks as the client sends them (waiting
+/// while the queue is behind), the queue's request streams them on.
+public typealias SMTPMessageStream = AsyncThrowingChannel<ByteBuffer, Error>

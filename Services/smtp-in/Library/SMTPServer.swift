@@ -1,3 +1,4 @@
+import Listeners
 import Logging
 import NIOCore
 import NIOPosix
@@ -7,21 +8,18 @@ import ServiceLifecycle
 /// by systemd or bound from smtp.listen, one task per connection, connection caps in total and
 /// per client address.
 public final class SMTPServer: Sendable {
-    public enum Listen: Sendable {
-        case address(host: String, port: Int)
-        case inherited(fd: CInt)
-    }
+    public typealias Listen = TCPListeners<Connection>.Address
 
     public struct Connection: Sendable {
         let channel: NIOAsyncChannel<SMTPInput, ByteBuffer>
         let mode: SMTPInputMode
     }
 
-    let listeners: [NIOAsyncChannel<Connection, Never>]
+    let listeners: TCPListeners<Connection>
     let environment: SMTPEnvironment
     let submission: Bool
 
-    init(listeners: [NIOAsyncChannel<Connection, Never>], environment: SMTPEnvironment, submission: Bool) {
+    init(listeners: TCPListeners<Connection>, environment: SMTPEnvironment, submission: Bool) {
         self.listeners = listeners
         self.environment = environment
         self.submission = submission
@@ -31,11 +29,7 @@ public final class SMTPServer: Sendable {
     /// submission listener (AUTH after STARTTLS, MAIL only when authenticated).
     public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPServer {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let mode = SMTPInputMode()
                 try channel.pipeline.syncOperations.addHandler(SMTPDecoderKick())
@@ -43,36 +37,15 @@ public final class SMTPServer: Sendable {
                 return Connection(channel: try NIOAsyncChannel<SMTPInput, ByteBuffer>(wrappingChannelSynchronously: channel), mode: mode)
             }
         }
-        var listeners: [NIOAsyncChannel<Connection, Never>] = []
-        for address in addresses {
-            switch address {
-            case let .address(host, port):
-                listeners.append(try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer))
-            case let .inherited(fd):
-                listeners.append(try await bootstrap.bind(fd, childChannelInitializer: initializer))
-            }
-        }
         return SMTPServer(listeners: listeners, environment: environment, submission: submission)
     }
 
     /// The ports bound (for tests that bind port 0).
-    public var localPorts: [Int] { listeners.compactMap { $0.channel.localAddress?.port } }
+    public var localPorts: [Int] { listeners.localPorts }
 
     /// Serves until cancelled.
     public func serve() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for listener in listeners {
-                group.addTask {
-                    try await listener.executeThenClose { inbound in
-                        try await withThrowingDiscardingTaskGroup { connections in
-                            for try await connection in inbound {
-                                connections.addTask { await self.handle(connection) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        try await listeners.serve { await self.handle($0) }
     }
 
     func handle(_ connection: Connection) async {

@@ -1,16 +1,13 @@
-import AsyncAlgorithms
-import NIOCore
 import Synchronization
 
-/// A message on its way to the queue: smtp-in sends chunks as the client sends them (waiting
-/// while the queue is behind), the queue's request streams them on.
-public typealias SMTPMessageStream = AsyncThrowingChannel<ByteBuffer, Error>
-
-/// Open connections, in total and per client address.
-final class ConnectionLimiter: Sendable {
+/// Open connections of a listener, in total and per client address (smtp-in's and pop3's caps).
+public final class ConnectionLimiter: Sendable {
     let counts = Mutex((total: 0, perAddress: [String: Int]()))
 
-    func open(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Bool {
+    public init() {}
+
+    /// Counts a new connection from `address`; false (and nothing counted) over either cap.
+    public func open(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Bool {
         counts.withLock { c in
             guard c.total < maxTotal, c.perAddress[address, default: 0] < maxPerAddress else { return false }
             c.total += 1
@@ -19,7 +16,7 @@ final class ConnectionLimiter: Sendable {
         }
     }
 
-    func close(_ address: String) {
+    public func close(_ address: String) {
         counts.withLock { c in
             c.total -= 1
             c.perAddress[address, default: 1] -= 1

@@ -1,0 +1,56 @@
+import NIOCore
+import NIOPosix
+
+/// The TCP listeners of a server (smtp-in, pop3): sockets passed by systemd or bound from the
+/// configuration, each accepted connection set up by `initializer` on its event loop and then
+/// handled in a task of its own.
+public struct TCPListeners<Connection: Sendable>: Sendable {
+    public enum Address: Sendable {
+        case address(host: String, port: Int)
+        case inherited(fd: CInt)
+    }
+
+    let channels: [NIOAsyncChannel<Connection, Never>]
+
+    /// Binds every address; returns once they accept connections.
+    public static func bind(
+        _ addresses: [Address],
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        initializer: @escaping @Sendable (Channel) -> EventLoopFuture<Connection>
+    ) async throws -> TCPListeners {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        var channels: [NIOAsyncChannel<Connection, Never>] = []
+        for address in addresses {
+            switch address {
+            case let .address(host, port):
+                channels.append(try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer))
+            case let .inherited(fd):
+                channels.append(try await bootstrap.bind(fd, childChannelInitializer: initializer))
+            }
+        }
+        return TCPListeners(channels: channels)
+    }
+
+    /// The ports bound (for tests that bind port 0).
+    public var localPorts: [Int] { channels.compactMap { $0.channel.localAddress?.port } }
+
+    /// Accepts until cancelled, each connection handled in its own task.
+    public func serve(_ handle: @escaping @Sendable (Connection) async -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in channels {
+                group.addTask {
+                    try await listener.executeThenClose { inbound in
+                        try await withThrowingDiscardingTaskGroup { connections in
+                            for try await connection in inbound {
+                                connections.addTask { await handle(connection) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
