@@ -118,6 +118,20 @@ struct SMTPConversationTests {
         #expect(smtp.queued.withLock { $0.isEmpty })
     }
 
+    @Test("access DISCARD: the client sees its message accepted, and nothing reaches the queue")
+    func discard() async throws {
+        let smtp = try await SMTPHarness()
+        let c = try SMTPTestClient(port: smtp.port, from: "127.0.0.6")
+        _ = try await c.reply()
+        _ = try await c.command("EHLO x.test")
+        #expect(try await c.command("MAIL FROM:<a@x.test>") == "250 2.1.0 <a@x.test>... Sender ok")
+        #expect(try await c.command("RCPT TO:<you@domain1.com>") == "250 2.1.5 <you@domain1.com>... Recipient ok")
+        _ = try await c.command("DATA")
+        c.send("Subject: dropped\r\n\r\nx\r\n.\r\n")
+        #expect(try await c.reply().hasSuffix(" Message accepted for delivery"))
+        #expect(smtp.queued.withLock { $0.isEmpty })
+    }
+
     @Test("relay-policy unreachable: 421 at connect, 451 at MAIL and RCPT; queue unreachable: 451 after the data")
     func peersDown() async throws {
         let smtp = try await SMTPHarness()

@@ -70,6 +70,7 @@ final class SMTPHarness: @unchecked Sendable {
             verdict = reject(450, "4.7.1", "Access denied. IP name lookup failed [127.0.0.3]")
             verdict.client = .with { $0.address = address; $0.resolve = .fail }
         case "127.0.0.5": verdict = reject(550, "5.7.1", "Access denied")
+        case "127.0.0.6": verdict.action = .discard
         default: break
         }
         return verdict

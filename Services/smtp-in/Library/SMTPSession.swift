@@ -235,26 +235,15 @@ struct SMTPSession {
             try await reply(553, "5.6.7", "<\(path.address)>... Non-ASCII address requires SMTPUTF8")
             return .proceed
         }
-        do {
-            let verdict = try await environment.peers.mail(.with {
-                $0.client = client
-                $0.sender = path.address
-                $0.size = t.declaredSize
-            })
-            switch verdict.action {
-            case .reject:
-                try await reply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)
-                return .proceed
-            case .discard:
-                t.discard = true
-            default:
-                break
-            }
-        } catch {
-            logger.error("\(relay): MAIL: relay-policy unavailable: \(error)")
-            try await reply(451, "4.3.0", "Temporary system failure; try again later")
-            return .proceed
+        let question = Mailstack_Ipc_PolicyMail.with {
+            $0.client = client
+            $0.sender = path.address
+            $0.size = t.declaredSize
         }
+        guard let discard = try await decide("MAIL", unavailable: "Temporary system failure; try again later", {
+            try await environment.peers.mail(question)
+        }) else { return .proceed }
+        t.discard = t.discard || discard
         transaction = t
         try await reply(250, "2.1.0", "<\(path.address)>... Sender ok")
         return .proceed
@@ -301,29 +290,38 @@ struct SMTPSession {
             try await reply(452, "4.5.3", "Too many recipients")
             return .proceed
         }
-        do {
-            let verdict = try await environment.peers.rcpt(.with {
-                $0.client = client
-                $0.recipient = recipient.address
-            })
-            switch verdict.action {
-            case .reject:
-                try await reply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)
-                return .proceed
-            case .discard:
-                t.discard = true
-            default:
-                break
-            }
-        } catch {
-            logger.error("\(relay): RCPT: relay-policy unavailable: \(error)")
-            try await reply(451, "4.3.0", "<\(recipient.address)>... Temporary system failure; try again later")
-            return .proceed
+        let question = Mailstack_Ipc_PolicyRcpt.with {
+            $0.client = client
+            $0.recipient = recipient.address
         }
+        guard let discard = try await decide("RCPT", unavailable: "<\(recipient.address)>... Temporary system failure; try again later", {
+            try await environment.peers.rcpt(question)
+        }) else { return .proceed }
+        t.discard = t.discard || discard
         t.recipients.append(recipient)
         transaction = t
         try await reply(250, "2.1.5", "<\(path.address)>... Recipient ok")
         return .proceed
+    }
+
+    /// Puts a MAIL or RCPT question to relay-policy. Returns whether the message is to be
+    /// discarded (access DISCARD), or nil when the client has been answered: with the refusal,
+    /// or with a 451 when relay-policy cannot be asked.
+    func decide(_ what: String, unavailable: String,
+                _ ask: () async throws -> Mailstack_Ipc_PolicyVerdict) async throws -> Bool? {
+        let verdict: Mailstack_Ipc_PolicyVerdict
+        do {
+            verdict = try await ask()
+        } catch {
+            logger.error("\(relay): \(what): relay-policy unavailable: \(error)")
+            try await reply(451, "4.3.0", unavailable)
+            return nil
+        }
+        if verdict.action == .reject {
+            try await reply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)
+            return nil
+        }
+        return verdict.action == .discard
     }
 
     /// NOTIFY=NEVER or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1), as bits.
