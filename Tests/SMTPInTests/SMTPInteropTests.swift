@@ -99,4 +99,54 @@ struct SMTPInteropTests {
         let statuses = try await stack.stopAll()
         #expect(statuses.values.allSatisfy { $0 == 0 })
     }
+
+    @Test("SIGKILL of smtp-in and of queue under SMTP load: every message answered 250 is delivered")
+    func crashes() async throws {
+        let stack = try await stack()
+        let acknowledged = Locked<Set<String>>([])
+        let stop = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<4 {
+                group.addTask {
+                    var n = 0
+                    while !stop.withLock({ $0 }) {
+                        guard let c = try? SMTPTestClient(port: stack.smtpPort, from: "127.0.0.2"),
+                              (try? await c.reply())?.hasPrefix("220 ") == true,
+                              (try? await c.command("EHLO client.test"))?.hasPrefix("250") == true else {
+                            try await Task.sleep(for: .milliseconds(30))
+                            continue
+                        }
+                        while !stop.withLock({ $0 }) {
+                            n += 1
+                            let id = "<s\(sender)-\(n)@crash.test>"
+                            c.send("MAIL FROM:<load@client.test>\r\nRCPT TO:<user4@domain2.tv>\r\nDATA\r\n")
+                            guard (try? await c.reply())?.hasPrefix("250") == true, (try? await c.reply())?.hasPrefix("250") == true,
+                                  (try? await c.reply())?.hasPrefix("354") == true else { break }
+                            c.send("Message-ID: \(id)\r\nSubject: crash\r\n\r\n" + String(repeating: "z", count: 900) + "\r\n.\r\n")
+                            guard let answer = try? await c.reply(), !answer.isEmpty else { break }
+                            if answer.hasPrefix("250 ") { acknowledged.withLock { _ = $0.insert(id) } }
+                        }
+                    }
+                }
+            }
+            for victim in ["smtp-in", "queue", "smtp-in"] {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 400...900)))
+                try await stack.stop(victim, signal: SIGKILL)
+                try await stack.start(victim)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            stop.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        let expected = acknowledged.withLock { $0 }
+        #expect(expected.count > 50)
+        print("smtp crash test: \(expected.count) messages answered 250 across 3 SIGKILLs")
+        try await stack.waitUntil(timeout: .seconds(30)) {
+            let delivered = Set(stack.mailbox("user4").compactMap { mail in
+                mail.split(separator: "\n").first { $0.hasPrefix("Message-ID: ") }.map { String($0.dropFirst(12)) }
+            })
+            return expected.isSubset(of: delivered)
+        }
+        _ = try await stack.stopAll()
+    }
 }
