@@ -47,7 +47,11 @@ pss() { # PSS in MB of the given process ids
     for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0))); done
     echo "$((total / 1024))"
 }
-postfix_pids() { pgrep -f "$dir/postfix|postfix/usr/lib/postfix/sbin" | tr '\n' ' '; }
+postfix_pids() { # master and its children (smtpd, cleanup, qmgr, ...)
+    local master
+    master=$(tr -d ' ' < "$dir/postfix/spool/pid/master.pid")
+    echo "$master $(pgrep -P "$master" | tr '\n' ' ')"
+}
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, spool on $(df -T "$dir" | awk 'NR==2 {print $2}'); mailstack: smtp-in+relay-policy+queue (queueonly); Postfix $(LD_LIBRARY_PATH=.build/postfix/usr/lib/postfix .build/postfix/usr/sbin/postconf -c "$dir/postfix/etc" -h mail_version) (hold)"
 printf "%-22s %12s %12s %7s   %-60s %-60s\n" "point" "smtp-source" "(Postfix)" "ratio" "smtp-load mailstack" "smtp-load Postfix"
