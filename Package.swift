@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "relay-policy", targets: ["relay-policy"]),
         .executable(name: "queue", targets: ["queue"]),
         .executable(name: "smtp-in", targets: ["smtp-in"]),
+        .executable(name: "smtpfeed-out", targets: ["smtpfeed-out"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -139,6 +140,20 @@ let package = Package(
             path: "Services/smtp-in/Main"
         ),
 
+        .target(
+            name: "SMTPFeedService",
+            dependencies: [
+                "IPC", "IPCTransport", "DNS", "SMTP", nio, nioPosix, logging,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Services/smtpfeed-out/Library"
+        ),
+        .executableTarget(
+            name: "smtpfeed-out",
+            dependencies: ["Daemon", "SMTPFeedService", "DNS"],
+            path: "Services/smtpfeed-out/Main"
+        ),
+
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
@@ -203,6 +218,11 @@ let package = Package(
             name: "SMTPInTests",
             dependencies: ["SMTPInService", "SMTP", "IPC", "TestSupport", nio, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/SMTPInTests"
+        ),
+        .testTarget(
+            name: "SMTPFeedTests",
+            dependencies: ["SMTPFeedService", "DNS", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),

@@ -104,6 +104,15 @@ public struct MailstackConfiguration: Sendable {
     public var smartHost: String { values.string("outbound.smart_host") }
     public var outboundMaxMessageSize: Int { values.size("outbound.max_message_size") }
     public var outboundMaxLine: Int { values.int("outbound.max_line") }
+    public var outboundPort: Int { values.int("outbound.port") }
+    public var outboundMaxConnections: Int { values.int("outbound.max_connections") }
+    public var outboundMaxConnectionsPerHost: Int { values.int("outbound.max_connections_per_host") }
+    public var outboundMaxRecipients: Int { values.int("outbound.max_recipients") }
+    public var outboundConnectTimeout: Duration { values.duration("outbound.connect_timeout") }
+    public var outboundCommandTimeout: Duration { values.duration("outbound.command_timeout") }
+    public var outboundDataTimeout: Duration { values.duration("outbound.data_timeout") }
+    public var outboundHostBackoff: Duration { values.duration("outbound.host_backoff") }
+    public var outboundRequireTLS: [String] { values.list("outbound.require_tls").map { $0.lowercased() } }
 
     // MARK: drac
 
@@ -186,6 +195,9 @@ public struct MailstackConfiguration: Sendable {
             throw fail(smtpMaxConnections < 1 ? "smtp.max_connections" : "smtp.max_connections_per_client", "must be at least 1")
         }
         if maxMessageSize <= 0 { throw fail("smtp.max_message_size", "must be positive") }
+        if submissionEnabled && tlsCertificate.isEmpty {
+            throw fail("smtp.submission", "the submission listener offers AUTH only after STARTTLS: set smtp.tls_certificate and smtp.tls_key")
+        }
         if tlsCertificate.isEmpty != tlsKey.isEmpty {
             throw fail(tlsCertificate.isEmpty ? "smtp.tls_key" : "smtp.tls_certificate",
                        "smtp.tls_certificate and smtp.tls_key go together")
@@ -205,6 +217,11 @@ public struct MailstackConfiguration: Sendable {
         if !["background", "queueonly"].contains(values.string("queue.delivery_mode")) {
             throw fail("queue.delivery_mode", "must be background or queueonly")
         }
+        for name in ["outbound.max_connections", "outbound.max_connections_per_host", "outbound.max_recipients"] where values.int(name) < 1 {
+            throw fail(name, "must be at least 1")
+        }
+        if !(1...65535).contains(outboundPort) { throw fail("outbound.port", "must be a port number") }
+        if outboundMaxLine < 78 || outboundMaxLine > 998 { throw fail("outbound.max_line", "must be between 78 and 998 (RFC 5322 2.1.1)") }
         if queueDeliveries < 1 { throw fail("queue.deliveries", "must be at least 1") }
         if postmaster.isEmpty || postmaster.contains("/") { throw fail("queue.postmaster", "must be a local mailbox name") }
         if dracWindow <= .zero { throw fail("drac.window", "must be positive") }

@@ -1,0 +1,49 @@
+import DNS
+import IPC
+import IPCTransport
+import Logging
+
+/// smtpfeed-out's IPC requests: feed.deliver from the queue, the message streamed after it; the
+/// answer is a result per recipient. The queue sends many at once; each is delivered as it comes.
+public struct FeedRequestHandler: IPCRequestHandler {
+    let feed: Feed
+    let logger: Logger
+
+    public init(settings: Feed.Settings, resolver: DNSResolver, policy: IPCClient, logger: Logger) {
+        feed = Feed(settings: settings, resolver: resolver, logger: logger) { domain in
+            guard case let .policyRouteReply(reply) = try await policy.request(.policyRoute(.with { $0.domain = domain })) else {
+                throw IPCError.protocolViolation("relay-policy answered policy.route with something else")
+            }
+            return reply
+        }
+        self.logger = logger
+    }
+
+    public func handle(_ request: IPCRequest, stream: IPCBodyStream?) async throws -> IPCBody {
+        guard case let .feedDeliver(job) = request.body else {
+            throw IPCHandlerError(.unknownType, "smtpfeed-out does not answer this request")
+        }
+        guard let stream, !job.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "feed.deliver needs recipients and the message") }
+        // Read one octet over the limit at most, so an oversized message is answered per recipient.
+        let body = try await stream.collect(upTo: feed.settings.maxMessageSize + 1 + 64 * 1024)
+        var message = Feed.Message(id: job.queueID, sender: job.sender,
+                                   recipients: job.recipients.map { Feed.Recipient(address: $0.address, notify: $0.notify, orcpt: $0.orcpt) },
+                                   body: body)
+        message.envid = job.envid
+        message.ret = job.ret == .retFull ? "FULL" : job.ret == .retHdrs ? "HDRS" : ""
+        message.eightBit = job.body == .body8Bitmime
+        message.smtputf8 = job.smtputf8
+        let results = await feed.deliver(message)
+        return .feedResult(.with {
+            $0.results = zip(job.recipients, results).map { recipient, result in
+                .with {
+                    $0.address = recipient.address
+                    $0.code = UInt32(result.code)
+                    $0.enhanced = result.enhanced
+                    $0.text = result.text
+                    $0.relay = result.relay
+                }
+            }
+        })
+    }
+}

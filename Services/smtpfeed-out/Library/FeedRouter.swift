@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DNS
+import IPC
+import SMTP
+
+/// Where mail for a domain goes: the smart host, else relay-policy's mailertable route
+/// (`smtp:[host]` means no MX lookup, `:port` optional, `error:` fails), else the domain's MX
+/// hosts in preference order (random among equals), else its own A/AAAA (RFC 5321 5.1); a null
+/// MX (RFC 7505) is a permanent failure.
+struct FeedRouter: Sendable {
+    /// A host to try, with its addresses.
+    struct Host: Equatable, Sendable {
+        var name: String
+        var addresses: [String]
+        var port: Int
+    }
+
+    enum Destination: Equatable, Sendable {
+        case hosts([Host])
+        case failed(Feed.Result)
+    }
+
+    let resolver: DNSResolver
+    /// outbound.smart_host: "[host]", "[host]:port", "host" (MX lookup), or nil.
+    let smartHost: String?
+    let defaultPort: Int
+    /// relay-policy's mailertable answer for a domain.
+    let route: @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply
+
+    func destination(for domain: String) async -> Destination {
+        do {
+            if let smartHost, let (host, mx, port) = Self.parse(smartHost) {
+                return await hosts(host, mxLookup: mx, port: port ?? defaultPort)
+            }
+            let answer = try await route(domain)
+            switch answer.kind {
+            case .smtp:
+                return await hosts(answer.host, mxLookup: answer.mxLookup, port: answer.port == 0 ? defaultPort : Int(answer.port))
+            case .error:
+                return .failed(Feed.Result(code: Int(answer.error.code), enhanced: answer.error.enhanced, text: answer.error.text))
+            case .local:
+                return .failed(Feed.Result(code: 550, enhanced: "5.3.5", text: "mailertable local: routes are not for smtpfeed-out (\(answer.key))"))
+            default:
+                return await hosts(domain, mxLookup: true, port: defaultPort)
+            }
+        } catch {
+            return .failed(Feed.Result(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
+        }
+    }
+
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    /// "[host]:port" -> (host, false, port); "host" -> (host, true, nil).
+    static func parse(_ text: String) -> (String, Bool, Int?)? {
+        guard !text.isEmpty else { return nil }
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            return (host, false, rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil)
+        }
+        return (text, true, nil)
+    }
+
+    func hosts(_ name: String, mxLookup: Bool, port: Int) async -> Destination {
+        var names = [name]
+        if mxLookup {
+            do {
+                let records = try await resolver.mx(name)
+                if records.count == 1, records[0].host == "" || records[0].host == "." {
+                    return .failed(Feed.Result(code: 556, enhanced: "5.1.10", text: "Domain \(name) does not accept mail (null MX)"))
+                }
+                if !records.isEmpty { names = records.map(\.host) }
+            } catch .nxdomain {
+                return .failed(Feed.Result(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=MX"))
+            } catch {
+                return .failed(Feed.Result(code: 451, enhanced: "4.4.3", text: "Host or domain name lookup failed temporarily for \(name): \(error)"))
+            }
+        }
+        var hosts: [Host] = []
+        var temporary = false
+        for host in names {
+            if Self.isAddress(host) {
+                hosts.append(Host(name: host, addresses: [host], port: port)) // an address literal
+                continue
+            }
+            do {
+                let addresses = try await resolver.addresses(host)
+                if !addresses.isEmpty { hosts.append(Host(name: host, addresses: addresses, port: port)) }
+            } catch .nxdomain {
+                continue
+            } catch {
+                temporary = true
+            }
+        }
+        if hosts.isEmpty {
+            return temporary || mxLookup && names != [name]
+                ? .failed(Feed.Result(code: 451, enhanced: "4.4.3", text: "No address for the mail exchangers of \(name) now"))
+                : .failed(Feed.Result(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=A"))
+        }
+        return .hosts(hosts)
+    }
+}

@@ -1,0 +1,52 @@
+import NIOCore
+import SMTP
+
+/// Splits a server's output into replies (RFC 5321 4.2: `250-...` lines up to `250 ...`),
+/// with limits: a line over `maxLine` octets or a reply over `maxLines` lines is a protocol
+/// error, not a reason to buffer without end.
+struct SMTPReplyDecoder: ByteToMessageDecoder {
+    typealias InboundOut = SMTPReply
+    let maxLine = 2048
+    let maxLines = 200
+    var lines: [String] = []
+
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
+            if buffer.readableBytes > maxLine { throw Malformed(description: "reply line longer than \(maxLine) octets") }
+            return .needMoreData
+        }
+        var line = buffer.readSlice(length: lf - buffer.readerIndex + 1)!
+        guard line.readableBytes <= maxLine else { throw Malformed(description: "reply line longer than \(maxLine) octets") }
+        var text = line.readString(length: line.readableBytes) ?? ""
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 3, let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)), (200...599).contains(code),
+              bytes.count == 3 || bytes[3] == 0x20 || bytes[3] == 0x2D else {
+            throw Malformed(description: "not an SMTP reply: \(text.prefix(80))")
+        }
+        lines.append(bytes.count > 4 ? String(decoding: bytes[4...], as: UTF8.self) : "")
+        guard lines.count <= maxLines else { throw Malformed(description: "reply of more than \(maxLines) lines") }
+        if bytes.count > 3 && bytes[3] == 0x2D { return .continue }
+        // An enhanced status code (RFC 2034) at the start of the last line is split off.
+        var enhanced = ""
+        if let first = lines.last?.split(separator: " ", maxSplits: 1).first,
+           first.split(separator: ".").count == 3, first.allSatisfy({ $0.isNumber || $0 == "." }), first.first.map(String.init) == String(code / 100) {
+            enhanced = String(first)
+            lines = lines.map { line in
+                line.hasPrefix(enhanced + " ") ? String(line.dropFirst(enhanced.count + 1)) : line == enhanced ? "" : line
+            }
+        }
+        context.fireChannelRead(Self.wrapInboundOut(SMTPReply(code, enhanced, lines: lines)))
+        lines = []
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}

@@ -1,0 +1,50 @@
+// smtpfeed-out: parallel outbound SMTP delivery (what smtpfeed was).
+//
+// Serves:     <ipc.directory>/smtpfeed-out.sock (or the socket systemd passes): feed.deliver
+//             from the queue, a result per recipient.
+// Talks to:   relay-policy (mailertable routes), DNS (dns.servers: MX, A, AAAA), the mail
+//             exchangers over SMTP (outbound.port, STARTTLS when offered).
+// Privileges: its own user; reads and writes no files.
+// Limits:     outbound.max_connections, outbound.max_connections_per_host,
+//             outbound.max_recipients per transaction, RFC 5321 timeouts
+//             (outbound.connect_timeout, command_timeout, data_timeout), outbound.host_backoff.
+
+import DNS
+import Daemon
+import SMTPFeedService
+
+let (file, overrides) = Daemon.arguments()
+let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
+let logger = Daemon.logger(service: "smtpfeed-out", configuration: configuration)
+
+var settings = Feed.Settings()
+settings.hostname = configuration.fqdn
+settings.defaultPort = configuration.outboundPort
+settings.smartHost = configuration.smartHost.isEmpty ? nil : configuration.smartHost
+settings.maxMessageSize = configuration.outboundMaxMessageSize
+settings.maxLine = configuration.outboundMaxLine
+settings.maxRecipients = configuration.outboundMaxRecipients
+settings.maxConnections = configuration.outboundMaxConnections
+settings.maxConnectionsPerHost = configuration.outboundMaxConnectionsPerHost
+settings.connectTimeout = configuration.outboundConnectTimeout
+settings.commandTimeout = configuration.outboundCommandTimeout
+settings.dataTimeout = configuration.outboundDataTimeout
+settings.hostBackoff = configuration.outboundHostBackoff
+settings.requireTLS = Set(configuration.outboundRequireTLS)
+
+let policy = IPCClient(
+    configuration: .init(path: configuration.socketPath(for: IPCServiceName.relayPolicy), service: IPCServiceName.relayPolicy,
+                         clientName: IPCServiceName.smtpfeedOut, maxFrame: configuration.ipcMaxFrame,
+                         requestTimeout: configuration.ipcRequestTimeout),
+    logger: logger)
+let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
+let server = try await Daemon.ipcListener(service: IPCServiceName.smtpfeedOut, configuration: configuration,
+                                          activated: SocketActivation.take(), logger: logger)
+try await Daemon.run(
+    service: "smtpfeed-out",
+    services: [
+        IPCServerService(server: server, handler: FeedRequestHandler(settings: settings, resolver: resolver, policy: policy, logger: logger)),
+        IPCClientService(client: policy),
+    ],
+    status: settings.smartHost.map { "smart host \($0)" } ?? "MX routing, port \(settings.defaultPort)",
+    logger: logger)

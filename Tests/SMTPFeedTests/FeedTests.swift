@@ -1,0 +1,151 @@
+import DNS
+import Foundation
+import IPC
+import Logging
+import NIOCore
+import SMTPFeedService
+import Testing
+import TestSupport
+
+/// smtpfeed-out's engine against real peers on loopback: Postfix's smtp-sink (with its fault
+/// options) and a dnsmasq serving MX and A records.
+@Suite("smtpfeed-out delivery", .serialized)
+struct FeedTests {
+    static let body = "From: <s@client.test>\r\nSubject: feed\r\nMessage-ID: <feed@test>\r\n\r\n.leading dot\r\nbody\r\n"
+
+    func feed(dns: TestDNSServer, port: Int, configure: (inout Feed.Settings) -> Void = { _ in },
+              routes: [String: Mailstack_Ipc_PolicyRouteReply] = [:]) -> Feed {
+        var settings = Feed.Settings()
+        settings.hostname = "host.domain.com"
+        settings.defaultPort = port
+        settings.connectTimeout = .seconds(2)
+        settings.commandTimeout = .seconds(5)
+        configure(&settings)
+        var logger = Logger(label: "feed")
+        logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] != nil ? .trace : .critical
+        let resolver = DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(2))
+        return Feed(settings: settings, resolver: resolver, logger: logger) { domain in routes[domain] ?? .init() }
+    }
+
+    func message(_ recipients: [String], body: String = FeedTests.body) -> Feed.Message {
+        Feed.Message(id: "TESTID", sender: "s@client.test", recipients: recipients.map { Feed.Recipient(address: $0) },
+                     body: ByteBuffer(string: body))
+    }
+
+    static func route(_ host: String, port: Int, mx: Bool = false) -> Mailstack_Ipc_PolicyRouteReply {
+        .with { $0.kind = .smtp; $0.host = host; $0.mxLookup = mx; $0.port = UInt32(port) }
+    }
+
+    @Test("MX in preference order: an unreachable first MX is skipped, the second takes the message, dot-stuffing round trips")
+    func mxOrder() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: [
+            "mx-host=mx.test,mx1.mx.test,10", "mx-host=mx.test,mx2.mx.test,20",
+            "host-record=mx1.mx.test,127.0.0.9", "host-record=mx2.mx.test,127.0.0.1",
+        ])
+        let results = await feed(dns: dns, port: sink.port).deliver(message(["a@mx.test", "b@mx.test"]))
+        #expect(results.map(\.code) == [250, 250])
+        #expect(results.first?.relay == "mx2.mx.test [127.0.0.1]")
+        try await waitUntil { sink.messages.count == 1 }
+        #expect(sink.messages.count == 1, "both recipients in one transaction")
+        let dump = sink.messages.first ?? ""
+        #expect(dump.contains("X-Rcpt-Args: <a@mx.test>") && dump.contains("X-Rcpt-Args: <b@mx.test>"))
+        #expect(dump.contains("\n.leading dot\n") || dump.contains("\r\n.leading dot\r\n"))
+    }
+
+    @Test("no MX: the domain's own address; a null MX and a missing domain are permanent failures")
+    func fallbacks() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: ["host-record=plain.test,127.0.0.1", "mx-host=nullmx.test,.,0"])
+        let f = feed(dns: dns, port: sink.port)
+        #expect(await f.deliver(message(["x@plain.test"])).map(\.code) == [250])
+        let null = await f.deliver(message(["x@nullmx.test"]))
+        #expect(null.first?.code == 556 && null.first?.enhanced == "5.1.10")
+        let missing = await f.deliver(message(["x@nowhere.test"]))
+        #expect(missing.first?.code == 550 && missing.first?.enhanced == "5.1.2")
+    }
+
+    @Test("a mailertable route wins over MX, with its port; an error: route fails as configured")
+    func mailertable() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: ["mx-host=routed.test,nowhere.routed.test,10"])
+        let f = feed(dns: dns, port: 9, routes: [
+            "routed.test": Self.route("127.0.0.1", port: sink.port),
+            "refused.test": .with { $0.kind = .error; $0.error = .with { $0.code = 550; $0.enhanced = "5.7.1"; $0.text = "we do not send there" } },
+        ])
+        let results = await f.deliver(message(["x@routed.test", "y@refused.test"]))
+        #expect(results.map(\.code) == [250, 550])
+        #expect(results[1].text == "we do not send there")
+        try await waitUntil { sink.messages.first?.contains("X-Rcpt-Args: <x@routed.test>") == true }
+    }
+
+    @Test("per-recipient results: one destination takes, one refuses for good, one defers; the remote text is kept")
+    func mixed() async throws {
+        let good = try await SMTPSink()
+        let hard = try await SMTPSink(options: ["-f", "RCPT"])
+        let soft = try await SMTPSink(options: ["-r", "RCPT"])
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, routes: [
+            "good.test": Self.route("127.0.0.1", port: good.port),
+            "hard.test": Self.route("127.0.0.1", port: hard.port),
+            "soft.test": Self.route("127.0.0.1", port: soft.port),
+        ])
+        let results = await f.deliver(message(["a@good.test", "b@hard.test", "c@soft.test"]))
+        #expect(results.map { $0.code / 100 } == [2, 5, 4])
+        #expect(results[1].enhanced.hasPrefix("5.") && results[2].enhanced.hasPrefix("4."))
+        #expect(results[1].relay == "127.0.0.1 [127.0.0.1]")
+        try await waitUntil { good.messages.count == 1 }
+        #expect(!(hard.messages + soft.messages).contains { $0.contains("Subject: feed") })
+    }
+
+    @Test("without PIPELINING, and without ESMTP (HELO fallback), the message still goes")
+    func noPipelining() async throws {
+        let dns = try await TestDNSServer(records: [])
+        for options in [["-p"], ["-e"]] {
+            let sink = try await SMTPSink(options: options)
+            let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
+            #expect(await f.deliver(message(["a@x.test", "b@x.test"])).map(\.code) == [250, 250], "\(options)")
+            try await waitUntil { sink.messages.count == 1 }
+        }
+    }
+
+    @Test("a server slower than the command timeout: a temporary failure, and the host is backed off")
+    func timeout() async throws {
+        let sink = try await SMTPSink(options: ["-w", "3"])
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, configure: { $0.commandTimeout = .seconds(1) },
+                     routes: ["slow.test": Self.route("127.0.0.1", port: sink.port)])
+        let start = ContinuousClock.now
+        let results = await f.deliver(message(["a@slow.test"]))
+        #expect(results.first?.code == 451)
+        #expect(ContinuousClock.now - start < .seconds(3))
+        let again = await f.deliver(message(["a@slow.test"]))
+        #expect(again.first?.text.contains("failed recently") == true, "\(results) then \(again)")
+    }
+
+    @Test("STARTTLS required for a destination that does not offer it: deferred with 4.7.5, nothing sent")
+    func requireTLS() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, configure: { $0.requireTLS = ["secure.test"] },
+                     routes: ["secure.test": Self.route("127.0.0.1", port: sink.port)])
+        let results = await f.deliver(message(["a@secure.test"]))
+        #expect(results.first?.code == 451 && results.first?.enhanced == "4.7.5")
+        #expect(sink.messages.isEmpty)
+    }
+
+    @Test("the body is dot-stuffed and lines over the limit are broken; a message over the size limit is refused")
+    func bodyRules() async throws {
+        let stuffed = String(buffer: Feed.dotStuffed(ByteBuffer(string: ".a\r\nb\r\n..c\r\n" + String(repeating: "x", count: 25) + "\r\n"), maxLine: 10))
+        #expect(stuffed == "..a\r\nb\r\n...c\r\nxxxxxxxxxx\r\nxxxxxxxxxx\r\nxxxxx\r\n.\r\n")
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, configure: { $0.maxMessageSize = 10 })
+        #expect(await f.deliver(message(["a@x.test"])).first?.code == 552)
+    }
+
+    /// smtp-sink writes its dump after its reply: wait for it.
+    func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition())
+    }
+}
