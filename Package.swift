@@ -221,7 +221,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SMTPFeedTests",
-            dependencies: ["SMTPFeedService", "DNS", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            dependencies: ["SMTPFeedService", "SMTP", "DNS", "IPC", "IPCTransport", "TestSupport", nio, logging,
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),

@@ -3,6 +3,8 @@ import Foundation
 import IPC
 import Logging
 import NIOCore
+import NIOEmbedded
+import SMTP
 import SMTPFeedService
 import Testing
 import TestSupport
@@ -147,5 +149,19 @@ struct FeedTests {
     func waitUntil(_ condition: () -> Bool) async throws {
         for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
         #expect(condition())
+    }
+}
+
+@Suite("smtpfeed-out: reading replies")
+struct ReplyDecoderTests {
+    @Test("multi-line replies, enhanced codes split off, CRLF removed; garbage refused")
+    func replies() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(SMTPReplyDecoder()))
+        try channel.writeInbound(ByteBuffer(string: "250-mx.test Hello\r\n250-PIPELINING\r\n250 STARTTLS\r\n550 5.1.1 <a@b>... User unknown\r\n"))
+        let ehlo = try channel.readInbound(as: SMTPReply.self)
+        #expect(ehlo?.lines == ["mx.test Hello", "PIPELINING", "STARTTLS"])
+        let refusal = try channel.readInbound(as: SMTPReply.self)
+        #expect(refusal == SMTPReply(550, "5.1.1", "<a@b>... User unknown"))
+        #expect(throws: (any Error).self) { try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\n")) }
     }
 }

@@ -4,26 +4,28 @@ import SMTP
 /// Splits a server's output into replies (RFC 5321 4.2: `250-...` lines up to `250 ...`),
 /// with limits: a line over `maxLine` octets or a reply over `maxLines` lines is a protocol
 /// error, not a reason to buffer without end.
-struct SMTPReplyDecoder: ByteToMessageDecoder {
-    typealias InboundOut = SMTPReply
+public struct SMTPReplyDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = SMTPReply
     let maxLine = 2048
     let maxLines = 200
     var lines: [String] = []
+
+    public init() {}
 
     struct Malformed: Error, CustomStringConvertible {
         var description: String
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
             if buffer.readableBytes > maxLine { throw Malformed(description: "reply line longer than \(maxLine) octets") }
             return .needMoreData
         }
         var line = buffer.readSlice(length: lf - buffer.readerIndex + 1)!
         guard line.readableBytes <= maxLine else { throw Malformed(description: "reply line longer than \(maxLine) octets") }
-        var text = line.readString(length: line.readableBytes) ?? ""
-        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-        let bytes = Array(text.utf8)
+        var bytes = Array(line.readableBytesView)
+        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+        let text = String(decoding: bytes, as: UTF8.self)
         guard bytes.count >= 3, let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)), (200...599).contains(code),
               bytes.count == 3 || bytes[3] == 0x20 || bytes[3] == 0x2D else {
             throw Malformed(description: "not an SMTP reply: \(text.prefix(80))")
@@ -45,7 +47,7 @@ struct SMTPReplyDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// smtpfeed-out as a binary behind the queue: the seed's forward (user3@domain1.com to
+/// user3@docomo.ne.jp, sent to an smtp-sink standing in for the outside world, never to the real
+/// domain), a second mailstack as the next hop over STARTTLS, a bounce with the remote text,
+/// and SIGKILLs of smtpfeed-out while it delivers.
+@Suite("smtpfeed-out in the stack", .serialized)
+struct FeedStackTests {
+    static let services = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "smtp-in"]
+
+    func send(_ port: Int, from: String, to: String, id: String) async throws -> String {
+        let run = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(port)", "--from", from, "--to", to,
+                                                  "--header", "Message-ID: \(id)", "--header", "Subject: feed"])
+        return run.stdout
+    }
+
+    @Test("the seed's forward: user3@domain1.com goes out as user3@docomo.ne.jp (to a loopback smart host), the queue empties")
+    func forward() async throws {
+        let sink = try await SMTPSink()
+        let stack = try await StackHarness(services: Self.services, extra: ["outbound.smart_host=[127.0.0.1]:\(sink.port)"])
+        let reply = try await send(stack.smtpPort, from: "friend@client.test", to: "user3@domain1.com", id: "<forward@test>")
+        #expect(reply.contains("<-  250 2.0.0 "))
+        try await stack.waitUntil { sink.messages.contains { $0.contains("<forward@test>") } }
+        let dump = sink.messages.first { $0.contains("<forward@test>") } ?? ""
+        #expect(dump.contains("X-Rcpt-Args: <user3@docomo.ne.jp>"))
+        #expect(dump.contains("X-Mail-Args: <friend@client.test>"))
+        try await stack.waitUntil { stack.log("queue").contains("to=<user3@domain1.com>") && stack.log("queue").contains("stat=Sent") }
+        let mailq = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
+        #expect(mailq.stdout == "Mail queue is empty\n")
+        _ = try await stack.stopAll()
+    }
+
+    @Test("a refusal from the next hop comes back to the sender as a bounce with the remote host's text")
+    func remoteRefusal() async throws {
+        let sink = try await SMTPSink(options: ["-f", "RCPT"])
+        let stack = try await StackHarness(services: Self.services, extra: ["outbound.smart_host=[127.0.0.1]:\(sink.port)"])
+        _ = try await send(stack.smtpPort, from: "user2@domain1.com", to: "someone@far.test", id: "<refused@test>")
+        try await stack.waitUntil { stack.mailbox("user2").count == 1 }
+        let bounce = stack.mailbox("user2")[0]
+        #expect(bounce.contains("Subject: Returned mail: see transcript for details"))
+        #expect(bounce.contains("Final-Recipient: RFC822; someone@far.test\nAction: failed\nStatus: 5."))
+        #expect(bounce.contains("Remote-MTA: DNS; 127.0.0.1"))
+        #expect(bounce.contains("Diagnostic-Code: SMTP; 5"))
+        _ = try await stack.stopAll()
+    }
+
+    @Test("another mailstack as the next hop: the mailertable route to its port, STARTTLS, the message in its Maildir")
+    func mailstackToMailstack() async throws {
+        let receiver = try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "smtp-in"],
+                                              extra: ["host.local_names=domain.ne.jp"], tls: true)
+        let sender = try await StackHarness(services: Self.services, mailertableRoute: "[127.0.0.1]:\(receiver.smtpPort)")
+        _ = try await send(sender.smtpPort, from: "you@domain1.com", to: "you@domain.ne.jp", id: "<hop@test>")
+        try await receiver.waitUntil { receiver.mailbox("you").count == 1 }
+        let mail = receiver.mailbox("you")[0]
+        #expect(mail.contains("<hop@test>"))
+        #expect(mail.contains("with ESMTPS id "))
+        #expect(mail.contains("(version=TLSv1."))
+        _ = try await sender.stopAll()
+        _ = try await receiver.stopAll()
+    }
+
+    @Test("SIGKILL of smtpfeed-out while it delivers: every accepted message reaches the next hop after the restarts")
+    func crash() async throws {
+        let sink = try await SMTPSink()
+        let stack = try await StackHarness(services: Self.services, extra: [
+            "outbound.smart_host=[127.0.0.1]:\(sink.port)", "queue.min_age=1s", "queue.warn_after=1h", "queue.return_after=1d",
+        ])
+        let accepted = Locked<Set<String>>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for n in 0..<60 {
+                    let id = "<crash-\(n)@test>"
+                    if (try? await self.send(stack.smtpPort, from: "user2@domain1.com", to: "far\(n % 5)@remote.test", id: id))?
+                        .contains("<-  250 2.0.0 ") == true {
+                        accepted.withLock { _ = $0.insert(id) }
+                    }
+                }
+            }
+            for _ in 0..<2 {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 300...700)))
+                try await stack.stop("smtpfeed-out", signal: SIGKILL)
+                try await Task.sleep(for: .milliseconds(200))
+                try await stack.start("smtpfeed-out")
+            }
+            try await group.waitForAll()
+        }
+        let expected = accepted.withLock { $0 }
+        #expect(expected.count == 60)
+        try await stack.waitUntil(timeout: .seconds(40)) {
+            let arrived = Set(sink.messages.compactMap { dump in
+                dump.split(separator: "\n").first { $0.hasPrefix("Message-ID: ") }.map { String($0.dropFirst(12)).trimmingCharacters(in: .whitespacesAndNewlines) }
+            })
+            return expected.isSubset(of: arrived)
+        }
+        _ = try await stack.stopAll()
+    }
+}
