@@ -136,7 +136,7 @@ extension ConfigKey {
               sendmail: "the esmtp mailer's port (25)"),
         .init("outbound.max_connections", .int, "100", "Outbound connections at once, in total.",
               sendmail: "smtpfeed's -c"),
-        .init("outbound.max_connections_per_host", .int, "5", "Outbound connections at once to one mail exchanger address.",
+        .init("outbound.max_connections_per_host", .int, "20", "Outbound connections at once to one mail exchanger address (Postfix's default_destination_concurrency_limit).",
               sendmail: "smtpfeed's per-host limit"),
         .init("outbound.max_recipients", .int, "100", "Recipients per transaction; more go in further transactions.",
               sendmail: "the smtpf mailer's r= / smtpfeed's -r"),

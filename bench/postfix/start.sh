@@ -3,11 +3,13 @@
 # .build/postfix: its own configuration and queue under DIR, an SMTP listener on 127.0.0.1:PORT,
 # and every message put on hold after its durable acceptance (smtpd's access action HOLD), so
 # what is measured is accepting and storing, as for mailstack's queueonly queue.
-# Usage: bench/postfix/start.sh DIR PORT    (stop: bench/postfix/stop.sh DIR)
+# Usage: bench/postfix/start.sh DIR PORT [RELAYHOST]   (stop: bench/postfix/stop.sh DIR)
+# RELAYHOST ([127.0.0.1]:port) is where released mail goes (the outbound benchmark).
 # Needs root: creates the postfix user and postdrop group Postfix runs its daemons as.
 set -euo pipefail
 dir=$1
 port=$2
+relayhost=${3:-}
 root="$(cd "$(dirname "$0")/../.." && pwd)/.build/postfix"
 getent group postdrop >/dev/null || groupadd --system postdrop
 getent passwd postfix >/dev/null || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin postfix
@@ -33,6 +35,7 @@ smtpd_client_restrictions = check_client_access static:HOLD
 smtpd_relay_restrictions = permit_mynetworks, reject
 message_size_limit = 5242880
 smtpd_banner = \$myhostname ESMTP
+relayhost = $relayhost
 biff = no
 import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME LD_LIBRARY_PATH=$root/usr/lib/postfix
 maillog_file_prefixes = $dir

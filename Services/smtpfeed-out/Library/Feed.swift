@@ -24,7 +24,7 @@ public final class Feed: Sendable {
         public var maxLine = 990
         public var maxRecipients = 100
         public var maxConnections = 100
-        public var maxConnectionsPerHost = 5
+        public var maxConnectionsPerHost = 20
         public var connectTimeout: Duration = .seconds(30)
         /// RFC 5321 4.5.3.2: greeting, EHLO, MAIL, RCPT 5 minutes; DATA 2; the final dot 10.
         public var commandTimeout: Duration = .seconds(300)
