@@ -100,6 +100,16 @@ struct FeedTests {
         #expect(!(hard.messages + soft.messages).contains { $0.contains("Subject: feed") })
     }
 
+    @Test("connection reuse: further messages to the same host go over the connection already open")
+    func reuse() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
+        for n in 0..<3 { #expect(await f.deliver(message(["a\(n)@x.test"])).map(\.code) == [250]) }
+        #expect(f.connectionsOpened == 1)
+        try await waitUntil { sink.messages.count == 3 }
+    }
+
     @Test("without PIPELINING, and without ESMTP (HELO fallback), the message still goes")
     func noPipelining() async throws {
         let dns = try await TestDNSServer(records: [])

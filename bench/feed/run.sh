@@ -9,8 +9,9 @@ cd "$(dirname "$0")/../.."
 n=${1:-2000}
 size=${2:-2048}
 scripts/install-deps.sh >/dev/null
-for p in drac-registry relay-policy queue smtpfeed-out smtp-in mailstack; do swift build -c release --product "$p" >/dev/null; done
-bin=$(swift build -c release --show-bin-path)
+config=${BUILD:-release}   # BUILD=debug runs the debug binaries (for diagnosing, not for figures)
+for p in drac-registry relay-policy queue smtpfeed-out smtp-in mailstack; do swift build -c "$config" --product "$p" >/dev/null; done
+bin=$(swift build -c "$config" --show-bin-path)
 dir=$(mktemp -d /var/tmp/mailstack-feed-bench.XXXXXX)
 chmod 755 "$dir"
 base=$((30000 + RANDOM % 10000)); ours=$base; theirs=$((base + 1)); sink=$((base + 2))
@@ -22,6 +23,7 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT   # KEEP=1 leaves the directory and processes for a look
 scripts/postfix-tool smtp-sink -u nobody "127.0.0.1:$sink" 1000 &
 pids+=($!)
 
@@ -36,7 +38,9 @@ set_args=(--set ipc.directory="$dir" --set maps.access="$dir/access.db" --set ma
     --set smtp.max_connections_per_client=100 --set dns.servers=127.0.0.1:9 --set log.level=notice
     --set outbound.smart_host="[127.0.0.1]:$sink")
 for s in drac-registry relay-policy queue smtpfeed-out smtp-in; do
-    "$bin/$s" "${set_args[@]}" 2>"$dir/$s.log" &
+    program="$bin/$s"
+    [ "$s" = queue ] && [ -n "${QUEUE_BINARY:-}" ] && program=$QUEUE_BINARY   # e.g. a sanitizer build
+    "$program" "${set_args[@]}" 2>"$dir/$s.log" &
     pids+=($!)
     until grep -q "$s ready" "$dir/$s.log" 2>/dev/null; do kill -0 "${pids[-1]}" || { cat "$dir/$s.log"; exit 1; }; sleep 0.05; done
 done
@@ -54,6 +58,7 @@ t0=$(now)
 while [ "$(ls "$dir/spool/msg" | wc -l)" -gt 0 ]; do sleep 0.05; done
 t1=$(now)
 ours_rate=$(echo "$n $t0 $t1" | awk '{printf "%.0f", $1 / ($3 - $2)}')
+echo "mailstack (queue + smtpfeed-out): $ours_rate msg/s"
 
 t0=$(now)
 bench/postfix/postfix-cmd "$dir/postfix" postsuper -H ALL 2>/dev/null
@@ -61,5 +66,5 @@ bench/postfix/postfix-cmd "$dir/postfix" postqueue -f
 while [ "$(find "$dir/postfix/spool/"{hold,incoming,active,deferred} -type f 2>/dev/null | wc -l)" -gt 0 ]; do sleep 0.05; done
 t1=$(now)
 theirs_rate=$(echo "$n $t0 $t1" | awk '{printf "%.0f", $1 / ($3 - $2)}')
-echo "mailstack (queue + smtpfeed-out): $ours_rate msg/s; Postfix (qmgr + smtp): $theirs_rate msg/s; ratio $(awk -v a="$ours_rate" -v b="$theirs_rate" 'BEGIN {printf "%.2f", a / b}')"
+echo "Postfix (qmgr + smtp): $theirs_rate msg/s; mailstack / Postfix $(awk -v a="$ours_rate" -v b="$theirs_rate" 'BEGIN {printf "%.2f", a / b}')"
 grep -c "stat=Sent" "$dir/queue.log" >/dev/null 2>&1 || true

@@ -43,6 +43,7 @@ maillog_file = $dir/maillog
 CF
 cat > "$dir/etc/master.cf" <<CF
 127.0.0.1:$port inet n - n - - smtpd
+pickup    unix n - n 60 1 pickup
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite

@@ -8,6 +8,7 @@ import Maildir
 import NIOCore
 import NIOPosix
 import SMTP
+import Synchronization
 
 /// The queue: takes messages in (durably, before anyone is told they are accepted), delivers
 /// them (local recipients into Maildirs, remote ones through smtpfeed-out), retries on the
@@ -408,21 +409,28 @@ public actor MailQueue {
         result.relay == "local" ? "" : String(result.relay.prefix { $0 != " " })
     }
 
+    /// Every recipient's route, asked of relay-policy concurrently; a failure to ask is a
+    /// temporary failure of that recipient. (The routes are gathered in a locked array: returned
+    /// as task-group results they crashed release builds under load with an out-of-range index,
+    /// seen in bench/feed/run.sh with Swift 6.3.1; not understood further.)
     nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
-        await withTaskGroup(of: (Int, QueueRouting.Route).self) { group in
+        @Sendable func unavailable(_ error: Error) -> QueueRouting.Route {
+            .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
+        }
+        if addresses.count == 1 {
+            do { return [try await routing.resolve(addresses[0])] } catch { return [unavailable(error)] }
+        }
+        let routes = RouteSlots(count: addresses.count)
+        await withDiscardingTaskGroup { group in
             for (i, address) in addresses.enumerated() {
                 group.addTask {
-                    do {
-                        return (i, try await self.routing.resolve(address))
-                    } catch {
-                        return (i, .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)")))
-                    }
+                    let route: QueueRouting.Route
+                    do { route = try await self.routing.resolve(address) } catch { route = unavailable(error) }
+                    routes.slots.withLock { $0[i] = route }
                 }
             }
-            var routes = [QueueRouting.Route](repeating: .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "")), count: addresses.count)
-            for await (i, route) in group { routes[i] = route }
-            return routes
         }
+        return routes.slots.withLock { $0.map { $0 ?? unavailable(CancellationError()) } }
     }
 
     /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
@@ -478,4 +486,10 @@ public actor MailQueue {
         let hms = "\(String(s / 3600 % 24).leftPadded(to: 2)):\(String(s / 60 % 60).leftPadded(to: 2)):\(String(s % 60).leftPadded(to: 2))"
         return s >= 86400 ? "\(s / 86400)+\(hms)" : hms
     }
+}
+
+/// The routes of one attempt's recipients, filled in by concurrent questions.
+final class RouteSlots: Sendable {
+    let slots: Mutex<[QueueRouting.Route?]>
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
 }

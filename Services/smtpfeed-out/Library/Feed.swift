@@ -94,6 +94,10 @@ public final class Feed: Sendable {
     let connections: ConnectionSlots
     let failedHosts = Mutex([String: ContinuousClock.Instant]())
     let idle = Mutex([String: [SMTPClient]]())
+    let opened = Atomic<Int>(0)
+
+    /// Connections opened so far (reused ones count once).
+    public var connectionsOpened: Int { opened.load(ordering: .relaxed) }
 
     /// A feed whose routes come from `route` (relay-policy's mailertable answer for a domain)
     /// and `resolver` (MX, A, AAAA).
@@ -119,12 +123,16 @@ public final class Feed: Sendable {
         }
         // Destinations of every domain, resolved in parallel.
         let domains = Array(Set(message.recipients.map(\.domain)))
-        let destinations = await withTaskGroup(of: (String, FeedRouter.Destination).self) { group in
-            for domain in domains { group.addTask { (domain, await self.router.destination(for: domain)) } }
-            var all: [String: FeedRouter.Destination] = [:]
-            for await (domain, destination) in group { all[domain] = destination }
-            return all
+        let found = Collected<[String: FeedRouter.Destination]>([:])
+        await withDiscardingTaskGroup { group in
+            for domain in domains {
+                group.addTask {
+                    let destination = await self.router.destination(for: domain)
+                    found.value.withLock { $0[domain] = destination }
+                }
+            }
         }
+        let destinations = found.value.withLock { $0 }
         var results = [Result?](repeating: nil, count: message.recipients.count)
         // Recipients whose destinations are the same hosts travel together (whatever the order
         // the MX shuffle gave each domain).
@@ -137,21 +145,21 @@ public final class Feed: Sendable {
                 groups[key, default: (hosts, [])].indices.append(index)
             }
         }
-        await withTaskGroup(of: [(Int, Result)].self) { group in
+        let delivered = Collected(results)
+        await withDiscardingTaskGroup { group in
             for (hosts, indices) in groups.values {
                 for chunk in stride(from: 0, to: indices.count, by: settings.maxRecipients).map({ Array(indices[$0..<min($0 + settings.maxRecipients, indices.count)]) }) {
                     group.addTask {
                         let tls = chunk.contains { self.settings.requireTLS.contains(message.recipients[$0].domain) }
                         let answers = await self.deliver(message, recipients: chunk.map { message.recipients[$0] }, to: hosts, requireTLS: tls)
-                        return Array(zip(chunk, answers))
+                        delivered.value.withLock { all in
+                            for (index, answer) in zip(chunk, answers) { all[index] = answer }
+                        }
                     }
                 }
             }
-            for await pairs in group {
-                for (index, result) in pairs { results[index] = result }
-            }
         }
-        return results.map { $0 ?? Result(code: 451, enhanced: "4.3.0", text: "not attempted") }
+        return delivered.value.withLock { $0 }.map { $0 ?? Result(code: 451, enhanced: "4.3.0", text: "not attempted") }
     }
 
     /// Tries the hosts (and their addresses) in order: a host that cannot be reached or answers
@@ -209,6 +217,7 @@ public final class Feed: Sendable {
         let client: SMTPClient
         do {
             client = try await SMTPClient.connect(host: host, address: address, port: port, timeout: settings.connectTimeout)
+            opened.add(1, ordering: .relaxed)
         } catch {
             return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.1", text: "Connection to \(host) [\(address)]:\(port) failed: \(error)"),
                                     backoff: true))
@@ -416,4 +425,12 @@ final class ConnectionSlots: Sendable {
         }
         next?.resume()
     }
+}
+
+/// What concurrent child tasks of one delivery fill in (their results are gathered here rather
+/// than returned through the task group: the queue crashed in release builds when routes came
+/// back as task-group results, see MailQueue.resolveAll).
+final class Collected<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ initial: Value) { value = Mutex(initial) }
 }
