@@ -150,6 +150,8 @@ struct FeedTests {
     func bodyRules() async throws {
         let stuffed = String(buffer: Feed.dotStuffed(ByteBuffer(string: ".a\r\nb\r\n..c\r\n" + String(repeating: "x", count: 25) + "\r\n"), maxLine: 10))
         #expect(stuffed == "..a\r\nb\r\n...c\r\nxxxxxxxxxx\r\nxxxxxxxxxx\r\nxxxxx\r\n.\r\n")
+        #expect(String(buffer: Feed.dotStuffed(ByteBuffer(string: "a\r\n\r\n.b"))) == "a\r\n\r\n..b\r\n.\r\n")
+        #expect(String(buffer: Feed.dotStuffed(ByteBuffer(string: "0123456789.x\r\n"), maxLine: 10)) == "0123456789\r\n..x\r\n.\r\n")
         let dns = try await TestDNSServer(records: [])
         let f = feed(dns: dns, port: 9, configure: { $0.maxMessageSize = 10 })
         #expect(await f.deliver(message(["a@x.test"])).first?.code == 552)
