@@ -10,37 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scale=${1:-1}
-scripts/install-deps.sh >/dev/null
-for p in drac-registry relay-policy queue smtp-in mailstack smtp-load; do swift build -c release --product "$p" >/dev/null; done
-bin=$(swift build -c release --show-bin-path)
-dir=$(mktemp -d /var/tmp/mailstack-smtp-bench.XXXXXX)
-chmod 755 "$dir"
+source bench/lib.sh
+bench_setup smtp drac-registry relay-policy queue smtp-in mailstack smtp-load
 ours=$((30000 + RANDOM % 10000)); theirs=$((ours + 1))
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    bench/postfix/stop.sh "$dir/postfix" >/dev/null 2>&1 || true
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-for m in access virtusertable mailertable; do "$bin/mailstack" makemap hash "$dir/$m" < "etc/mail/$m"; done
-cp etc/mail/virtuser-domains "$dir/"
-: > "$dir/passwd"
-set_args=(--set ipc.directory="$dir" --set maps.access="$dir/access.db" --set maps.virtusertable="$dir/virtusertable.db"
-    --set maps.mailertable="$dir/mailertable.db" --set maps.virtuser_domains="$dir/virtuser-domains"
-    --set pop3.passwd_file="$dir/passwd" --set drac.database="$dir/drac.db" --set queue.directory="$dir/spool"
-    --set queue.maildir_root="$dir/maildirs" --set queue.delivery_mode=queueonly --set queue.min_age=1h
-    --set queue.warn_after=2h --set queue.return_after=1d --set smtp.listen=127.0.0.1:$ours
-    --set smtp.max_connections_per_client=100 --set dns.servers=127.0.0.1:9 --set log.level=notice)
-for s in drac-registry relay-policy queue smtp-in; do
-    "$bin/$s" "${set_args[@]}" 2>"$dir/$s.log" &
-    pids+=($!)
-    until grep -q "$s ready" "$dir/$s.log" 2>/dev/null; do kill -0 "${pids[-1]}" || { cat "$dir/$s.log"; exit 1; }; sleep 0.05; done
-done
+mailstack_start "$ours" drac-registry relay-policy queue smtp-in
 bench/postfix/start.sh "$dir/postfix" "$theirs" >/dev/null 2>&1
-until (exec 3<>/dev/tcp/127.0.0.1/$theirs) 2>/dev/null; do sleep 0.1; done
+wait_port "$theirs"
 
 pss() { # PSS in MB of the given process ids
     local total=0
