@@ -15,7 +15,7 @@ struct SMTPDecoderTests {
         func drain() throws {
             while let item = try channel.readInbound(as: SMTPInput.self) {
                 out.append(item)
-                if case .command("DATA") = item, dataAfterDATA {
+                if case let .commands(lines) = item, lines.last == "DATA", dataAfterDATA {
                     mode.set(.data)
                     try channel.writeInbound(ByteBuffer())
                 }
@@ -41,7 +41,7 @@ struct SMTPDecoderTests {
             case let .dataEnd(long):
                 out.append("data:" + data + (long ? " (too long)" : ""))
                 data = ""
-            case let .command(text): out.append(text)
+            case let .commands(lines): out += lines
             case .commandTooLong: out.append("<too long>")
             case .bareNewline: out.append("<bare newline>")
             }

@@ -3,8 +3,9 @@ import Synchronization
 
 /// What smtp-in reads from a client.
 public enum SMTPInput: Sendable, Equatable {
-    /// A command line, without its CRLF.
-    case command(String)
+    /// The command lines that had arrived together (a pipelined group; often just one), each
+    /// without its CRLF. A group ends after DATA or STARTTLS.
+    case commands([String])
     /// A command line longer than the limit (its octets were discarded up to the next LF).
     case commandTooLong
     /// A bare LF or a bare CR: the connection is answered and closed (no SMTP smuggling).
@@ -83,42 +84,57 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
     }
 
     mutating func decodeCommand(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
-        guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
-            if buffer.readableBytesView.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
-            if buffer.readableBytes >= maxCommandLine {
-                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-                if !discardingLine { context.fireChannelRead(Self.wrapInboundOut(.commandTooLong)) }
-                discardingLine = true
+        // Every complete line in the buffer goes out in one group, so the session can work on
+        // a pipelined group together (relay-policy questions for its RCPTs at once).
+        var group: [String] = []
+        func flush() {
+            if !group.isEmpty { context.fireChannelRead(Self.wrapInboundOut(.commands(group))) }
+            group = []
+        }
+        while true {
+            guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
+                flush()
+                if buffer.readableBytesView.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
+                if buffer.readableBytes >= maxCommandLine {
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                    if !discardingLine { context.fireChannelRead(Self.wrapInboundOut(.commandTooLong)) }
+                    discardingLine = true
+                }
+                return .needMoreData
             }
-            return .needMoreData
+            let length = lf - buffer.readerIndex
+            let line = buffer.readSlice(length: length + 1)!
+            let view = line.readableBytesView
+            guard length >= 1, view[view.endIndex - 2] == 0x0D, !view.dropLast(2).contains(0x0D) else {
+                flush()
+                return bareNewline(context: context, buffer: &buffer)
+            }
+            if discardingLine {
+                discardingLine = false
+                continue
+            }
+            guard length + 1 <= maxCommandLine else {
+                flush()
+                context.fireChannelRead(Self.wrapInboundOut(.commandTooLong))
+                continue
+            }
+            let text = String(decoding: view.dropLast(2), as: UTF8.self)
+            group.append(text)
+            let verb = text.prefix { $0 != " " }.uppercased()
+            if verb == "DATA" && text.count == 4 {
+                mode.set(.held)
+                atLineStart = true
+                lineLength = 0
+                lineTooLong = false
+                flush()
+                return .needMoreData
+            } else if verb == "STARTTLS" {
+                mode.set(.held)
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // plaintext pipelined behind STARTTLS
+                flush()
+                return .needMoreData
+            }
         }
-        let length = lf - buffer.readerIndex
-        let line = buffer.readSlice(length: length + 1)!
-        let view = line.readableBytesView
-        guard length >= 1, view[view.endIndex - 2] == 0x0D, !view.dropLast(2).contains(0x0D) else {
-            return bareNewline(context: context, buffer: &buffer)
-        }
-        if discardingLine {
-            discardingLine = false
-            return .continue
-        }
-        guard length + 1 <= maxCommandLine else {
-            context.fireChannelRead(Self.wrapInboundOut(.commandTooLong))
-            return .continue
-        }
-        let text = String(decoding: view.dropLast(2), as: UTF8.self)
-        let verb = text.prefix { $0 != " " }.uppercased()
-        if verb == "DATA" && text.count == 4 {
-            mode.set(.held)
-            atLineStart = true
-            lineLength = 0
-            lineTooLong = false
-        } else if verb == "STARTTLS" {
-            mode.set(.held)
-            buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // plaintext pipelined behind STARTTLS
-        }
-        context.fireChannelRead(Self.wrapInboundOut(.command(text)))
-        return .continue
     }
 
     mutating func decodeData(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
