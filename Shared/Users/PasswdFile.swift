@@ -37,6 +37,7 @@ public final class PasswdFile: Sendable {
         var lastCheck: ContinuousClock.Instant?
     }
     let state = Mutex(State())
+    private let loading = Mutex(())
 
     static let cryptSchemes: Set<String> = ["CRYPT", "SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT", "MD5-CRYPT"]
     static let knownSchemes: Set<String> = cryptSchemes.union(["PLAIN", "CLEARTEXT"])
@@ -92,7 +93,14 @@ public final class PasswdFile: Sendable {
 
     // MARK: loading
 
+    /// Re-reads the file when it changed (checked at most every `checkInterval`). Callers queue
+    /// on `loading`, so nobody answers from a table that is still being read (the first lookups
+    /// of a starting service come at once: one of them used to find no users at all).
     func refresh() {
+        loading.withLock { _ in refreshLocked() }
+    }
+
+    private func refreshLocked() {
         let now = ContinuousClock.now
         let due = state.withLock { s -> Bool in
             let due = s.lastCheck.map { now - $0 >= checkInterval } ?? true

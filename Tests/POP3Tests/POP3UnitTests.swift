@@ -119,3 +119,21 @@ struct POP3UnitTests {
         #expect(POP3Mailbox.uidl(foreign!) == "123.foreign")
     }
 }
+
+@Suite("passwd-file under concurrent first lookups")
+struct PasswdFileConcurrencyTests {
+    @Test("lookups that arrive together while the file is first read all find the user")
+    func concurrentFirstLookups() throws {
+        let dir = try TestSupport.temporaryDirectory("passwd")
+        let lines = (0..<20000).map { "filler\($0):{PLAIN}x" } + ["you:{PLAIN}secret1"]
+        try lines.joined(separator: "\n").write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
+        for _ in 0..<5 {
+            let passwd = PasswdFile(path: dir + "/passwd")
+            let found = Locked(0)
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                if passwd.user("you") != nil { found.withLock { $0 += 1 } }
+            }
+            #expect(found.withLock { $0 } == 8)
+        }
+    }
+}
