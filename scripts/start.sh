@@ -30,7 +30,7 @@ export MAILSTACK_MAPS_MAILERTABLE="$state/mail/mailertable.db"
 export MAILSTACK_MAPS_VIRTUSER_DOMAINS="$state/mail/virtuser-domains"
 export MAILSTACK_SMTP_LISTEN="127.0.0.1:2525,[::1]:2525"
 export MAILSTACK_DNS_SERVERS="127.0.0.1:5353"
-# Every remote recipient goes to a loopback port (run `scripts/postfix-tool smtp-sink 127.0.0.1:2526 100`
+# Every remote recipient goes to a loopback port (run `scripts/postfix-tool smtp-sink -u nobody 127.0.0.1:2526 100`
 # there to see it arrive); with nothing listening it waits in the queue. Never the real world.
 export MAILSTACK_OUTBOUND_SMART_HOST="[127.0.0.1]:2526"
 export MAILSTACK_POP3_LISTEN="127.0.0.1:1110,[::1]:1110"
