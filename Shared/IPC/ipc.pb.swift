@@ -1332,6 +1332,9 @@ public nonisolated struct Mailstack_Ipc_FeedDeliver: Sendable {
 
   public var size: UInt64 = 0
 
+  /// An administrator asked for this attempt (mailstack flush): try hosts that failed recently.
+  public var ignoreBackoff: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3171,7 +3174,7 @@ nonisolated extension Mailstack_Ipc_QueueFlushed: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedDeliver"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{1}size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{1}size\0\u{3}ignore_backoff\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3187,6 +3190,7 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularEnumField(value: &self.body) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.smtputf8) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.ignoreBackoff) }()
       default: break
       }
     }
@@ -3217,6 +3221,9 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
     if self.size != 0 {
       try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 8)
     }
+    if self.ignoreBackoff != false {
+      try visitor.visitSingularBoolField(value: self.ignoreBackoff, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3229,6 +3236,7 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
     if lhs.body != rhs.body {return false}
     if lhs.smtputf8 != rhs.smtputf8 {return false}
     if lhs.size != rhs.size {return false}
+    if lhs.ignoreBackoff != rhs.ignoreBackoff {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -37,6 +37,9 @@ public actor MailQueue {
         var state: QueueState
         var location: Spool.Location
         var inFlight = false
+        /// The next attempt was asked for by an administrator (flush): hosts that failed
+        /// recently are tried anyway.
+        var flushed = false
     }
 
     public nonisolated let spool: Spool
@@ -230,6 +233,7 @@ public actor MailQueue {
         var count = 0
         for id in ids where entries[id]?.inFlight == false && entries[id]?.state.next != 0 {
             entries[id]?.state.next = 0
+            entries[id]?.flushed = true
             ready.append(id)
             count += 1
         }
@@ -262,6 +266,7 @@ public actor MailQueue {
                 entries[id] = nil
             } else {
                 entries[id]?.state = outcome.state
+                entries[id]?.flushed = false
                 entries[id]?.inFlight = false
                 earliestDue = min(earliestDue, outcome.state.next)
             }
@@ -319,7 +324,7 @@ public actor MailQueue {
             }
             var answers: [RecipientResult]
             do {
-                answers = try await routing.deliverRemote(.init(envelope: job, body: body))
+                answers = try await routing.deliverRemote(.init(envelope: job, body: body, ignoreBackoff: entry.flushed))
                 if answers.count != remotes.count {
                     answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
                 }

@@ -31,6 +31,7 @@ extension QueueRouting {
                     $0.body = job.envelope.body == "8BITMIME" ? .body8Bitmime : job.envelope.body == "7BIT" ? .body7Bit : .bodyUnspecified
                     $0.smtputf8 = job.envelope.smtputf8
                     $0.size = UInt64(job.body.count)
+                    $0.ignoreBackoff = job.ignoreBackoff
                 }
                 let body = OneBuffer(buffer: ByteBuffer(bytes: job.body))
                 guard case let .feedResult(result) = try await feed.request(.feedDeliver(request), streaming: body) else {

@@ -12,6 +12,8 @@ public struct QueueRouting: Sendable {
     public struct RemoteJob: Sendable {
         public var envelope: QueueEnvelope
         public var body: [UInt8]
+        /// An administrator's flush: smtpfeed-out tries hosts that failed recently too.
+        public var ignoreBackoff = false
     }
 
     public var resolve: @Sendable (String) async throws -> Route

@@ -63,6 +63,8 @@ public final class Feed: Sendable {
         public var ret = ""
         public var eightBit = false
         public var smtputf8 = false
+        /// Try exchangers that failed recently too (an administrator's flush).
+        public var ignoreBackoff = false
         /// CRLF lines, not dot-stuffed.
         public var body: ByteBuffer
 
@@ -170,7 +172,7 @@ public final class Feed: Sendable {
             for address in host.addresses {
                 let key = "\(address):\(host.port)"
                 let relay = "\(host.name) [\(address)]"
-                if let until = failedHosts.withLock({ $0[key] }), until > .now {
+                if !message.ignoreBackoff, let until = failedHosts.withLock({ $0[key] }), until > .now {
                     last = recipients.map { _ in Result(code: 451, enhanced: "4.4.1", text: "\(relay) failed recently; not retried yet", relay: relay) }
                     continue
                 }

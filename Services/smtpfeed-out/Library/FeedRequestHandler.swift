@@ -33,6 +33,7 @@ public struct FeedRequestHandler: IPCRequestHandler {
         message.ret = job.ret == .retFull ? "FULL" : job.ret == .retHdrs ? "HDRS" : ""
         message.eightBit = job.body == .body8Bitmime
         message.smtputf8 = job.smtputf8
+        message.ignoreBackoff = job.ignoreBackoff
         let results = await feed.deliver(message)
         return .feedResult(.with {
             $0.results = zip(job.recipients, results).map { recipient, result in
