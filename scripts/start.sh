@@ -12,7 +12,7 @@ state="$root/state"
 
 scripts/install-deps.sh
 swift build --product mailstack >/dev/null
-services=(drac-registry relay-policy queue smtpfeed-out pop3 smtp-in)
+services=(drac-registry relay-policy smtpfeed-out queue pop3 smtp-in)
 for s in "${services[@]}"; do
     if swift build --product "$s" >/dev/null 2>&1; then :; fi
 done

@@ -137,4 +137,24 @@ struct QueueDeliveryTests {
         #expect(up.remoteJobs.withLock { $0.map { $0.envelope.recipients.map(\.address) } } == [["far@remote.test"]])
         await up.stop()
     }
+
+    @Test("smtpfeed-out down for a moment (restarting): the message is retried after peerRetry, not a whole min_age")
+    func peerRestart() async throws {
+        let calls = Locked(0)
+        let harness = try QueueHarness(settings: {
+            $0.minAge = .seconds(3600)
+            $0.warnAfter = .seconds(7200)
+            $0.returnAfter = .seconds(9000)
+            $0.peerRetry = .seconds(1)
+        }, remote: { job in
+            let n = calls.withLock { $0 += 1; return $0 }
+            if n == 1 { throw POSIXError(.ECONNREFUSED) }
+            return job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "ok", relay: "sink [127.0.0.1]") }
+        })
+        try await harness.start()
+        _ = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)
+        try await harness.waitUntil(timeout: .seconds(10)) { await harness.queue.count == 0 }
+        #expect(calls.withLock { $0 } == 2)
+        await harness.stop()
+    }
 }

@@ -8,7 +8,7 @@ import TestSupport
 /// and SIGKILLs of smtpfeed-out while it delivers.
 @Suite("smtpfeed-out in the stack", .serialized)
 struct FeedStackTests {
-    static let services = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "smtp-in"]
+    static let services = ["drac-registry", "relay-policy", "smtpfeed-out", "queue", "smtp-in"]
 
     func send(_ port: Int, from: String, to: String, id: String) async throws -> String {
         let run = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(port)", "--from", from, "--to", to,

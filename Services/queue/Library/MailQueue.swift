@@ -28,6 +28,9 @@ public actor MailQueue {
         public var deliveries = 32
         /// sendmail's DeliveryMode=queueonly: accepted messages wait for the next queue run.
         public var queueOnly = false
+        /// When relay-policy or smtpfeed-out could not be asked (restarting), the next attempt
+        /// comes after this rather than min_age.
+        public var peerRetry: Duration = .seconds(10)
         public var rewriter = HeaderRewriter(masqueradeAs: nil, masqueradeDomains: [], masqueradeEnvelope: false, hostname: "localhost")
         public init() {}
     }
@@ -329,7 +332,9 @@ public actor MailQueue {
                     answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
                 }
             } catch {
-                answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)") }
+                answers = remotes.map { _ in
+                    RecipientResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)", ourSide: true)
+                }
             }
             for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
         }
@@ -400,7 +405,10 @@ public actor MailQueue {
                 try await spool.remove(envelope.id)
                 logger.debug("\(envelope.id): done, removed from the spool")
             } else {
-                state.next = now + Int64(settings.minAge.components.seconds)
+                // A peer of ours that was down (restarting) is retried soon, not after min_age.
+                let ourSide = pending.contains { results[$0]?.ourSide == true && !state.isFinished($0) }
+                let wait = ourSide ? min(settings.minAge, settings.peerRetry) : settings.minAge
+                state.next = now + max(1, Int64(wait.components.seconds))
                 try await spool.write(state, of: envelope.id)
             }
         } catch {
@@ -420,7 +428,7 @@ public actor MailQueue {
     /// seen in bench/feed/run.sh with Swift 6.3.1; not understood further.)
     nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
         @Sendable func unavailable(_ error: Error) -> QueueRouting.Route {
-            .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
+            .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)", ourSide: true))
         }
         if addresses.count == 1 {
             do { return [try await routing.resolve(addresses[0])] } catch { return [unavailable(error)] }

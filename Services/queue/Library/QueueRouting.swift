@@ -35,12 +35,15 @@ public struct RecipientResult: Equatable, Sendable {
     public var text: String
     /// Who answered: "host [address]" for remote deliveries, "local" for a Maildir.
     public var relay: String
+    /// The failure was on our side: relay-policy or smtpfeed-out could not be asked.
+    public var ourSide: Bool
 
-    public init(code: Int, enhanced: String, text: String, relay: String = "") {
+    public init(code: Int, enhanced: String, text: String, relay: String = "", ourSide: Bool = false) {
         self.code = code
         self.enhanced = enhanced
         self.text = text
         self.relay = relay
+        self.ourSide = ourSide
     }
 
     public var isSuccess: Bool { (200..<300).contains(code) }

@@ -17,7 +17,7 @@ public final class StackHarness: @unchecked Sendable {
 
     /// `services` in start order; `extra` are further `section.key=value` settings;
     /// `mailertableRoute` replaces the seed's private mailertable destination.
-    public init(services: [String] = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "pop3", "smtp-in"],
+    public init(services: [String] = ["drac-registry", "relay-policy", "smtpfeed-out", "queue", "pop3", "smtp-in"],
                 dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil) async throws {
         dir = try TestSupport.temporaryDirectory("stack")
         chmod(dir, 0o755)
