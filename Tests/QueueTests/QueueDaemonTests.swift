@@ -186,7 +186,8 @@ struct QueueDaemonTests {
             })
             return expected.isSubset(of: delivered)
         }
-        #expect(stack.queueLog.contains("recovered"))
+        // Four queues ran (three were killed); whether a kill left messages to recover depends on timing.
+        #expect(stack.queueLog.components(separatedBy: "queue ready").count - 1 == 4)
         try await stack.stop()
     }
 
