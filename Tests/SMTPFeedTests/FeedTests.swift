@@ -127,10 +127,9 @@ struct FeedTests {
         let dns = try await TestDNSServer(records: [])
         let f = feed(dns: dns, port: 9, configure: { $0.commandTimeout = .seconds(1) },
                      routes: ["slow.test": Self.route("127.0.0.1", port: sink.port)])
-        let start = ContinuousClock.now
+        // smtp-sink answers after 3 s: a 451 (not its 250) shows smtpfeed-out did not wait for it.
         let results = await f.deliver(message(["a@slow.test"]))
         #expect(results.first?.code == 451)
-        #expect(ContinuousClock.now - start < .seconds(3))
         let again = await f.deliver(message(["a@slow.test"]))
         #expect(again.first?.text.contains("failed recently") == true, "\(results) then \(again)")
         // An administrator's flush tries it anyway.
