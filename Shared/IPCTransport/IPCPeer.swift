@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IPC
+import Logging
 import NIOCore
 
 /// Who is on the other end of a Unix socket, as the kernel says (SO_PEERCRED), not as the peer
@@ -48,6 +49,17 @@ public struct IPCPeerPolicy: Sendable {
     /// Root and this process's own uid are always allowed.
     public func allows(_ peer: IPCPeer) -> Bool {
         peer.uid == 0 || peer.uid == getuid() || uids.contains(peer.uid) || gids.contains(peer.gid)
+    }
+
+    /// For a request handler: logs `<logPrefix><operation> refused: <peer> is not <role>` and
+    /// answers PERMISSION_DENIED (`<operation> is allowed to <allowed> only`) unless the peer
+    /// is allowed.
+    public func authorize(_ peer: IPCPeer, _ operation: String, allowed: String, role: String, logPrefix: String = "",
+                          logger: Logger) throws {
+        guard allows(peer) else {
+            logger.warning("\(logPrefix)\(operation) refused: \(peer) is not \(role)")
+            throw IPCHandlerError(.permissionDenied, "\(operation) is allowed to \(allowed) only")
+        }
     }
 }
 

@@ -62,9 +62,7 @@ public struct DracRequestHandler: IPCRequestHandler {
     }
 
     func authorize(_ peer: IPCPeer, _ operation: String) throws {
-        guard writers.allows(peer) else {
-            logger.warning("drac \(operation) refused: \(peer) is not an allowed writer")
-            throw IPCHandlerError(.permissionDenied, "\(operation) is allowed to pop3 and administrators only")
-        }
+        try writers.authorize(peer, operation, allowed: "pop3 and administrators", role: "an allowed writer", logPrefix: "drac ",
+                              logger: logger)
     }
 }

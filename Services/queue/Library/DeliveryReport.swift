@@ -146,16 +146,10 @@ public struct DeliveryReport: Sendable {
         }
     }
 
-    /// The header section of a message (up to and including the empty line).
+    /// The header section of a message: its lines up to, not including, the empty line.
     static func headerSection(_ message: [UInt8]) -> [UInt8] {
-        var i = 0
-        while i + 3 < message.count {
-            if message[i] == 0x0D && message[i + 1] == 0x0A && message[i + 2] == 0x0D && message[i + 3] == 0x0A {
-                return Array(message[..<(i + 2)])
-            }
-            i += 1
-        }
-        return message
+        guard let end = HeaderRewriter.endOfHeader(message) else { return message }
+        return Array(message[..<(end - 2)])
     }
 
     /// sendmail's words for durations: "1 hour", "4 hours", "1 day", "90 seconds".

@@ -15,8 +15,6 @@ final class GroupCommitter: @unchecked Sendable {
     private let condition = NSCondition()
     private var waiting: [Request] = []
     private var leading = false
-    private(set) var batches = 0
-    private(set) var files = 0
 
     final class Request {
         let from: String
@@ -52,8 +50,6 @@ final class GroupCommitter: @unchecked Sendable {
                         entry.error = error
                         entry.done = true
                     }
-                    batches += 1
-                    files += batch.count
                     condition.broadcast()
                 }
                 leading = false
@@ -77,9 +73,4 @@ final class GroupCommitter: @unchecked Sendable {
         return errors
     }
 
-    var statistics: (batches: Int, files: Int) {
-        condition.lock()
-        defer { condition.unlock() }
-        return (batches, files)
-    }
 }

@@ -21,6 +21,18 @@ public struct HeaderRewriter: Sendable {
         self.hostname = hostname
     }
 
+    /// The offset just past the empty line that ends the header section (CRLF lines), if it is
+    /// in `bytes`.
+    public static func endOfHeader(_ bytes: [UInt8]) -> Int? {
+        if bytes.count >= 2, bytes[0] == 0x0D, bytes[1] == 0x0A { return 2 }
+        var i = 0
+        while i + 3 < bytes.count {
+            if bytes[i] == 0x0D, bytes[i + 1] == 0x0A, bytes[i + 2] == 0x0D, bytes[i + 3] == 0x0A { return i + 4 }
+            i += 1
+        }
+        return nil
+    }
+
     /// The longest header section rewritten; a longer one is passed on unchanged.
     public static let maxHeaderSection = 256 * 1024
 

@@ -135,7 +135,7 @@ public actor MailQueue {
                     continue
                 }
                 head.append(contentsOf: chunk.readableBytesView)
-                if let end = Self.endOfHeader(head) {
+                if let end = HeaderRewriter.endOfHeader(head) {
                     let (section, id) = settings.rewriter.rewrite(Array(head[..<end]), id: envelope.id, now: now)
                     messageID = id
                     try await writer.append(section)
@@ -161,18 +161,6 @@ public actor MailQueue {
         logger.info("\(envelope.id): from=<\(envelope.sender)>, size=\(writer.bodyLength), nrcpts=\(envelope.recipients.count), msgid=\(messageID), relay=\(envelope.relay)")
         await enqueue(envelope, location: writer.location)
         return (envelope.id, writer.bodyLength)
-    }
-
-    /// The offset just past the empty line that ends the header section, if it is in `bytes`.
-    nonisolated static func endOfHeader(_ bytes: [UInt8]) -> Int? {
-        if bytes.count >= 2, bytes[0] == 0x0D, bytes[1] == 0x0A { return 2 }
-        var i = 0
-        while i + 3 < bytes.count {
-            if bytes[i + 3] != 0x0A { i += 1; continue }
-            if bytes[i] == 0x0D, bytes[i + 1] == 0x0A, bytes[i + 2] == 0x0D { return i + 4 }
-            i += 1
-        }
-        return nil
     }
 
     /// Queues a message whose file is committed.

@@ -38,9 +38,6 @@ public struct QueueRequestHandler: IPCRequestHandler {
     }
 
     func authorize(_ peer: IPCPeer, _ operation: String) throws {
-        guard administrators.allows(peer) else {
-            logger.warning("\(operation) refused: \(peer) is not an administrator")
-            throw IPCHandlerError(.permissionDenied, "\(operation) is allowed to administrators only")
-        }
+        try administrators.authorize(peer, operation, allowed: "administrators", role: "an administrator", logger: logger)
     }
 }
