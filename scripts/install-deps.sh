@@ -13,6 +13,7 @@ packages=(
     libsystemd-dev pkg-config      # sd_notify, socket activation, the journal
     protobuf-compiler              # protoc, for Shared/IPC/generate.sh
     systemd                        # systemd-analyze verify, systemd-socket-activate
+    systemd-container iproute2     # systemd-nspawn for the system test; ip (addresses inside it)
     fetchmail                      # a real POP3 client for the interop tests
     python3                        # poplib, the other POP3 client of the interop tests
     openssl                        # test certificates, password hashes for the local run

@@ -21,7 +21,7 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         var channels: [NIOAsyncChannel<Connection, Never>] = []
         for address in addresses {
             switch address {

@@ -36,7 +36,10 @@ public struct Maildir: Sendable {
         }
     }
 
-    /// Creates tmp/, new/ and cur/ (mode 0700) if missing, and the directories above (0755).
+    /// Creates tmp/, new/ and cur/ if missing, and the directories above (0755). Folders are
+    /// 0770 and files 0660 less the umask: under systemd (UMask=0007, a setgid maildir root of
+    /// group mailstack-mail) the queue writes and pop3 reads and deletes; with the usual 022
+    /// the group may only read.
     public func create() throws {
         var parent = ""
         for component in path.split(separator: "/").dropLast() {
@@ -46,7 +49,7 @@ public struct Maildir: Sendable {
             }
         }
         for sub in ["", "/tmp", "/new", "/cur"] {
-            if mkdir(path + sub, 0o700) != 0 && errno != EEXIST {
+            if mkdir(path + sub, 0o770) != 0 && errno != EEXIST {
                 throw Failure.io(path: path + sub, operation: "mkdir", errno: errno)
             }
         }
@@ -67,7 +70,7 @@ public struct Maildir: Sendable {
         let wire = Self.wireSize(of: data)
         let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(wire)"
         let tmp = path + "/tmp/" + unique
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
         guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
         var written = 0
         while written < data.count {

@@ -52,7 +52,7 @@ public final class POP3Server: Sendable {
 
     func handle(_ connection: Connection) async {
         let channel = connection.channel.channel
-        let client = channel.remoteAddress?.ipAddress ?? "unknown"
+        let client = channel.remoteAddress?.clientAddress ?? "unknown"
         var tls: POP3Session.TLS?
         if let context = environment.tlsContext, let gate = connection.gate {
             tls = POP3Session.TLS(gate: gate) {

@@ -50,7 +50,7 @@ public final class SMTPServer: Sendable {
 
     func handle(_ connection: Connection) async {
         let channel = connection.channel.channel
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let address = channel.remoteAddress?.clientAddress ?? "unknown"
         let limits = environment.connections
         guard limits.open(address, maxTotal: environment.maxConnections, maxPerAddress: environment.maxConnectionsPerClient) else {
             environment.logger.notice("[\(address)]: too many connections; refused")

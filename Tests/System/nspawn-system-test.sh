@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The system test: a real systemd booted in a container (systemd-nspawn, private network, the
+# host's /usr read-only, a volatile root), mailstack installed with scripts/install.sh and its
+# units, `systemctl start mailstack.target`, then mail over SMTP (port 25) and POP3 (110), a
+# restart of every service in turn while a client keeps sending, a SIGKILL that systemd repairs,
+# the seed's REJECT network, and a clean shutdown. Leaves nothing behind on the host.
+#
+# usage: Tests/System/nspawn-system-test.sh [BIN_DIR]   (default .build/debug)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$(cd "${1:-$src/.build/debug}" && pwd)
+name=mailstack-test-$$
+scratch=$(mktemp -d /tmp/mailstack-nspawn.XXXXXX)
+services=(drac-registry relay-policy smtpfeed-out queue pop3 smtp-in)
+nspawn_pid=
+leader=
+
+step() { echo "== $*"; }
+fail() { echo "FAIL: $*"; dump; exit 1; }
+inside() { nsenter --target "$leader" --all -r -w -- "$@"; }
+dump() {
+    [ -n "$leader" ] || return 0
+    inside systemctl --no-pager status mailstack.target "${services[@]}" 2>&1 | tail -n 60 || true
+    inside journalctl --no-pager -n 80 2>&1 | tail -n 80 || true
+}
+
+cleanup() {
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        kill -TERM "$nspawn_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$nspawn_pid" 2>/dev/null || true
+        wait "$nspawn_pid" 2>/dev/null || true
+    fi
+    rm -rf "/run/systemd/nspawn/propagate/$name" "$scratch"
+    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        [ -d "$hierarchy/$name" ] || continue
+        find "$hierarchy/$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'fail "command failed at line $LINENO"' ERR
+
+step "booting systemd in a container ($name)"
+(
+    # nspawn makes payload/ and supervisor/ cgroups under its caller's: give it its own.
+    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+        if [ -d "$hierarchy" ] && mkdir "$hierarchy/$name" 2>/dev/null; then echo $BASHPID > "$hierarchy/$name/cgroup.procs"; fi
+    done
+    exec systemd-nspawn --quiet --directory=/ --volatile=yes --machine="$name" --register=no --keep-unit \
+        --private-network --console=read-only \
+        --bind-ro="$bin":/opt/mailstack/bin --bind-ro="$src":/run/mailstack-src --bind-ro=/opt/swift \
+        --boot -- systemd.firstboot=off systemd.unit=basic.target
+) > "$scratch/console.log" 2>&1 &
+nspawn_pid=$!
+for _ in $(seq 300); do
+    for child in $(pgrep -P "$nspawn_pid" 2>/dev/null); do
+        [ "$(cat /proc/"$child"/comm 2>/dev/null)" = systemd ] && leader=$child
+    done
+    [ -n "$leader" ] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || { cat "$scratch/console.log"; fail "systemd-nspawn exited"; }
+    sleep 0.1
+done
+[ -n "$leader" ] || fail "no systemd in the container"
+state=
+for _ in $(seq 100); do
+    # The bus appears a moment after systemd itself.
+    state=$(inside timeout 60 systemctl is-system-running --wait 2>/dev/null || true)
+    [ -n "$state" ] && break
+    sleep 0.2
+done
+case "$state" in running|degraded) echo "booted: $state" ;; *) fail "system state: $state" ;; esac
+
+step "installing (scripts/install.sh) and starting mailstack.target"
+inside /run/mailstack-src/scripts/install.sh --bin /opt/mailstack/bin
+inside sh -c 'echo "you:{PLAIN}secret1" >> /etc/mailstack/passwd'
+# A DNS server in the container for relay-policy's PTR checks: a REJECT network of the seed's
+# access list with names that resolve both ways (so the access list, not the PTR rule, decides).
+inside sh -c 'printf "dns:\n  servers: [\"127.0.0.1:53\"]\n" >> /etc/mailstack/mailstack.yaml'
+inside ip addr add 4.29.156.10/32 dev lo
+inside /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces --user=root \
+    --local=/test/ --local=/in-addr.arpa/ --host-record=spammer.test,4.29.156.10
+inside systemctl start mailstack.target
+for unit in "${services[@]}"; do
+    [ "$(inside systemctl is-active "$unit.service")" = active ] || fail "$unit.service is not active"
+    [ "$(inside systemctl is-active "$unit.socket")" = active ] || fail "$unit.socket is not active"
+done
+echo "all 6 services and 6 sockets active"
+for unit in "${services[@]}"; do
+    case $unit in
+        drac-registry) expected=mailstack-drac ;; relay-policy) expected=mailstack-policy ;;
+        smtpfeed-out) expected=mailstack-feed ;; smtp-in) expected=mailstack-smtp ;; *) expected=mailstack-$unit ;;
+    esac
+    user=$(inside sh -c "ps -o user= -p \$(systemctl show -p MainPID --value $unit.service)")
+    [ "$user" = "$expected" ] || fail "$unit runs as $user, not $expected"
+done
+echo "each service runs as its own user"
+
+step "SMTP in on port 25, POP3 out on port 110"
+sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com first)
+for _ in $(seq 100); do
+    inside sh -c 'ls /var/mail/mailstack/you/new/ 2>/dev/null | grep -q .' && break; sleep 0.1
+done
+fetched=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1)
+python3 - "$sent" "$fetched" <<'EOF' || fail "the message fetched over POP3 differs from the one sent"
+import json, sys
+sent, fetched = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert sent["refused"] == {}, sent
+assert len(fetched) == 1 and fetched[0]["seq"] == "first", fetched
+assert fetched[0]["body"] == sent["body"], (fetched[0]["body"][:200], sent["body"][:200])
+assert "Return-Path: <sender@client.test>" in fetched[0]["header"], fetched[0]["header"]
+print("delivered and fetched, same body bytes")
+EOF
+
+step "restarting each service in turn while a client keeps sending"
+inside rm -f /tmp/stop-load
+inside python3 /run/mailstack-src/Tests/System/mailflow.py load 25 /tmp/stop-load > "$scratch/load.json" &
+load_pid=$!
+sleep 2
+for unit in "${services[@]}"; do
+    before=$(inside systemctl show -p MainPID --value "$unit.service")
+    inside systemctl restart "$unit.service"
+    after=$(inside systemctl show -p MainPID --value "$unit.service")
+    [ "$before" != "$after" ] && [ "$(inside systemctl is-active "$unit.service")" = active ] || fail "$unit did not restart"
+    echo "restarted $unit ($before -> $after)"
+    sleep 1.5
+done
+
+step "SIGKILL: systemd restarts the service"
+for unit in queue smtp-in; do
+    restarts=$(inside systemctl show -p NRestarts --value "$unit.service")
+    pid=$(inside systemctl show -p MainPID --value "$unit.service")
+    inside kill -KILL "$pid"
+    for _ in $(seq 100); do
+        now=$(inside systemctl show -p NRestarts --value "$unit.service")
+        [ "$now" -gt "$restarts" ] && [ "$(inside systemctl is-active "$unit.service")" = active ] && break
+        sleep 0.1
+    done
+    [ "$now" -gt "$restarts" ] || fail "$unit was not restarted after SIGKILL"
+    echo "$unit killed (pid $pid), restarted by systemd (NRestarts $restarts -> $now)"
+    sleep 1.5
+done
+inside touch /tmp/stop-load
+wait "$load_pid"
+
+step "every acknowledged message is in you's mailbox"
+# The queue delivers at once (background mode); wait until the spool is empty.
+for _ in $(seq 300); do
+    [ -z "$(inside sh -c 'ls /var/spool/mailstack/msg/ 2>/dev/null')" ] && break; sleep 0.1
+done
+inside sh -c 'ls /var/spool/mailstack/msg/ 2>/dev/null' | grep -q . && fail "messages left in the spool"
+inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1 > "$scratch/fetched.json"
+python3 - "$scratch/load.json" "$scratch/fetched.json" <<'EOF' || fail "acknowledged messages lost or connections refused"
+import json, sys
+load = json.load(open(sys.argv[1]))
+fetched = {m["seq"] for m in json.load(open(sys.argv[2]))}
+acked = load["acked"]
+missing = [a for a in acked if a not in fetched]
+print(f"{len(acked)} acknowledged, {len(fetched)} delivered, {load['refused']} refused, "
+      f"not acknowledged (retried by a client): {load['failures']}")
+assert len(acked) > 50, "the load client hardly sent"
+assert load["refused"] == 0, "connections refused"
+assert not missing, f"lost: {missing[:10]}"
+EOF
+
+step "a client in a REJECT network of the seed's access list"
+reply=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py connect 25 4.29.156.10)
+echo "$reply"
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["greeting"][0]==220 and r["mail"]=="550 5.7.1 Access denied", r' "$reply" \
+    || fail "REJECT network not refused"
+journal=$(inside journalctl --no-pager -u relay-policy.service)
+grep -F <<<"$journal" \
+    "ruleset=check_relay, arg1=spammer.test, arg2=4.29.156.10, relay=spammer.test [4.29.156.10], reject=550 5.7.1 Access denied" \
+    || fail "no sendmail-form log line in the journal"
+
+step "stopping mailstack.target"
+inside systemctl stop mailstack.target
+for unit in "${services[@]}"; do
+    state=$(inside systemctl is-active "$unit.service" || true)
+    [ "$state" = inactive ] || fail "$unit.service is $state after stop"
+done
+failed=$(inside systemctl list-units --failed --plain --no-legend 'drac-registry*' 'relay-policy*' 'queue*' 'smtpfeed-out*' 'smtp-in*' 'pop3*' || true)
+[ -z "$failed" ] || fail "failed units: $failed"
+journal=$(inside journalctl --no-pager)
+for unit in "${services[@]}"; do
+    grep -q "mailstack.$unit\[[0-9]*\]: $unit stopped" <<<"$journal" || fail "$unit did not log a clean stop"
+done
+echo "all services stopped cleanly"
+
+step "powering off the container"
+kill -TERM "$nspawn_pid"
+for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$nspawn_pid" 2>/dev/null && fail "the container did not power off"
+wait "$nspawn_pid" 2>/dev/null || true
+nspawn_pid=
+echo "PASS"

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// deploy/systemd: the units as systemd reads them, and the whole stack under a real systemd
+/// booted in a container.
+@Suite("deploy/systemd", .serialized)
+struct DeployTests {
+    static let services = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "smtp-in", "pop3"]
+    /// What each service takes from systemd (FileDescriptorName= its main.swift looks for).
+    static let socketNames = ["drac-registry": "drac-registry", "relay-policy": "relay-policy", "queue": "queue",
+                              "smtpfeed-out": "smtpfeed-out", "smtp-in": "smtp", "pop3": "pop3"]
+
+    static func unit(_ name: String) throws -> [String: [String]] {
+        let text = try String(contentsOfFile: TestSupport.packageRoot + "/deploy/systemd/" + name, encoding: .utf8)
+        var keys: [String: [String]] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix("[") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            keys[String(line[..<equals]), default: []].append(String(line[line.index(after: equals)...]))
+        }
+        return keys
+    }
+
+    @Test("systemd-analyze verify passes every unit without a single warning")
+    func verify() async throws {
+        let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
+        let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/scripts/verify-units.sh", binaries])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("13 units verified, no warnings"), "\(result.stdout)")
+    }
+
+    @Test("each service: Type=notify, watchdog, restart on failure, its own user, its socket under the name it expects")
+    func shape() throws {
+        let target = try Self.unit("mailstack.target")
+        let wanted = Set(target["Wants", default: []].flatMap { $0.split(separator: " ").map(String.init) })
+        var users: Set<String> = []
+        for service in Self.services {
+            let unit = try Self.unit(service + ".service")
+            #expect(unit["Type"] == ["notify"], "\(service)")
+            #expect(unit["WatchdogSec"] != nil, "\(service)")
+            #expect(unit["Restart"] == ["on-failure"], "\(service)")
+            #expect(unit["Requires"] == nil, "\(service) must start whatever its peers' state")
+            #expect(unit["ProtectSystem"] == ["strict"] && unit["NoNewPrivileges"] == ["yes"] && unit["PrivateTmp"] == ["yes"], "\(service)")
+            #expect(unit["CapabilityBoundingSet"] == [""], "\(service) needs no capability: systemd binds ports 25 and 110")
+            users.insert(unit["User"]?.first ?? "")
+            let socket = try Self.unit(service + ".socket")
+            #expect(socket["FileDescriptorName"] == [Self.socketNames[service]!], "\(service)")
+            if let mode = socket["SocketMode"] { #expect(mode == ["0660"], "\(service)") }
+            #expect(wanted.contains(service + ".service") && wanted.contains(service + ".socket"), "\(service)")
+        }
+        #expect(users.count == Self.services.count, "one user per service: \(users)")
+        #expect(try Self.unit("smtp-in.socket")["ListenStream"] == ["25"])
+        #expect(try Self.unit("pop3.socket")["ListenStream"] == ["110"])
+    }
+
+    @Test("system test: systemd in a container starts mailstack.target, mail flows, restarts lose nothing, shutdown is clean",
+          .timeLimit(.minutes(5)))
+    func nspawn() async throws {
+        let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
+        let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/Tests/System/nspawn-system-test.sh", binaries])
+        let lines = result.stdout.split(separator: "\n")
+        #expect(result.status == 0 && lines.last == "PASS", "\(lines.suffix(120).joined(separator: "\n"))\n\(result.stderr)")
+        #expect(result.stdout.contains("0 refused"))
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Checks every unit in deploy/systemd with `systemd-analyze verify`, failing on any output
+# (verify exits 0 on warnings such as unknown keys or bad values). The units are staged by
+# scripts/install.sh into a scratch root, and their ExecStart paths pointed into it, because
+# verify refuses an ExecStart that does not exist.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$src/.build/debug}
+scratch=$(mktemp -d /tmp/mailstack-units.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+"$src/scripts/install.sh" --root "$scratch/root" --bin "$bin" >/dev/null 2>&1 \
+    || { echo "verify-units: scripts/install.sh --root failed"; "$src/scripts/install.sh" --root "$scratch/root2" --bin "$bin"; exit 1; }
+mkdir "$scratch/units"
+for unit in "$scratch"/root/etc/systemd/system/*; do
+    sed "s|/opt/mailstack/bin/|$scratch/root/opt/mailstack/bin/|" "$unit" > "$scratch/units/$(basename "$unit")"
+done
+output=$(cd "$scratch/units" && systemd-analyze verify "$scratch"/units/* 2>&1) || status=$?
+if [ -n "$output" ] || [ "${status:-0}" != 0 ]; then
+    echo "$output" | sed "s|$scratch/units/|deploy/systemd/|g"
+    echo "verify-units: systemd-analyze verify found problems (exit ${status:-0})"
+    exit 1
+fi
+echo "verify-units: $(ls "$scratch/units" | wc -l) units verified, no warnings"
