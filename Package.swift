@@ -226,6 +226,8 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
+        // The seed's own scenario against every service binary, clients on 127.0.0.2 and up.
+        .testTarget(name: "ScenarioTests", dependencies: ["Listeners", "TestSupport", nio], path: "Tests/ScenarioTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]
 )

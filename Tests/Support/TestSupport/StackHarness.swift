@@ -16,9 +16,12 @@ public final class StackHarness: @unchecked Sendable {
     public static let users = ["you": "secret1", "user2": "secret2", "user4": "secret4"]
 
     /// `services` in start order; `extra` are further `section.key=value` settings;
-    /// `mailertableRoute` replaces the seed's private mailertable destination.
+    /// `mailertableRoute` replaces the seed's private mailertable destination; `dualStack` has
+    /// SMTP and POP3 listen on [::] (IPv4 clients then arrive as ::ffff:a.b.c.d), as systemd's
+    /// `ListenStream=25` does.
     public init(services: [String] = ["drac-registry", "relay-policy", "smtpfeed-out", "queue", "pop3", "smtp-in"],
-                dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil) async throws {
+                dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil,
+                dualStack: Bool = false) async throws {
         dir = try TestSupport.temporaryDirectory("stack")
         chmod(dir, 0o755)
         let base = Int.random(in: 20000...50000)
@@ -40,8 +43,8 @@ public final class StackHarness: @unchecked Sendable {
             "maps.mailertable=\(dir)/mailertable.db", "maps.virtuser_domains=\(dir)/virtuser-domains",
             "pop3.passwd_file=\(dir)/passwd", "dns.servers=\(dns.server)", "dns.timeout=2s",
             "drac.database=\(dir)/drac.db", "queue.directory=\(dir)/spool", "queue.maildir_root=\(dir)/maildirs",
-            "smtp.listen=127.0.0.1:\(smtpPort)", "smtp.submission_listen=127.0.0.1:\(submissionPort)",
-            "pop3.listen=127.0.0.1:\(pop3Port)", "pop3.failure_delay=0s",
+            "smtp.listen=\(dualStack ? "[::]" : "127.0.0.1"):\(smtpPort)", "smtp.submission_listen=127.0.0.1:\(submissionPort)",
+            "pop3.listen=\(dualStack ? "[::]" : "127.0.0.1"):\(pop3Port)", "pop3.failure_delay=0s",
         ]
         if tls {
             let made = try await TestSupport.runAsync(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
