@@ -19,6 +19,8 @@ packages=(
     openssl                        # test certificates, password hashes for the local run
     dnsmasq-base                   # a real DNS server on loopback for the DNS tests
     swaks libio-socket-ssl-perl    # a real SMTP client (with STARTTLS) for the interop tests
+    dovecot-pop3d                  # the benchmark's POP3 peer (bench/run.sh; never started as a service)
+    python3-matplotlib             # the benchmark's plot
 )
 missing=()
 for p in "${packages[@]}"; do

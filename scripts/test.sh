@@ -9,6 +9,10 @@ scripts/install-deps.sh
 
 echo "== build"
 swift build --build-tests
+# Release binaries for the benchmark harness's smoke run (Tests/ScenarioTests/BenchSmokeTests).
+swift build -c release
+export MAILSTACK_BENCH_BIN
+MAILSTACK_BENCH_BIN=$(swift build -c release --show-bin-path)
 
 echo "== generated files"
 .build/debug/mailstack config-doc | diff -u docs/configuration.md - \

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmark: mailstack against Postfix (SMTP acceptance held, outbound) and Dovecot (POP3)
+# on this machine, same run, same load generators, loopback only (bench/harness.py says what
+# is measured). Writes bench/results/latest/{results.md,results.png,runs.json}.
+#
+#   bench/run.sh                 3 runs, full load (about 15 minutes on 2 cores)
+#   bench/run.sh --runs 5        more runs
+#   bench/run.sh --smoke DIR     1 run, tiny load, results in DIR (the test suite's check)
+#
+# BIN=DIR uses binaries already built there (default: a release build now). Needs root (Postfix
+# and Dovecot run their daemons as their own users). Not a test: numbers, not pass/fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/results/latest
+extra=(--runs 3)
+if [ "${1:-}" = --smoke ]; then
+    out=${2:?usage: bench/run.sh --smoke DIR}
+    extra=(--runs 1 --messages 6 --pop3-messages 5 --login-seconds 0.3 --retr-rounds 1 --policy-requests 200)
+elif [ $# -gt 0 ]; then
+    extra=("$@")
+fi
+
+scripts/install-deps.sh >/dev/null
+missing=()
+command -v dovecot >/dev/null || missing+=(dovecot-pop3d)
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+if ((${#missing[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+if [ -z "${BIN:-}" ]; then
+    swift build -c release >/dev/null
+    BIN=$(swift build -c release --show-bin-path)
+fi
+exec /usr/bin/python3 bench/harness.py --bin "$BIN" --out "$out" "${extra[@]}"
