@@ -110,9 +110,22 @@ class Sampler(threading.Thread):
 
 # ---------------------------------------------------------------- the systems
 
-def free_port_base():
+def free_port_base(count=5):
+    """`count` consecutive free ports below the ephemeral range (so no client connection of the
+    load generators can hold one of them when a server binds it)."""
     import random
-    return random.randint(30000, 50000)
+    import socket
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    for _ in range(100):
+        base = random.randint(20000, low - count - 1)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
 
 
 def wait_port(port, timeout=20):
@@ -278,6 +291,8 @@ service imap-login {{
         return [self.process.pid]
 
     def stop(self):
+        if not hasattr(self, "process"):
+            return
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -381,7 +396,7 @@ def one_run(args, number, work):
                 record("smtp", point, "msg/s kept", system, kept, "msg/s")
                 record("smtp", point, "p50 ms", system, p50, "ms")
                 record("smtp", point, "p99 ms", system, p99, "ms")
-            log(f"  {point}: " + ", ".join(f"{f['system']} {f['value']:.0f}" for f in figures[-10:] if f["metric"] == "msg/s"))
+            log(f"  {point}: " + ", ".join(f"{f['system']} {f['value']:.0f}" for f in figures if f["point"] == point and f["metric"] == "msg/s"))
 
         log(f"run {number}: outbound delivery of the held queue to smtp-sink")
         for system, server in (("mailstack", ours), ("peer", postfix)):

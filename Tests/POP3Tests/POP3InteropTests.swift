@@ -25,7 +25,7 @@ struct POP3InteropTests {
         }
     }
 
-    static func freePort() -> Int { Int.random(in: 20000...40000) }
+    static func freePort() -> Int { TestSupport.freePorts() }
 
     func start() async throws -> Stack {
         let dir = try TestSupport.temporaryDirectory("interop")

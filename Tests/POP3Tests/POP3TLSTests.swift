@@ -11,7 +11,7 @@ struct POP3TLSTests {
         let cert = try await TestSupport.runAsync(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                                                    "-subj", "/CN=host.domain.com", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
         #expect(cert.status == 0, "\(cert.stderr)")
-        let port = Int.random(in: 20000...40000)
+        let port = TestSupport.freePorts()
         let pop3 = try DaemonProcess("pop3", arguments: [
             "--set", "ipc.directory=\(dir)", "--set", "queue.maildir_root=\(dir)/mail", "--set", "pop3.listen=127.0.0.1:\(port)",
             "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.tls_certificate=\(dir)/cert.pem",

@@ -162,6 +162,10 @@ assert load["refused"] == 0, "connections refused"
 assert not missing, f"lost: {missing[:10]}"
 EOF
 
+mailq=$(inside /opt/mailstack/bin/mailstack mailq)
+[ "$mailq" = "Mail queue is empty" ] || fail "mailstack mailq (root, the default socket): $mailq"
+echo "mailstack mailq: $mailq"
+
 step "a client in a REJECT network of the seed's access list"
 reply=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py connect 25 4.29.156.10)
 echo "$reply"

@@ -12,7 +12,7 @@ public final class SMTPSink: @unchecked Sendable {
 
     public init(address: String = "127.0.0.1", port: Int? = nil, options: [String] = []) async throws {
         self.address = address
-        self.port = port ?? Int.random(in: 30000...60000)
+        self.port = port ?? TestSupport.freePorts()
         directory = try TestSupport.temporaryDirectory("sink")
         chmod(directory, 0o777)
         pid = try TestSupport.spawn([TestSupport.packageRoot + "/scripts/postfix-tool", "smtp-sink", "-u", "nobody",

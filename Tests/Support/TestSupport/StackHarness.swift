@@ -24,7 +24,7 @@ public final class StackHarness: @unchecked Sendable {
                 dualStack: Bool = false) async throws {
         dir = try TestSupport.temporaryDirectory("stack")
         chmod(dir, 0o755)
-        let base = Int.random(in: 20000...50000)
+        let base = TestSupport.freePorts(3)
         (smtpPort, submissionPort, pop3Port) = (base, base + 1, base + 2)
         dns = try await TestDNSServer(records: dnsRecords)
         let seed = TestSupport.packageRoot + "/etc/mail/"

@@ -12,6 +12,32 @@ public enum TestSupport {
         URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
+    /// The first of `count` consecutive TCP ports on 127.0.0.1 that are free now, below the
+    /// kernel's ephemeral range, so no client connection of another test can be holding one
+    /// when a server binds it.
+    public static func freePorts(_ count: Int = 1) -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "32768"
+        let ephemeral = Int(range.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first ?? "") ?? 32768
+        for _ in 0..<200 {
+            let base = Int.random(in: 20000...(ephemeral - count - 1))
+            if (base..<base + count).allSatisfy(isFree) { return base }
+        }
+        return Int.random(in: 20000...(ephemeral - count - 1))
+    }
+
+    static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     /// A new empty directory under /tmp, short enough for socket paths inside it.
     public static func temporaryDirectory(_ tag: String = "t") throws -> String {
         let path = "/tmp/ms-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -161,7 +187,7 @@ public final class TestDNSServer: @unchecked Sendable {
         directory = try TestSupport.temporaryDirectory("dns")
         var lastError: Error = POSIXError(.EADDRINUSE)
         for _ in 0..<10 {
-            let port = Int.random(in: 20000...60000)
+            let port = TestSupport.freePorts()
             let argv = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                         "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
                         "--local=/test/", "--local=/in-addr.arpa/", "--local=/ip6.arpa/", "--pid-file=", "--local-ttl=60",
