@@ -72,7 +72,7 @@ let package = Package(
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
-            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackSystemd", logging, lifecycle],
+            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackSystemd", nio, nioPosix, logging, lifecycle],
             path: "Shared/Daemon"
         ),
 

@@ -6,12 +6,24 @@ import IPCTransport
 import Logging
 import MailstackConfig
 import MailstackSystemd
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// What every mailstack daemon does around its own logic: load the configuration, set up
 /// logging, take its sockets from systemd or bind them itself, tell systemd READY once they
 /// accept, ping the watchdog, and stop cleanly on SIGTERM/SIGINT (STOPPING=1).
 public enum Daemon {
+    /// Runs Swift Concurrency's tasks on NIO's event loop threads instead of a second pool of
+    /// threads, so a connection's task, its reads and writes, and its IPC requests stop handing
+    /// work from one thread to another at every step (each hand-over is a wake-up of another
+    /// thread, ~50 µs on this machine). Call first thing in main.swift, on the main thread.
+    /// MAILSTACK_CONCURRENCY_POOL=1 keeps Swift's own pool (to compare).
+    public static func runTasksOnEventLoops() {
+        guard getenv("MAILSTACK_CONCURRENCY_POOL").map({ String(cString: $0) }) != "1" else { return }
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
     /// `--config FILE` and `--set key=value` from the command line. Without `--config`,
     /// /etc/mailstack/mailstack.yaml is used when it exists, else the built-in defaults.
     public static func arguments(_ argv: [String] = CommandLine.arguments) -> (file: String?, overrides: [String]) {

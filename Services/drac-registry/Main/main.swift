@@ -11,6 +11,7 @@
 import Daemon
 import DracRegistryService
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "drac-registry", configuration: configuration)

@@ -16,6 +16,7 @@ import NIOSSL
 import POP3Service
 import Users
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "pop3", configuration: configuration)

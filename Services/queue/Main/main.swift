@@ -12,6 +12,7 @@ import Daemon
 import NIOPosix
 import QueueService
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "queue", configuration: configuration)

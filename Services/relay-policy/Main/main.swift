@@ -16,6 +16,7 @@ import MailstackMaps
 import RelayPolicyService
 import Users
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "relay-policy", configuration: configuration)

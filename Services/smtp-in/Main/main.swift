@@ -15,6 +15,7 @@ import NIOSSL
 import SMTPInService
 import Users
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "smtp-in", configuration: configuration)

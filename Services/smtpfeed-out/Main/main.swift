@@ -13,6 +13,7 @@ import DNS
 import Daemon
 import SMTPFeedService
 
+Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "smtpfeed-out", configuration: configuration)
