@@ -12,16 +12,32 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
 
     let channels: [NIOAsyncChannel<Connection, Never>]
 
-    /// Binds every address; returns once they accept connections.
+    /// Binds every address; returns once they accept connections. `acceptFailed` hears of a
+    /// connection that could not be accepted (EMFILE: NIO backs off and tries again) or whose
+    /// socket option was refused; the listener goes on either way.
     public static func bind(
         _ addresses: [Address],
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        acceptFailed: @escaping @Sendable (any Error) -> Void = { _ in },
         initializer: @escaping @Sendable (Channel) -> EventLoopFuture<Connection>
     ) async throws -> TCPListeners {
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(report: acceptFailed))
+                }
+            }
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+
+        // TCP_NODELAY is set here rather than as a childChannelOption: a failing child option
+        // fails that connection's setup, which NIOAsyncChannel turns into the end of the whole
+        // accept stream (smtp-in exited when an unprivileged user could not set it).
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
+                .flatMapErrorThrowing { acceptFailed($0) }
+                .flatMap { initializer(channel) }
+        }
         var channels: [NIOAsyncChannel<Connection, Never>] = []
         for address in addresses {
             switch address {
@@ -52,5 +68,20 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
                 }
             }
         }
+    }
+}
+
+/// Sits in front of the listener's async stream and reports errors of single accepts (EMFILE,
+/// ENFILE, ...), which NIO's accept back-off otherwise handles without a word.
+final class AcceptErrorHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Channel
+    let report: @Sendable (any Error) -> Void
+
+    init(report: @escaping @Sendable (any Error) -> Void) {
+        self.report = report
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        report(error)
     }
 }

@@ -46,6 +46,43 @@ struct POP3InteropTests {
         ((try? String(contentsOfFile: dir + "/pop3.log", encoding: .utf8)) ?? "").contains("pop3 ready")
     }
 
+    @Test("out of file descriptors: accepts fail (EMFILE) and are logged, the listener survives and serves once descriptors are free")
+    func descriptorExhaustion() async throws {
+        let dir = try TestSupport.temporaryDirectory("emfile")
+        try POP3Fixture.passwdText.write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
+        let port = Self.freePort()
+        let pop3 = try DaemonProcess("pop3", arguments: [
+            "--set", "ipc.directory=\(dir)", "--set", "queue.maildir_root=\(dir)/mail", "--set", "pop3.listen=127.0.0.1:\(port)",
+            "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.max_sessions=1000", "--set", "pop3.max_sessions_per_address=1000",
+        ], stderrPath: dir + "/pop3.log", wrapper: ["/usr/bin/prlimit", "--nofile=64:64"])
+        for _ in 0..<200 where !pop3LogReady(dir) { try await Task.sleep(for: .milliseconds(25)) }
+        // More connections than the daemon has descriptors: the rest wait in the backlog and
+        // every accept of them fails with EMFILE.
+        var held: [Int32] = []
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if connected == 0 { held.append(fd) } else { close(fd) }
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(kill(pop3.pid, 0) == 0, "pop3 exited: \(pop3.stderr)")
+        #expect(pop3.stderr.contains("accepting a connection: "), "\(pop3.stderr.suffix(2000))")
+        for fd in held { close(fd) }
+        var greeting = ""
+        for _ in 0..<50 where !greeting.hasPrefix("+OK") {
+            try await Task.sleep(for: .milliseconds(200))
+            if let client = try? LineClient(port: port) { greeting = (try? await client.line()) ?? "" }
+        }
+        #expect(greeting.hasPrefix("+OK"), "no greeting after the descriptors were freed: \(pop3.stderr.suffix(2000))")
+        #expect(try await pop3.stop() == 0)
+    }
+
     @Test("Python's poplib fetches the same bytes, deletes, and the login registers 127.0.0.1 with drac")
     func poplib() async throws {
         let stack = try await start()

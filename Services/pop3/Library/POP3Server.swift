@@ -30,7 +30,10 @@ public final class POP3Server: Sendable {
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> POP3Server {
         let idle = TimeAmount.nanoseconds(Int64(environment.idleTimeout.components.seconds) * 1_000_000_000)
         let tls = environment.tlsContext != nil
-        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group) { channel in
+        let logger = environment.logger
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
+            logger.warning("accepting a connection: \(error)")
+        }) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let gate = tls ? POP3TLSGate() : nil
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))

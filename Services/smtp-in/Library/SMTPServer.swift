@@ -29,7 +29,10 @@ public final class SMTPServer: Sendable {
     /// submission listener (AUTH after STARTTLS, MAIL only when authenticated).
     public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPServer {
-        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group) { channel in
+        let logger = environment.logger
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
+            logger.warning("accepting a connection: \(error)")
+        }) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let mode = SMTPInputMode()
                 try channel.pipeline.syncOperations.addHandler(SMTPDecoderKick())

@@ -150,9 +150,10 @@ public final class DaemonProcess: @unchecked Sendable {
     public let stderrPath: String
     private var reaped = false
 
-    public init(_ name: String, arguments: [String], stderrPath: String) throws {
+    /// `wrapper` runs before the binary and must exec it (same pid), like `prlimit --nofile=N`.
+    public init(_ name: String, arguments: [String], stderrPath: String, wrapper: [String] = []) throws {
         self.stderrPath = stderrPath
-        pid = try TestSupport.spawn([TestSupport.binary(name)] + arguments, stdout: "/dev/null", stderr: stderrPath)
+        pid = try TestSupport.spawn(wrapper + [TestSupport.binary(name)] + arguments, stdout: "/dev/null", stderr: stderrPath)
     }
 
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
