@@ -45,7 +45,10 @@ def log(text):
 
 
 def run(argv, **kw):
-    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw).stdout
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stdout[-1000:]} {done.stderr[-2000:]}")
+    return done.stdout
 
 
 # ---------------------------------------------------------------- memory

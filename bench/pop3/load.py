@@ -84,7 +84,15 @@ def retr_worker(args):
             data = tail + chunk
             seen += data.count(b"\r\n.\r\n") - tail.count(b"\r\n.\r\n")
             tail = data[-4:]
+        # Wait for QUIT's reply: the next round logs in again as the same user, and a server
+        # that locks the mailbox for the session (mailstack; qpopper) releases it at QUIT.
         s.sendall(b"QUIT\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
         s.close()
     return total
 
