@@ -29,8 +29,16 @@ done
 if ((${#missing[@]})); then
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages are tools here, not services: nothing they ship (Dovecot, dnsmasq) may start
+    # and take ports on this machine (policy-rc.d(8) answering "denied" while they install).
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
 # sendmail's makemap, unpacked into .build/sendmail-bin (not installed).
