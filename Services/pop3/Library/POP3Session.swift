@@ -321,6 +321,11 @@ public struct POP3Session {
     /// larger ones stream in 64 KiB chunks so memory stays bounded whatever the size.
     static let wholeReadLimit = 1 << 20
 
+    /// Messages up to this size are read right here, as Dovecot does: one read of a few KB
+    /// (normally from the page cache) costs less than handing the job to the thread pool and
+    /// back (two thread wake-ups, ~0.1 ms here), which made 2 KB RETRs slower than Dovecot's.
+    static let inlineReadLimit = 16 << 10
+
     /// Sends `status` and the message, converted and dot-stuffed, then the terminator. The
     /// channel's back-pressure paces the writes.
     func stream(_ path: String, status: String, size: Int, bodyLines: Int?) async throws {
@@ -328,7 +333,9 @@ public struct POP3Session {
         var out = ByteBuffer()
         out.writeString(status + "\r\n")
         if size <= Self.wholeReadLimit {
-            let content = try await NIOThreadPool.singleton.runIfActive { Self.readWhole(path, expected: size) }
+            let content = size <= Self.inlineReadLimit
+                ? Self.readWhole(path, expected: size)
+                : try await NIOThreadPool.singleton.runIfActive { Self.readWhole(path, expected: size) }
             if let content {
                 writer.transform(content, into: &out)
             } else {
