@@ -77,7 +77,9 @@ struct TransportTests {
         }
         let body = expected
         let checksum = String(UInt32(truncatingIfNeeded: body.readableBytesView.reduce(0) { $0 &* 31 &+ Int($1) }))
-        try await withServerAndClient(maxFrame: IPCLimits.minMaxFrame) { _, client in
+        // A generous deadline: ~1,500 frames each way in a debug build take seconds, and tens of
+        // seconds on a CI machine busy with the other suites; what is checked is the bytes.
+        try await withServerAndClient(maxFrame: IPCLimits.minMaxFrame, requestTimeout: .seconds(120)) { _, client in
             // Pieces of odd sizes, larger than a chunk: the client splits them.
             let pieces = AsyncStream<ByteBuffer> { c in
                 var rest = body
