@@ -21,6 +21,7 @@ packages=(
     swaks libio-socket-ssl-perl    # a real SMTP client (with STARTTLS) for the interop tests
     dovecot-pop3d                  # the benchmark's POP3 peer (bench/run.sh; never started as a service)
     python3-matplotlib             # the benchmark's plot
+    patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
 )
 missing=()
 for p in "${packages[@]}"; do

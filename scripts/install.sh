@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs mailstack for systemd: binaries in /opt/mailstack/bin, units in /etc/systemd/system,
-# users and groups (sysusers.d), directories (tmpfiles.d), the default configuration (the seed's,
-# /etc/mailstack/mailstack.yaml) and the seed's maps in /etc/mail (built with `mailstack makemap`).
-# Existing configuration, passwd-file and maps are never overwritten.
+# Installs mailstack for systemd: binaries in /opt/mailstack/bin with the Swift runtime libraries
+# they need in /opt/mailstack/lib (found through their RPATH, so no toolchain is needed at run
+# time and the six services share one copy of the runtime in memory), units in
+# /etc/systemd/system, users and groups (sysusers.d), directories (tmpfiles.d), the default
+# configuration (the seed's, /etc/mailstack/mailstack.yaml) and the seed's maps in /etc/mail
+# (built with `mailstack makemap`). Existing configuration, passwd-file and maps are never
+# overwritten.
 #
-#   scripts/install.sh                 build (release, static Swift runtime) and install on this machine
+#   scripts/install.sh                 build (release) and install on this machine
 #   scripts/install.sh --bin DIR       install binaries already built in DIR
 #   scripts/install.sh --root DIR      install into DIR as if it were / (for images and tests)
 #
@@ -25,17 +28,29 @@ root=${root%/}
 services=(drac-registry relay-policy queue smtpfeed-out smtp-in pop3)
 
 if [ -z "$bin" ]; then
-    echo "== building (release, static Swift runtime)"
-    (cd "$src" && swift build -c release --static-swift-stdlib --product mailstack >/dev/null)
-    for s in "${services[@]}"; do (cd "$src" && swift build -c release --static-swift-stdlib --product "$s" >/dev/null); done
+    "$src/scripts/install-deps.sh" >/dev/null
+    echo "== building (release)"
+    (cd "$src" && swift build -c release >/dev/null)
     bin=$(cd "$src" && swift build -c release --show-bin-path)
 fi
 bin=$(cd "$bin" && pwd)
 
-echo "== binaries -> $root/opt/mailstack/bin"
-install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/share"
+echo "== binaries -> $root/opt/mailstack/bin, Swift runtime -> $root/opt/mailstack/lib"
+install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/lib" "$root/opt/mailstack/share"
 if [ "$(cd "$root/opt/mailstack/bin" && pwd -P)" != "$(cd "$bin" && pwd -P)" ]; then
-    for b in mailstack "${services[@]}"; do install -m 0755 "$bin/$b" "$root/opt/mailstack/bin/$b"; done
+    command -v patchelf >/dev/null || { echo "install.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 69; }
+    for b in mailstack "${services[@]}"; do
+        install -m 0755 "$bin/$b" "$root/opt/mailstack/bin/$b"
+        strip --strip-debug "$root/opt/mailstack/bin/$b"
+        # Every library ldd finds outside the system's own folders is the toolchain's runtime.
+        ldd "$bin/$b" | while read -r _ arrow path _; do
+            [ "$arrow" = "=>" ] || continue
+            case "$path" in /lib/*|/lib64/*|/usr/lib/*) continue ;; esac
+            [ -e "$root/opt/mailstack/lib/$(basename "$path")" ] || install -m 0644 "$path" "$root/opt/mailstack/lib/"
+        done
+        patchelf --set-rpath /opt/mailstack/lib "$root/opt/mailstack/bin/$b"
+    done
+    for lib in "$root"/opt/mailstack/lib/*.so*; do patchelf --set-rpath /opt/mailstack/lib "$lib"; done
 fi
 install -m 0644 "$src/README.md" "$src/docs/configuration.md" "$root/opt/mailstack/share/" 2>/dev/null || true
 

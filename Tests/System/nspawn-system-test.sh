@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system test: a real systemd booted in a container (systemd-nspawn, private network, the
-# host's /usr read-only, a volatile root), mailstack installed with scripts/install.sh and its
+# host's /usr read-only, a volatile root, no Swift toolchain), mailstack installed with
+# scripts/install.sh (binaries and their Swift runtime staged by it, the rest inside) and its
 # units, `systemctl start mailstack.target`, then mail over SMTP (port 25) and POP3 (110), a
 # restart of every service in turn while a client keeps sending, a SIGKILL that systemd repairs,
 # the seed's REJECT network, and a clean shutdown. Leaves nothing behind on the host.
@@ -40,6 +41,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'fail "command failed at line $LINENO"' ERR
 
+step "staging /opt/mailstack (binaries + the Swift runtime they need) with scripts/install.sh --root"
+"$src/scripts/install.sh" --root "$scratch/stage" --bin "$bin" > "$scratch/stage.log" 2>&1 || { cat "$scratch/stage.log"; fail "staging"; }
+
 step "booting systemd in a container ($name)"
 (
     # nspawn makes payload/ and supervisor/ cgroups under its caller's: give it its own.
@@ -48,7 +52,7 @@ step "booting systemd in a container ($name)"
     done
     exec systemd-nspawn --quiet --directory=/ --volatile=yes --machine="$name" --register=no --keep-unit \
         --private-network --console=read-only \
-        --bind-ro="$bin":/opt/mailstack/bin --bind-ro="$src":/run/mailstack-src --bind-ro=/opt/swift \
+        --bind-ro="$scratch/stage/opt/mailstack":/opt/mailstack --bind-ro="$src":/run/mailstack-src \
         --boot -- systemd.firstboot=off systemd.unit=basic.target
 ) > "$scratch/console.log" 2>&1 &
 nspawn_pid=$!
