@@ -132,7 +132,8 @@ public struct Maildir: Sendable {
     // MARK: reading
 
     /// Moves every message of new/ into cur/ (as a mail reader does when it has seen them), then
-    /// lists cur/, oldest first (by mtime, then name) so message numbers are stable.
+    /// lists cur/, oldest first (by mtime, then the arrival time and sequence in the name) so
+    /// message numbers are stable and follow arrival.
     public func scan() throws -> [Message] {
         for name in try entries("new") where !name.hasPrefix(".") {
             let target = name.contains(":") ? name : name + ":2,"
@@ -151,7 +152,23 @@ public struct Maildir: Sendable {
             messages.append(Message(relativePath: relative, uniqueName: unique, size: size, wireSize: wire,
                                     mtime: Int(st.st_mtim.tv_sec)))
         }
-        return messages.sorted { ($0.mtime, $0.uniqueName) < ($1.mtime, $1.uniqueName) }
+        return messages.sorted { a, b in
+            let (ka, kb) = (Self.arrivalKey(a.uniqueName), Self.arrivalKey(b.uniqueName))
+            return (a.mtime, ka.seconds, ka.micros, ka.sequence, a.uniqueName) < (b.mtime, kb.seconds, kb.micros, kb.sequence, b.uniqueName)
+        }
+    }
+
+    /// The arrival time and sequence in a unique name `<seconds>.M<micros>P<pid>Q<n>.<host>`,
+    /// as numbers: compared as text, M99812 would sort after M100234 of the same second.
+    /// Names of another form give zeros (then the name itself decides).
+    static func arrivalKey(_ unique: String) -> (seconds: Int, micros: Int, sequence: Int) {
+        let parts = unique.split(separator: ".", maxSplits: 2)
+        guard parts.count >= 2, let seconds = Int(parts[0]), parts[1].first == "M" else { return (0, 0, 0) }
+        func number(after marker: Character) -> Int {
+            guard let start = parts[1].firstIndex(of: marker) else { return 0 }
+            return Int(parts[1][parts[1].index(after: start)...].prefix { $0.isASCII && $0.isNumber }) ?? 0
+        }
+        return (seconds, number(after: "M"), number(after: "Q"))
     }
 
     /// Deletes a message; a message already gone counts as deleted.

@@ -118,6 +118,21 @@ struct POP3UnitTests {
         #expect(foreign?.wireSize == 6)
         #expect(POP3Mailbox.uidl(foreign!) == "123.foreign")
     }
+
+    @Test("Maildir: messages of the same second are numbered in arrival order (M99812 before M100234)")
+    func arrivalOrder() throws {
+        let dir = try TestSupport.temporaryDirectory("maildir")
+        let box = Maildir(path: dir + "/you")
+        try box.create()
+        let names = ["1700000000.M99812P7Q1.h", "1700000000.M100234P7Q2.h", "1700000000.M100234P7Q10.h", "1700000001.M5P7Q3.h"]
+        for name in names.reversed() {
+            let path = dir + "/you/cur/" + name + ":2,"
+            try "Subject: \(name)\n\n".write(toFile: path, atomically: false, encoding: .utf8)
+            var times = [timeval(tv_sec: 1_700_000_000, tv_usec: 0), timeval(tv_sec: 1_700_000_000, tv_usec: 0)]
+            #expect(utimes(path, &times) == 0)
+        }
+        #expect(try box.scan().map(\.uniqueName) == names)
+    }
 }
 
 @Suite("passwd-file under concurrent first lookups")
