@@ -108,7 +108,9 @@ struct QueueDeliveryTests {
         #expect(warning?.contains("Will keep trying until message is 4 seconds old") == true)
         #expect(warning?.contains("\nAction: delayed\nStatus: 4.4.1\nRemote-MTA: DNS; mx.remote.test\n") == true)
         #expect(returned?.contains("\nAction: failed\nStatus: 4.4.7\n") == true)
-        #expect(attempts.withLock { $0 } >= 4)
+        // Retried after min_age (1 s) until returned at 4 s: at least one retry whatever the load
+        // (how many fit in 4 s depends on the machine; 3 were seen on a busy CI run).
+        #expect(attempts.withLock { $0 } >= 2)
         #expect(harness.logs.text.contains { $0.hasPrefix("\(id): to=<far@remote.test>,") && $0.contains("stat=Deferred: 451 4.4.1 Connection refused") })
         await harness.stop()
     }
