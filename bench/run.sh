@@ -20,15 +20,7 @@ elif [ $# -gt 0 ]; then
     extra=("$@")
 fi
 
-scripts/install-deps.sh >/dev/null
-missing=()
-command -v dovecot >/dev/null || missing+=(dovecot-pop3d)
-/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
-if ((${#missing[@]})); then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
-fi
+scripts/install-deps.sh >/dev/null   # also Dovecot (never started as a service) and matplotlib
 if [ -z "${BIN:-}" ]; then
     swift build -c release >/dev/null
     BIN=$(swift build -c release --show-bin-path)

@@ -8,8 +8,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$src/.build/debug}
 scratch=$(mktemp -d /tmp/mailstack-units.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
-"$src/scripts/install.sh" --root "$scratch/root" --bin "$bin" >/dev/null 2>&1 \
-    || { echo "verify-units: scripts/install.sh --root failed"; "$src/scripts/install.sh" --root "$scratch/root2" --bin "$bin"; exit 1; }
+"$src/scripts/install.sh" --root "$scratch/root" --bin "$bin" > "$scratch/install.log" 2>&1 \
+    || { cat "$scratch/install.log"; echo "verify-units: scripts/install.sh --root failed"; exit 1; }
 mkdir "$scratch/units"
 for unit in "$scratch"/root/etc/systemd/system/*; do
     sed "s|/opt/mailstack/bin/|$scratch/root/opt/mailstack/bin/|" "$unit" > "$scratch/units/$(basename "$unit")"

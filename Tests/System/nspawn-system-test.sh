@@ -90,10 +90,9 @@ for unit in "${services[@]}"; do
 done
 echo "all 6 services and 6 sockets active"
 for unit in "${services[@]}"; do
-    case $unit in
-        drac-registry) expected=mailstack-drac ;; relay-policy) expected=mailstack-policy ;;
-        smtpfeed-out) expected=mailstack-feed ;; smtp-in) expected=mailstack-smtp ;; *) expected=mailstack-$unit ;;
-    esac
+    # The unit's User= (one per service: DeployTests checks they differ), never root.
+    expected=$(inside systemctl show -p User --value "$unit.service")
+    [ -n "$expected" ] && [ "$expected" != root ] || fail "$unit has no user of its own"
     user=$(inside sh -c "ps -o user= -p \$(systemctl show -p MainPID --value $unit.service)")
     [ "$user" = "$expected" ] || fail "$unit runs as $user, not $expected"
 done
