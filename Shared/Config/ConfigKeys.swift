@@ -63,6 +63,8 @@ extension ConfigKey {
               sendmail: "define(`confMAX_RCPTS_PER_MESSAGE')"),
         .init("smtp.max_bad_commands", .int, "25", "Bad commands before `421 4.7.0 ... Too many bad commands`.",
               sendmail: "MAXBADCOMMANDS (compiled in: 25)"),
+        .init("smtp.max_hop_count", .int, "25", "Trace header fields (Received:) a message may carry; more is a mail loop: `554 5.4.6 Too many hops`.",
+              sendmail: "define(`confMAX_HOP', `25')"),
         .init("smtp.command_timeout", .duration, "5m", "Time a client has to send one whole command line (RFC 5321 4.5.3.2.7); trickled octets do not extend it.",
               sendmail: "define(`confTO_COMMAND', `1h')"),
         .init("smtp.data_timeout", .duration, "10m", "Time for the whole message, from the 354 reply to the final dot.",

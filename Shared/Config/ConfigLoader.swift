@@ -164,7 +164,7 @@ public struct ConfigValues: Sendable {
     }
 
     // The loader validated every value against its kind; these cannot fail afterwards.
-    public func int(_ name: String) -> Int { Int(string(name))! }
+    public func int(_ name: String) -> Int { ConfigParsers.int(string(name))! }
     public func bool(_ name: String) -> Bool { ConfigParsers.bool(string(name))! }
     public func size(_ name: String) -> Int { ConfigParsers.size(string(name))! }
     public func duration(_ name: String) -> Duration { ConfigParsers.duration(string(name))! }

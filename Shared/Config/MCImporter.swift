@@ -170,6 +170,7 @@ public struct MCImporter {
         let simple: [String: String] = [
             "confDOMAIN_NAME": "host.fqdn",
             "confMAX_MESSAGE_SIZE": "smtp.max_message_size",
+            "confMAX_HOP": "smtp.max_hop_count",
             "confMIN_QUEUE_AGE": "queue.min_age",
             "confTO_QUEUEWARN": "queue.warn_after",
             "confTO_QUEUERETURN": "queue.return_after",

@@ -55,6 +55,7 @@ public struct MailstackConfiguration: Sendable {
     public var operators: String { values.string("smtp.operators") }
     public var maxRecipients: Int { values.int("smtp.max_recipients") }
     public var maxBadCommands: Int { values.int("smtp.max_bad_commands") }
+    public var maxHopCount: Int { values.int("smtp.max_hop_count") }
     public var smtpCommandTimeout: Duration { values.duration("smtp.command_timeout") }
     public var smtpDataTimeout: Duration { values.duration("smtp.data_timeout") }
     public var smtpMaxConnections: Int { values.int("smtp.max_connections") }

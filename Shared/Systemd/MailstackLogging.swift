@@ -27,7 +27,28 @@ public enum MailstackLogging {
     }
 
     static func format(_ metadata: Logger.Metadata) -> String {
-        metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\(escape("\($0.value)"))" }.joined(separator: " ")
+    }
+
+    /// The text with every control character (C0, DEL, C1) written as `\xNN` and backslashes
+    /// doubled. Every message and metadata value goes through it: whatever a client managed to
+    /// put into a log line (a CR, LF or NUL in a HELO, an AUTH name, an address), it can never
+    /// forge another line, cut the entry short or reach a terminal as an escape sequence.
+    public static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "\\" }) else {
+            return text
+        }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16, uppercase: true)
+            } else if scalar == "\\" {
+                out += "\\\\"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }
 
@@ -45,7 +66,7 @@ public struct StderrLogHandler: MetadataLogHandler {
 
     public func log(event: LogEvent) {
         let all = merged(event)
-        var line = "\(label)[\(getpid())]: \(event.level): \(event.message)"
+        var line = "\(label)[\(getpid())]: \(event.level): \(MailstackLogging.escape("\(event.message)"))"
         if !all.isEmpty { line += " " + MailstackLogging.format(all) }
         line += "\n"
         _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
@@ -77,7 +98,7 @@ public struct JournalLogHandler: MetadataLogHandler {
 
     public func log(event: LogEvent) {
         let all = merged(event)
-        var message = "\(event.message)"
+        var message = MailstackLogging.escape("\(event.message)")
         if !all.isEmpty { message += " " + MailstackLogging.format(all) }
         var fields = [
             "MESSAGE=\(message)",
@@ -86,7 +107,7 @@ public struct JournalLogHandler: MetadataLogHandler {
         ]
         for (key, value) in all {
             let name = key.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
-            fields.append("\(String(name))=\(value)")
+            fields.append("\(String(name))=\(MailstackLogging.escape("\(value)"))")
         }
         let copies = fields.map { strdup($0)! }
         defer { copies.forEach { free($0) } }

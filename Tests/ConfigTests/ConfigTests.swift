@@ -71,10 +71,19 @@ struct ConfigTests {
     }
 
     @Test("errors name the file, the line and the reason", arguments: [
-        ("smtp:\n  max_message_size: big\n", 2, "smtp.max_message_size: 'big' is not a size (octets, or with K, M, G)"),
+        ("smtp:\n  max_message_size: big\n", 2, "smtp.max_message_size: 'big' is not a size up to 1T (octets, or with K, M, G)"),
+        // Values that would overflow a timer or a size computation later are refused here.
+        ("smtp:\n  max_message_size: 9223372036854775807G\n", 2,
+         "smtp.max_message_size: '9223372036854775807G' is not a size up to 1T (octets, or with K, M, G)"),
+        ("smtp:\n  command_timeout: 99999999999999w\n", 2,
+         "smtp.command_timeout: '99999999999999w' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)"),
+        ("smtp:\n  data_timeout: 9223372036854775807\n", 2,
+         "smtp.data_timeout: '9223372036854775807' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)"),
+        ("smtp:\n  max_recipients: 99999999999999999999\n", 2, "smtp.max_recipients: '99999999999999999999' is not an integer from 0 to 2147483647"),
+        ("smtp:\n  max_connections: -1\n", 2, "smtp.max_connections: '-1' is not an integer from 0 to 2147483647"),
         ("smtp:\n  max_mesage_size: 10\n", 2, "unknown key 'smtp.max_mesage_size'"),
         ("smpt:\n  x: 1\n", 1, "unknown section 'smpt'"),
-        ("queue:\n  min_age: 15x\n", 2, "queue.min_age: '15x' is not a duration (like 30s, 15m, 1h, 1d)"),
+        ("queue:\n  min_age: 15x\n", 2, "queue.min_age: '15x' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)"),
         ("smtp:\n  canonify: true\n", 2, "DNS canonification of addresses is not supported (FEATURE(nocanonify) is built in)"),
         ("smtp:\n  operators: \".:%@!^/[]+\"\n", 2, "'%' may not be an address operator: the %-hack is never honoured"),
         ("smtp:\n  ident_timeout: 5s\n", 2, "IDENT lookups are not supported: smtp.ident_timeout must be 0s"),
@@ -116,7 +125,7 @@ struct ConfigTests {
         #expect(throws: ConfigError(file: "command line", line: nil, reason: "--set smtp.nope: unknown key")) {
             try ConfigLoader.load(file: nil, overrides: ["smtp.nope=1"], environment: [:])
         }
-        #expect(throws: ConfigError(file: "environment", line: nil, reason: "MAILSTACK_DRAC_WINDOW: drac.window: 'soon' is not a duration (like 30s, 15m, 1h, 1d)")) {
+        #expect(throws: ConfigError(file: "environment", line: nil, reason: "MAILSTACK_DRAC_WINDOW: drac.window: 'soon' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)")) {
             try ConfigLoader.load(file: nil, environment: ["MAILSTACK_DRAC_WINDOW": "soon"])
         }
     }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import SMTP
 import SMTPInService
 import Testing
 
@@ -44,6 +45,7 @@ struct SMTPDecoderTests {
             case let .commands(lines): out += lines
             case .commandTooLong: out.append("<too long>")
             case .bareNewline: out.append("<bare newline>")
+            case .overflow: out.append("<overflow>")
             }
         }
         if !data.isEmpty { out.append("partial:" + data) }
@@ -96,5 +98,77 @@ struct SMTPDecoderTests {
         #expect(held == ["DATA"])
         let tls = flatten(try decode("STARTTLS\r\nMAIL FROM:<injected@x>\r\n"))
         #expect(tls == ["STARTTLS"])
+    }
+
+    /// Feeds reads one at a time, with the session's mode switches in between.
+    func reads(_ steps: [Either]) throws -> [String] {
+        let mode = SMTPInputMode()
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(SMTPInputDecoder(mode: mode)))
+        var out: [SMTPInput] = []
+        for step in steps {
+            switch step {
+            case let .read(text): try channel.writeInbound(ByteBuffer(string: text))
+            case let .mode(next):
+                mode.set(next)
+                try channel.writeInbound(ByteBuffer()) // the session's kick
+            }
+            while let item = try channel.readInbound(as: SMTPInput.self) { out.append(item) }
+        }
+        _ = try? channel.finish()
+        return flatten(out)
+    }
+
+    enum Either {
+        case read(String)
+        case mode(SMTPInputMode.Mode)
+    }
+
+    @Test("CVE-2011-0411 class: plaintext in a later segment after STARTTLS never reaches the TLS session")
+    func startTLSInjectionAcrossSegments() throws {
+        // The session was still writing earlier replies when the second segment came in; then
+        // TLS went in front and the decoder was switched back to commands.
+        let out = try reads([.read("STARTTLS\r\n"), .read("MAIL FROM:<injected@evil.example>\r\n"), .mode(.command), .read("EHLO tls\r\n")])
+        #expect(out == ["STARTTLS", "EHLO tls"])
+        // The same with STARTTLS at the end of a pipelined group and its argument-less variants.
+        let grouped = try reads([.read("HELP\r\nSTARTTLS \r\n"), .read("RCPT TO:<x@y>\r\n"), .mode(.command), .read("NOOP\r\n")])
+        #expect(grouped == ["HELP", "STARTTLS ", "NOOP"])
+    }
+
+    @Test("DATA and STARTTLS hold whatever their argument: the decoder and the session share one definition", arguments: [
+        "DATA ", "data", "DATA x", "STARTTLS x",
+    ])
+    func holdsForEveryVariant(line: String) throws {
+        let out = try reads([.read(line + "\r\nMAIL FROM:<a@b>\r\n")])
+        #expect(out == [line])
+        #expect(SMTPCommandLine(line).endsPipelinedGroup)
+    }
+
+    @Test("octets pipelined past DATA are bounded: over maxHeld the connection is refused, not grown")
+    func heldInputIsBounded() throws {
+        let chunk = String(repeating: "junk junk\r\n", count: 10_000) // ~110 KB a read
+        var steps: [Either] = [.read("DATA\r\n")]
+        steps += Array(repeating: .read(chunk), count: SMTPInputDecoder.maxHeld / 110_000 + 2)
+        let out = try reads(steps)
+        #expect(out == ["DATA", "<overflow>"])
+    }
+
+    @Test("an over-long command whose read ends in CR keeps the CR: the LF in the next read ends the line")
+    func longCommandEndingInCR() throws {
+        let out = try reads([.read("NOOP " + String(repeating: "x", count: 600) + "\r"), .read("\nQUIT\r\n")])
+        #expect(out == ["<too long>", "QUIT"])
+    }
+}
+
+@Suite("Shared/SMTP: hop counting (MaxHopCount)")
+struct HopCounterTests {
+    @Test("trace fields are counted in the header only, in any chunking", arguments: [1, 3, 7, 1000])
+    func counts(chunk: Int) {
+        let message = "Received: from a\r\n\tby b; date\r\nRECEIVED: x\r\nVia: y\r\nMail-From: z\r\nX-Received: no\r\n"
+            + "Received-SPF: no\r\nSubject: Received: no\r\n \tReceived: continuation\r\n\r\nReceived: in the body\r\n"
+        var counter = HopCounter()
+        let bytes = Array(message.utf8)
+        for start in stride(from: 0, to: bytes.count, by: chunk) { counter.feed(bytes[start..<min(start + chunk, bytes.count)]) }
+        #expect(counter.hops == 4)
+        #expect(counter.headerDone)
     }
 }

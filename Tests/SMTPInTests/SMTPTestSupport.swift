@@ -16,12 +16,14 @@ final class SMTPHarness: @unchecked Sendable {
     let queued = Locked<[Queued]>([])
     let policyDown = Locked(false)
     let queueDown = Locked(false)
+    /// RCPT questions relay-policy was asked.
+    let rcptQuestions = Locked(0)
     let server: SMTPServer
     let task: Task<Void, Error>
     var port: Int { server.localPorts[0] }
 
     init(configure: (inout SMTPEnvironment) -> Void = { _ in }, submission: Bool = false) async throws {
-        let queued = self.queued, policyDown = self.policyDown, queueDown = self.queueDown
+        let queued = self.queued, policyDown = self.policyDown, queueDown = self.queueDown, rcptQuestions = self.rcptQuestions
         let peers = SMTPPeers(
             connect: { address in
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
@@ -32,6 +34,7 @@ final class SMTPHarness: @unchecked Sendable {
                 return mail.sender == "blocked@spam.test" ? Self.reject(550, "5.7.1", "<blocked@spam.test>... Access denied") : .init()
             },
             rcpt: { rcpt in
+                rcptQuestions.withLock { $0 += 1 }
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
                 if rcpt.recipient == "nobody@domain1.com" { return Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user") }
                 if rcpt.recipient.hasSuffix("@remote.test") && !(rcpt.client.address == "127.0.0.1" || rcpt.client.authenticated) {
@@ -113,6 +116,33 @@ final class SMTPTestClient: @unchecked Sendable {
     deinit { close(fd) }
 
     func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+
+    /// Writes `chunk` again and again without reading anything, until the server stops taking
+    /// it (a write blocks for 2 s, or fails) or `limit` octets went out; returns the octets sent.
+    func flood(_ chunk: String, limit: Int) async throws -> Int {
+        try await TestSupport.offPool {
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(self.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let bytes = Array(chunk.utf8)
+            var sent = 0
+            while sent < limit {
+                let n = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                sent += n
+            }
+            return sent
+        }
+    }
+
+    /// Waits (up to `seconds`) for the server to close or reset the connection, without
+    /// reading what it sent; true if it did.
+    func waitForServerClose(seconds: Int32) async throws -> Bool {
+        try await TestSupport.offPool {
+            var entry = pollfd(fd: self.fd, events: Int16(0x2000) /* POLLRDHUP */, revents: 0)
+            guard poll(&entry, 1, seconds * 1000) == 1 else { return false }
+            return entry.revents & Int16(0x2000 | POLLHUP | POLLERR) != 0
+        }
+    }
 
     /// One whole reply (all its lines joined with "\n"), "" at end of stream.
     func reply() async throws -> String {

@@ -1,3 +1,4 @@
+import Listeners
 import NIOCore
 import NIOSSL
 import Synchronization
@@ -20,8 +21,7 @@ final class SMTPConnection: Sendable {
     /// After `timeout`, `reply` is written and the connection closed, unless disarmed first.
     func arm(after timeout: Duration, reply: String) {
         let channel = self.channel
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let task = channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+        let task = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
             channel.writeAndFlush(channel.allocator.buffer(string: reply)).whenComplete { _ in channel.close(promise: nil) }
         }
         deadline.withLock { old in
@@ -37,17 +37,13 @@ final class SMTPConnection: Sendable {
         }
     }
 
-    /// Switches the decoder out of its hold (after DATA) and has it decode what is buffered:
-    /// an empty read is passed to the decoder from the handler just before it (below TLS, so
-    /// the TLS handler never sees it).
+    /// Switches the decoder out of its hold (after DATA or a refused STARTTLS), has it decode
+    /// what is buffered and lets the socket be read again (see `SMTPReadGate`).
     func resume(_ next: SMTPInputMode.Mode) {
         mode.set(next)
         let channel = self.channel
         channel.eventLoop.execute {
-            guard let kick = try? channel.pipeline.syncOperations.context(handlerType: SMTPDecoderKick.self) else { return }
-            kick.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
-            // NIOAsyncChannel hands reads to the session at read-complete.
-            kick.fireChannelReadComplete()
+            SMTPReadGate.release(channel)
         }
     }
 
@@ -62,6 +58,7 @@ final class SMTPConnection: Sendable {
             channel.writeAndFlush(channel.allocator.buffer(string: reply), promise: nil)
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)
             mode.set(.command)
+            SMTPReadGate.release(channel)
         }.get()
     }
 
@@ -77,11 +74,39 @@ final class SMTPConnection: Sendable {
     }
 }
 
-/// Sits just before the input decoder so a session can make the decoder look at what it holds.
-final class SMTPDecoderKick: ChannelInboundHandler, Sendable {
+/// Sits just before the input decoder. While the decoder holds input (after DATA until the 354
+/// is out, after STARTTLS until TLS is in place) it stops reading from the socket, so what a
+/// client pipelines past those commands waits in its own buffers (TCP flow control), never in
+/// ours. On release it lets a read through again and has the decoder look at what it holds: an
+/// empty read passed from here (below TLS, so the TLS handler never sees it).
+final class SMTPReadGate: ChannelDuplexHandler {
     typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    let mode: SMTPInputMode
+    var readPending = false
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
+    init(mode: SMTPInputMode) {
+        self.mode = mode
+    }
+
+    func read(context: ChannelHandlerContext) {
+        switch mode.mode {
+        case .held, .awaitingTLS: readPending = true
+        case .command, .data, .discard: context.read()
+        }
+    }
+
+    /// On the channel's event loop, after the mode changed.
+    static func release(_ channel: Channel) {
+        let pipeline = channel.pipeline.syncOperations
+        guard let gate = try? pipeline.handler(type: SMTPReadGate.self),
+              let context = try? pipeline.context(handlerType: SMTPReadGate.self) else { return }
+        context.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
+        // NIOAsyncChannel hands reads to the session at read-complete.
+        context.fireChannelReadComplete()
+        if gate.readPending {
+            gate.readPending = false
+            context.read()
+        }
     }
 }

@@ -18,6 +18,9 @@ public struct SMTPEnvironment: Sendable {
     public var maxMessageSize: Int
     public var maxRecipients: Int
     public var maxBadCommands: Int
+    /// Trace header fields (Received:) a message may carry before it is refused as looping
+    /// (sendmail's MaxHopCount).
+    public var maxHopCount = 25
     /// Time to send one command line (a client trickling octets cannot stretch it).
     public var commandTimeout: Duration
     /// Time for the whole DATA transfer, from 354 to the final dot.
@@ -30,6 +33,8 @@ public struct SMTPEnvironment: Sendable {
     public var peers: SMTPPeers
     public var logger: Logger
     let connections = ConnectionLimiter()
+    /// relay-policy's time, shared fairly between sessions.
+    let policyShare = PolicyShare(maxInFlight: 64)
 
     public init(hostname: String, loginMessage: String, maxMessageSize: Int, maxRecipients: Int, maxBadCommands: Int,
                 commandTimeout: Duration, dataTimeout: Duration, maxConnections: Int, maxConnectionsPerClient: Int,

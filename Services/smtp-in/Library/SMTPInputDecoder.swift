@@ -1,4 +1,5 @@
 import NIOCore
+import SMTP
 import Synchronization
 
 /// What smtp-in reads from a client.
@@ -10,6 +11,9 @@ public enum SMTPInput: Sendable, Equatable {
     case commandTooLong
     /// A bare LF or a bare CR: the connection is answered and closed (no SMTP smuggling).
     case bareNewline
+    /// More than `SMTPInputDecoder.maxHeld` octets arrived while input was held after DATA: a
+    /// client that does not wait for the 354 (RFC 2920 section 3.1). Answered and closed.
+    case overflow
     /// Message octets, dot-unstuffed, CRLF line ends as received.
     case data(ByteBuffer)
     /// The CRLF.CRLF that ends the data; `lineTooLong` if a text line exceeded the limit.
@@ -17,11 +21,15 @@ public enum SMTPInput: Sendable, Equatable {
 }
 
 /// What the decoder does with the bytes it has: decode commands, decode message data, hold
-/// (after DATA or STARTTLS, until the session has answered), or drop everything (after a bare
-/// newline, before the connection closes).
+/// (after DATA, until the session has answered), drop everything until TLS is in place (after
+/// STARTTLS: every plaintext octet the client sent behind it, in whatever TCP segment, is
+/// dropped), or drop everything (after a bare newline, before the connection closes).
+///
+/// While input is held or awaiting TLS, `SMTPReadGate` also stops reading from the socket, so a
+/// client that pipelines past DATA is held back by TCP's flow control, not by our memory.
 public final class SMTPInputMode: Sendable {
     public enum Mode: UInt8, Sendable {
-        case command, data, held, discard
+        case command, data, held, awaitingTLS, discard
     }
 
     private let value = Atomic<UInt8>(Mode.command.rawValue)
@@ -39,8 +47,9 @@ public final class SMTPInputMode: Sendable {
 /// * The data ends at CRLF "." CRLF and nothing else; leading dots are removed (RFC 5321 4.5.2).
 /// * Command lines are limited to `maxCommandLine` octets, text lines to `maxTextLine`, both
 ///   with CRLF; nothing is buffered beyond them.
-/// * After a DATA or STARTTLS command the decoder holds (pipelined octets wait, or, after
-///   STARTTLS, are dropped) until the session switches the mode after its reply.
+/// * After a DATA or STARTTLS command (`SMTPCommandLine.endsPipelinedGroup`, the session's own
+///   definition) the decoder holds pipelined octets (DATA, at most `maxHeld`) or drops them
+///   (STARTTLS, until TLS is in place) until the session switches the mode after its reply.
 public struct SMTPInputDecoder: ByteToMessageDecoder {
     public typealias InboundOut = SMTPInput
     let maxCommandLine: Int
@@ -55,6 +64,10 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
     var discardingLine = false
     /// Message octets gathered in one decode call, handed on in one piece.
     static let dataChunk = 64 * 1024
+    /// Octets kept while input is held after DATA. The read gate stops reading while held, so
+    /// only what one read cycle brought can wait here (NIO reads at most 4 x 64 KiB per cycle);
+    /// more means the gate was bypassed, and the connection is closed rather than grown.
+    public static let maxHeld = 1 << 20
 
     public init(mode: SMTPInputMode, maxCommandLine: Int = 512, maxTextLine: Int = 1000) {
         self.mode = mode
@@ -65,8 +78,13 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         switch mode.mode {
         case .held:
+            if buffer.readableBytes > Self.maxHeld {
+                mode.set(.discard)
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                context.fireChannelRead(Self.wrapInboundOut(.overflow))
+            }
             return .needMoreData
-        case .discard:
+        case .awaitingTLS, .discard:
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             return .needMoreData
         case .data:
@@ -96,7 +114,9 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
                 flush()
                 if buffer.readableBytesView.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
                 if buffer.readableBytes >= maxCommandLine {
-                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                    // Keep a trailing CR: its LF may come in the next read and ends the line.
+                    let trailingCR = buffer.readableBytesView.last == 0x0D ? 1 : 0
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes - trailingCR)
                     if !discardingLine { context.fireChannelRead(Self.wrapInboundOut(.commandTooLong)) }
                     discardingLine = true
                 }
@@ -120,17 +140,17 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
             }
             let text = String(decoding: view.dropLast(2), as: UTF8.self)
             group.append(text)
-            let verb = text.prefix { $0 != " " }.uppercased()
-            if verb == "DATA" && text.count == 4 {
-                mode.set(.held)
-                atLineStart = true
-                lineLength = 0
-                lineTooLong = false
-                flush()
-                return .needMoreData
-            } else if verb == "STARTTLS" {
-                mode.set(.held)
-                buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // plaintext pipelined behind STARTTLS
+            let command = SMTPCommandLine(text)
+            if command.endsPipelinedGroup {
+                if command.verb == "DATA" {
+                    mode.set(.held)
+                    atLineStart = true
+                    lineLength = 0
+                    lineTooLong = false
+                } else {
+                    mode.set(.awaitingTLS)
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // plaintext pipelined behind STARTTLS
+                }
                 flush()
                 return .needMoreData
             }

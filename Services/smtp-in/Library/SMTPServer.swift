@@ -30,12 +30,14 @@ public final class SMTPServer: Sendable {
     public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPServer {
         let logger = environment.logger
+        let writeTimeout = environment.commandTimeout.timeAmount
         let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
             logger.warning("accepting a connection: \(error)")
         }) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let mode = SMTPInputMode()
-                try channel.pipeline.syncOperations.addHandler(SMTPDecoderKick())
+                try channel.pipeline.syncOperations.addHandler(WriteStallCloser(timeout: writeTimeout))
+                try channel.pipeline.syncOperations.addHandler(SMTPReadGate(mode: mode))
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPInputDecoder(mode: mode)))
                 return Connection(channel: try NIOAsyncChannel<SMTPInput, ByteBuffer>(wrappingChannelSynchronously: channel), mode: mode)
             }

@@ -28,6 +28,8 @@ struct SMTPSession {
     var authenticatedUser: String?
     var badCommands = 0
     var transaction: Transaction?
+    /// This session's turn in relay-policy's time (`PolicyShare`).
+    let policyTurn: UInt64
 
     struct Transaction {
         var sender: String
@@ -52,6 +54,7 @@ struct SMTPSession {
         self.output = output
         self.connection = connection
         self.submission = submission
+        self.policyTurn = environment.policyShare.session()
     }
 
     var hostname: String { environment.hostname }
@@ -95,6 +98,10 @@ struct SMTPSession {
                 try await reply(500, "5.5.2", "Error: bare <LF> received")
                 logger.notice("\(relay): bare newline in a command; connection closed")
                 outcome = .close
+            case .overflow:
+                try await reply(421, "4.5.0", "\(hostname) Error: input pipelined past DATA; closing connection")
+                logger.notice("\(relay): sent more than \(SMTPInputDecoder.maxHeld) octets without waiting for the 354; connection closed")
+                outcome = .close
             case .data, .dataEnd:
                 outcome = .proceed // not reachable: the decoder is in data mode only inside DATA
             }
@@ -125,18 +132,35 @@ struct SMTPSession {
 
     /// A group of commands that arrived together, answered in order. The relay-policy questions
     /// of its RCPTs are asked at once first (PIPELINING, RFC 2920), so ten recipients cost one
-    /// round trip, not ten; an RCPT that turns out not to need its answer (no MAIL, a syntax
-    /// error) just leaves it unused.
+    /// round trip, not ten; an RCPT that turns out not to need its answer (a refused MAIL, a
+    /// syntax error) just leaves it unused. Only RCPTs that can count are asked early: inside a
+    /// transaction (an earlier MAIL in the group or one already open), up to smtp.max_recipients
+    /// and `maxEarlyQuestions` per group, so a flood of RCPTs without MAIL costs relay-policy
+    /// nothing.
     mutating func commands(_ lines: [String], _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> Next {
         var early: [Int: Task<Mailstack_Ipc_PolicyVerdict, Error>] = [:]
         if lines.count > 1, connectReject == nil {
             let peers = environment.peers
+            let share = environment.policyShare
             let client = self.client
+            let turn = policyTurn
+            var open = transaction != nil
+            var counted = transaction?.recipients.count ?? 0
             for (index, line) in lines.enumerated() {
-                let verb = line.prefix { $0 != " " }.uppercased()
-                if verb == "AUTH" || verb == "STARTTLS" { break } // they change who the client is
-                guard verb == "RCPT", let address = rcptAddress(line.dropFirst(4).drop { $0 == " " }) else { continue }
-                early[index] = Task { try await peers.rcpt(.with { $0.client = client; $0.recipient = address }) }
+                let command = SMTPCommandLine(line)
+                switch command.verb {
+                case "AUTH", "STARTTLS": break // they change who the client is
+                case "MAIL": open = helo != nil; counted = 0; continue
+                case "RSET", "HELO", "EHLO": open = false; continue
+                case "RCPT":
+                    guard open, counted < environment.maxRecipients, early.count < Self.maxEarlyQuestions,
+                          let address = rcptAddress(command.argument) else { continue }
+                    counted += 1
+                    early[index] = Task { try await share.ask(turn) { try await peers.rcpt(.with { $0.client = client; $0.recipient = address }) } }
+                    continue
+                default: continue
+                }
+                break
             }
         }
         defer { early.values.forEach { $0.cancel() } }
@@ -147,6 +171,10 @@ struct SMTPSession {
         return .proceed
     }
 
+    /// RCPT questions asked ahead of their turn in one pipelined group (the rest are asked as
+    /// their RCPT is answered).
+    static let maxEarlyQuestions = 32
+
     /// The address an RCPT argument names (as `rcpt` will use it), if it parses.
     func rcptAddress(_ argument: Substring) -> String? {
         guard let path = try? SMTPPath.parse(argument, prefix: "TO"), !path.address.isEmpty else { return nil }
@@ -155,8 +183,8 @@ struct SMTPSession {
 
     mutating func command(_ line: String, _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator,
                           early: Task<Mailstack_Ipc_PolicyVerdict, Error>? = nil) async throws -> Next {
-        let verb = line.prefix { $0 != " " }.uppercased()
-        let argument = line.dropFirst(verb.count).drop { $0 == " " }
+        let command = SMTPCommandLine(line)
+        let (verb, argument) = (command.verb, command.argument)
         switch verb {
         case "HELO", "EHLO": return try await hello(verb, argument)
         case "MAIL": return try await mail(argument)
@@ -183,7 +211,7 @@ struct SMTPSession {
         case "STARTTLS": return try await startTLS(argument)
         case "AUTH": return try await auth(argument, &input)
         default:
-            return try await bad(SMTPReply(500, "5.5.1", "Command unrecognized: \"\(line.prefix(40))\""))
+            return try await bad(SMTPReply(500, "5.5.1", "Command unrecognized: \"\(Self.quoted(line.prefix(40)))\""))
         }
         return .proceed
     }
@@ -193,6 +221,11 @@ struct SMTPSession {
     mutating func hello(_ verb: String, _ argument: Substring) async throws -> Next {
         guard !argument.isEmpty, !argument.contains(" ") || verb == "HELO" else {
             return try await bad(SMTPReply(501, "5.0.0", "\(verb) requires domain address"))
+        }
+        // The name goes into Received: and the logs: no control characters (RFC 5321 4.1.1.1:
+        // a domain or an address literal).
+        guard !argument.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            return try await bad(SMTPReply(501, "5.0.0", "Invalid domain name"))
         }
         helo = String(argument.prefix { $0 != " " })
         esmtp = verb == "EHLO"
@@ -214,8 +247,8 @@ struct SMTPSession {
 
     mutating func mail(_ argument: Substring) async throws -> Next {
         if let connectReject { try await send(connectReject); return .proceed }
-        guard helo != nil else { try await reply(503, "5.0.0", "Polite people say HELO first"); return .proceed }
-        guard transaction == nil else { try await reply(503, "5.5.0", "Sender already specified"); return .proceed }
+        guard helo != nil else { return try await bad(SMTPReply(503, "5.0.0", "Polite people say HELO first")) }
+        guard transaction == nil else { return try await bad(SMTPReply(503, "5.5.0", "Sender already specified")) }
         if submission && authenticatedUser == nil {
             try await reply(530, "5.7.0", "Authentication required")
             return .proceed
@@ -252,7 +285,8 @@ struct SMTPSession {
                 default: return try await bad(SMTPReply(501, "5.5.4", "Bad argument \"\(value.prefix(20))\" to RET"))
                 }
             case let ("ENVID", value?):
-                guard let envid = XText.decode(value), envid.utf8.count <= 100 else {
+                // RFC 3461 4.4: printable US-ASCII once decoded (no CR/LF/NUL for the DSN's header).
+                guard let envid = XText.decode(value), envid.utf8.count <= 100, envid.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
                     return try await bad(SMTPReply(501, "5.5.4", "Syntax error in ENVID parameter value"))
                 }
                 t.envid = envid
@@ -271,9 +305,11 @@ struct SMTPSession {
             $0.sender = path.address
             $0.size = t.declaredSize
         }
-        guard let discard = try await decide("MAIL", unavailable: "Temporary system failure; try again later", {
-            try await environment.peers.mail(question)
-        }) else { return .proceed }
+        let (share, peers, turn) = (environment.policyShare, environment.peers, policyTurn)
+        let decision = try await decide("MAIL", unavailable: "Temporary system failure; try again later", {
+            try await share.ask(turn) { try await peers.mail(question) }
+        })
+        guard case let .accepted(discard) = decision else { return decision.next }
         t.discard = t.discard || discard
         transaction = t
         try await reply(250, "2.1.0", "<\(path.address)>... Sender ok")
@@ -284,7 +320,7 @@ struct SMTPSession {
 
     mutating func rcpt(_ argument: Substring, early: Task<Mailstack_Ipc_PolicyVerdict, Error>? = nil) async throws -> Next {
         if let connectReject { try await send(connectReject); return .proceed }
-        guard var t = transaction else { try await reply(503, "5.0.0", "Need MAIL before RCPT"); return .proceed }
+        guard var t = transaction else { return try await bad(SMTPReply(503, "5.0.0", "Need MAIL before RCPT")) }
         let path: SMTPPath
         do {
             path = try SMTPPath.parse(argument, prefix: "TO")
@@ -304,8 +340,11 @@ struct SMTPSession {
                 }
                 recipient.notify = notify
             case let ("ORCPT", value?):
+                // RFC 3461 4.2: an addr-type and an address; never a control character, which
+                // would reach the DSN's Original-Recipient: field.
                 guard let semicolon = value.firstIndex(of: ";"), let decoded = XText.decode(String(value[value.index(after: semicolon)...])),
-                      decoded.utf8.count <= 500 else {
+                      decoded.utf8.count <= 500, !decoded.containsControlCharacter, !value[..<semicolon].isEmpty,
+                      value[..<semicolon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
                     return try await bad(SMTPReply(501, "5.5.4", "Syntax error in ORCPT parameter value"))
                 }
                 recipient.orcpt = value[..<semicolon] + ";" + decoded
@@ -318,17 +357,21 @@ struct SMTPSession {
             return .proceed
         }
         guard t.recipients.count < environment.maxRecipients else {
+            // Not a bad command: RFC 5321 4.5.3.1.10 has the client send the rest in another
+            // transaction. relay-policy is not asked for them.
             try await reply(452, "4.5.3", "Too many recipients")
             return .proceed
         }
+        let (share, peers, turn, client) = (environment.policyShare, environment.peers, policyTurn, client)
         let question = Mailstack_Ipc_PolicyRcpt.with {
             $0.client = client
             $0.recipient = recipient.address
         }
-        guard let discard = try await decide("RCPT", unavailable: "<\(recipient.address)>... Temporary system failure; try again later", {
+        let decision = try await decide("RCPT", unavailable: "<\(recipient.address)>... Temporary system failure; try again later", {
             if let early, question.client == client { return try await early.value }
-            return try await environment.peers.rcpt(question)
-        }) else { return .proceed }
+            return try await share.ask(turn) { try await peers.rcpt(question) }
+        })
+        guard case let .accepted(discard) = decision else { return decision.next }
         t.discard = t.discard || discard
         t.recipients.append(recipient)
         transaction = t
@@ -336,24 +379,35 @@ struct SMTPSession {
         return .proceed
     }
 
-    /// Puts a MAIL or RCPT question to relay-policy. Returns whether the message is to be
-    /// discarded (access DISCARD), or nil when the client has been answered: with the refusal,
-    /// or with a 451 when relay-policy cannot be asked.
-    func decide(_ what: String, unavailable: String,
-                _ ask: () async throws -> Mailstack_Ipc_PolicyVerdict) async throws -> Bool? {
+    /// relay-policy's answer to a MAIL or RCPT: accepted (and whether the message is to be
+    /// discarded, access DISCARD), or already answered to the client.
+    enum Decision {
+        case accepted(discard: Bool)
+        case answered(Next)
+
+        var next: Next {
+            if case let .answered(next) = self { return next }
+            return .proceed
+        }
+    }
+
+    /// Puts a MAIL or RCPT question to relay-policy. A refusal is answered and counted as a bad
+    /// command (a client guessing addresses is closed like any other); when relay-policy cannot
+    /// be asked, the answer is a 451.
+    mutating func decide(_ what: String, unavailable: String,
+                         _ ask: () async throws -> Mailstack_Ipc_PolicyVerdict) async throws -> Decision {
         let verdict: Mailstack_Ipc_PolicyVerdict
         do {
             verdict = try await ask()
         } catch {
             logger.error("\(relay): \(what): relay-policy unavailable: \(error)")
             try await reply(451, "4.3.0", unavailable)
-            return nil
+            return .answered(.proceed)
         }
         if verdict.action == .reject {
-            try await reply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)
-            return nil
+            return .answered(try await bad(SMTPReply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)))
         }
-        return verdict.action == .discard
+        return .accepted(discard: verdict.action == .discard)
     }
 
     /// NOTIFY=NEVER or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1), as bits.
@@ -378,11 +432,10 @@ struct SMTPSession {
         // The decoder holds after DATA; whatever the answer, it must start again.
         guard let t = transaction, !t.recipients.isEmpty, connectReject == nil, argument.isEmpty else {
             connection.resume(.command)
-            if let connectReject { try await send(connectReject) }
-            else if !argument.isEmpty { return try await bad(SMTPReply(501, "5.5.4", "Syntax error (no parameters allowed)")) }
-            else if transaction == nil { try await reply(503, "5.0.0", "Need MAIL command") }
-            else { try await reply(503, "5.0.0", "Need RCPT (recipient)") }
-            return .proceed
+            if let connectReject { try await send(connectReject); return .proceed }
+            if !argument.isEmpty { return try await bad(SMTPReply(501, "5.5.4", "Syntax error (no parameters allowed)")) }
+            if transaction == nil { return try await bad(SMTPReply(503, "5.0.0", "Need MAIL command")) }
+            return try await bad(SMTPReply(503, "5.0.0", "Need RCPT (recipient)"))
         }
         transaction = nil
         let queueID = QueueID.make()
@@ -424,6 +477,7 @@ struct SMTPSession {
         }
         defer { queued.cancel() }
         var size = 0
+        var hops = HopCounter()
         var refused: SMTPReply?
         await handOff.send(ByteBuffer(string: await receivedHeader(queueID: queueID, recipients: t.recipients)), to: stream)
         while true {
@@ -435,6 +489,15 @@ struct SMTPSession {
             switch next {
             case let .data(chunk):
                 size += chunk.readableBytes
+                if !hops.headerDone {
+                    hops.feed(chunk.readableBytesView)
+                    if hops.hops > environment.maxHopCount && refused == nil {
+                        // sendmail's MaxHopCount: the message is in a loop (the final count
+                        // goes into the reply at the end).
+                        refused = SMTPReply(554, "5.4.6", "Too many hops")
+                        stream.fail(SMTPRefusal.tooManyHops)
+                    }
+                }
                 if size > environment.maxMessageSize && refused == nil {
                     refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
                     stream.fail(SMTPRefusal.tooLarge)
@@ -444,6 +507,9 @@ struct SMTPSession {
                 if lineTooLong && refused == nil {
                     refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
                     stream.fail(SMTPRefusal.lineTooLong)
+                }
+                if refused?.enhanced == "5.4.6" {
+                    refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
                 }
                 if let refused {
                     logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
@@ -466,7 +532,7 @@ struct SMTPSession {
                 try await reply(550, "5.5.2", "Error: bare <LF> received")
                 logger.notice("\(relay): bare newline in the message from <\(t.sender)>; refused and connection closed")
                 return .close
-            case .commands, .commandTooLong:
+            case .commands, .commandTooLong, .overflow:
                 break // not reachable while the decoder is in data mode
             }
         }
@@ -544,6 +610,10 @@ struct SMTPSession {
         default:
             return try await bad(SMTPReply(504, "5.7.4", "Unrecognized authentication type"))
         }
+        guard !user.containsControlCharacter, !user.isEmpty else {
+            logger.notice("\(relay): AUTH \(mechanism) with a malformed user name refused")
+            return try await bad(SMTPReply(535, "5.7.8", "Error: authentication failed"))
+        }
         if authenticate(user, password) {
             authenticatedUser = user
             client.authenticated = true
@@ -553,6 +623,12 @@ struct SMTPSession {
         }
         logger.notice("\(relay): AUTH \(mechanism) failed for \(user.prefix(64))")
         return try await bad(SMTPReply(535, "5.7.8", "Error: authentication failed"))
+    }
+
+    /// A client's text quoted in a reply: control characters (which could end the reply line
+    /// early or reach the client's terminal) as `?`.
+    static func quoted(_ text: Substring) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0 }))
     }
 
     mutating func authAborted() async throws -> Next {
@@ -573,7 +649,7 @@ struct SMTPSession {
 }
 
 enum SMTPRefusal: Error {
-    case tooLarge, lineTooLong, bareNewline
+    case tooLarge, lineTooLong, bareNewline, tooManyHops
 }
 
 /// Whether the queue's request for the message in DATA has failed: then the rest of the message

@@ -7,8 +7,11 @@
 // Privileges: its own user; needs no files except the TLS key and, for submission, the
 //             passwd-file. Port 25 comes from systemd's socket unit (or CAP_NET_BIND_SERVICE).
 // Limits:     smtp.max_message_size, smtp.max_recipients, smtp.max_bad_commands,
-//             smtp.command_timeout, smtp.data_timeout, smtp.max_connections(_per_client);
-//             command lines 512 octets, text lines 1000 (RFC 5321).
+//             smtp.command_timeout (reads of a whole line and blocked writes alike),
+//             smtp.data_timeout, smtp.max_connections(_per_client), smtp.max_hop_count;
+//             command lines 512 octets, text lines 1000 (RFC 5321); input pipelined past DATA
+//             1 MiB (reading stops while the session answers); relay-policy questions shared
+//             fairly between sessions.
 
 import Daemon
 import NIOSSL
@@ -38,7 +41,7 @@ if !configuration.tlsCertificate.isEmpty {
     }
 }
 let passwd = configuration.submissionEnabled ? PasswdFile(path: configuration.pop3PasswdFile) : nil
-let environment = SMTPEnvironment(
+var environment = SMTPEnvironment(
     hostname: configuration.fqdn,
     loginMessage: configuration.loginMessage,
     maxMessageSize: configuration.maxMessageSize,
@@ -51,6 +54,7 @@ let environment = SMTPEnvironment(
     tlsContext: tlsContext,
     peers: .ipc(policy: policy, queue: queue, passwd: passwd),
     logger: logger)
+environment.maxHopCount = configuration.maxHopCount
 
 func listeners(_ name: String, _ configured: [String], activated: [SocketActivation.Socket]) -> [SMTPServer.Listen] {
     let mine = activated.filter { $0.name == name || (name == "smtp" && ($0.name == "unknown" || $0.name == "smtp-in")) }
