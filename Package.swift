@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
-        .target(name: "Users", dependencies: ["CCrypt"], path: "Shared/Users"),
+        .target(name: "Users", dependencies: ["CCrypt", nioPosix], path: "Shared/Users"),
         // Shared/SMTP: the SMTP grammar shared by smtp-in, queue and smtpfeed-out (dates,
         // addresses, parameters, replies).
         .target(name: "SMTP", path: "Shared/SMTP"),
@@ -200,7 +200,8 @@ let package = Package(
         ),
         .testTarget(
             name: "POP3Tests",
-            dependencies: ["POP3Service", "Maildir", "Users", "TestSupport", "IPC", "IPCTransport", nio, logging],
+            dependencies: ["POP3Service", "Maildir", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/POP3Tests"
         ),
         .testTarget(

@@ -215,6 +215,7 @@ struct POP3ConversationTests {
             let start = ContinuousClock.now
             let idle = try LineClient(port: f.port)
             _ = try await idle.line()
+            #expect(try await idle.line() == "-ERR Idle timeout; closing connection")
             #expect(try await idle.isClosed())
             #expect(ContinuousClock.now - start >= .seconds(2))
         }

@@ -11,8 +11,11 @@ final class LineClient: @unchecked Sendable {
     let fd: Int32
     var buffer: [UInt8] = []
 
-    init(port: Int, host: String = "127.0.0.1") throws {
+    /// `receiveBuffer`: a small fixed receive buffer (no autotuning: the kernel then holds
+    /// little of what the server sends to a client that does not read).
+    init(port: Int, host: String = "127.0.0.1", receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -63,6 +66,16 @@ final class LineClient: @unchecked Sendable {
 
     func isClosed() async throws -> Bool { try await TestSupport.offPool { self.readRawLine() == nil } }
 
+    /// Waits (up to `seconds`) for the server to close or reset the connection, without
+    /// reading what it sent; true if it did.
+    func waitForServerClose(seconds: Int32) async throws -> Bool {
+        try await TestSupport.offPool {
+            var entry = pollfd(fd: self.fd, events: Int16(0x2000) /* POLLRDHUP */, revents: 0)
+            guard poll(&entry, 1, seconds * 1000) == 1 else { return false }
+            return entry.revents & Int16(0x2000 | POLLHUP | POLLERR) != 0
+        }
+    }
+
     private func readLine() -> String? {
         guard var raw = readRawLine() else { return nil }
         if raw.last == 10 { raw.removeLast() }
@@ -105,15 +118,17 @@ struct POP3Fixture: Sendable {
             + "user2:{PLAIN}apopsecret\n"
             + "user4:\(PasswdFile.hash("bcrypt pass", prefix: "$2b$")!)\n"
 
-    static func make(failureDelay: Duration = .milliseconds(50), maxFailures: Int = 3, idle: Duration = .seconds(600),
+    static func make(failureDelay: Duration = .milliseconds(50), maxFailures: Int = 3, maxUserFailures: Int? = nil,
+                     idle: Duration = .seconds(600), loginTimeout: Duration = .seconds(600),
                      dracFails: Bool = false) async throws -> POP3Fixture {
         let directory = try TestSupport.temporaryDirectory("pop3")
         try passwdText.write(toFile: directory + "/passwd", atomically: true, encoding: .utf8)
         let registered = Locked<[String]>([])
         let environment = POP3Environment(
             passwd: PasswdFile(path: directory + "/passwd"), maildirRoot: directory + "/mail", hostname: "host.domain.com",
-            throttle: POP3LoginThrottle(maxFailures: maxFailures, window: .seconds(60)), failureDelay: failureDelay,
-            idleTimeout: idle, maxSessions: 20, maxSessionsPerAddress: 5,
+            logins: LoginGuard(limits: .init(maxFailures: maxFailures, maxUserFailures: maxUserFailures, window: .seconds(60),
+                                             failureDelay: failureDelay)),
+            idleTimeout: idle, loginTimeout: loginTimeout, maxSessions: 20, maxSessionsPerAddress: 5,
             registerClient: { address in
                 if dracFails { throw POSIXError(.ECONNREFUSED) }
                 registered.withLock { $0.append(address) }

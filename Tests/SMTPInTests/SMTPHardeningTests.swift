@@ -11,7 +11,7 @@ struct SMTPHardeningTests {
     @Test("a client that pipelines without reading replies, then DATA and a stream of junk: bounded and closed")
     func nonReadingClientIsClosed() async throws {
         let smtp = try await SMTPHarness { $0.commandTimeout = .seconds(1) }
-        let c = try SMTPTestClient(port: smtp.port)
+        let c = try SMTPTestClient(port: smtp.port, receiveBuffer: 65536)
         _ = try await c.reply()
         // Enough HELP replies (about 12 MB) to fill both sockets' buffers; then DATA holds the
         // decoder and the read gate stops reading, so the junk behind it stays with the client.

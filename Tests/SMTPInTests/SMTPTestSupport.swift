@@ -93,8 +93,11 @@ final class SMTPTestClient: @unchecked Sendable {
     let fd: Int32
     var buffer: [UInt8] = []
 
-    init(port: Int, from source: String = "127.0.0.2") throws {
+    /// `receiveBuffer`: a small fixed receive buffer (no autotuning: the kernel then holds
+    /// little of what the server sends to a client that does not read).
+    init(port: Int, from source: String = "127.0.0.2", receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         inet_pton(AF_INET, source, &local.sin_addr)

@@ -14,10 +14,11 @@ public struct POP3Environment: Sendable {
     public var maildirRoot: String
     public var hostname: String
     public var locks = POP3MailboxLocks()
-    public var throttle: POP3LoginThrottle
-    /// Every failed login waits this long before its answer.
-    public var failureDelay: Duration
+    /// Failed-login throttles, delays and the password hashing pool.
+    public var logins: LoginGuard
     public var idleTimeout: Duration
+    /// Time from connect to a successful login; an unauthenticated session is closed after it.
+    public var loginTimeout: Duration
     public var maxSessions: Int
     public var maxSessionsPerAddress: Int
     /// Registers a client address with drac-registry after a successful login.
@@ -25,18 +26,18 @@ public struct POP3Environment: Sendable {
     public var logger: Logger
     /// STLS is offered when a certificate is configured.
     public var tlsContext: NIOSSLContext?
-    let sessions = ConnectionLimiter()
+    public let sessions = ConnectionLimiter()
 
-    public init(passwd: PasswdFile, maildirRoot: String, hostname: String, throttle: POP3LoginThrottle,
-                failureDelay: Duration, idleTimeout: Duration, maxSessions: Int, maxSessionsPerAddress: Int,
+    public init(passwd: PasswdFile, maildirRoot: String, hostname: String, logins: LoginGuard,
+                idleTimeout: Duration, loginTimeout: Duration, maxSessions: Int, maxSessionsPerAddress: Int,
                 registerClient: @escaping @Sendable (String) async throws -> Void, logger: Logger,
                 tlsContext: NIOSSLContext? = nil) {
         self.passwd = passwd
         self.maildirRoot = maildirRoot
         self.hostname = hostname
-        self.throttle = throttle
-        self.failureDelay = failureDelay
+        self.logins = logins
         self.idleTimeout = idleTimeout
+        self.loginTimeout = loginTimeout
         self.maxSessions = maxSessions
         self.maxSessionsPerAddress = maxSessionsPerAddress
         self.registerClient = registerClient

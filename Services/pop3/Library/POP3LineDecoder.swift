@@ -11,7 +11,8 @@ public enum POP3Line: Sendable, Equatable {
 /// Splits input at LF (a CR before it is dropped), refusing lines over `maxLine` octets
 /// (CRLF included) without buffering them.
 ///
-/// After a line that is STLS, everything else is discarded until the session has either
+/// After a line that is STLS (as `POP3Command.parse` reads it: one definition for the decoder
+/// and the session), everything else is discarded until the session has either
 /// started TLS or refused it (`POP3TLSGate`): plaintext a client (or an attacker in the middle)
 /// pipelined behind STLS never reaches the session (RFC 2595 section 3.1; CVE-2011-0411's class).
 public struct POP3LineDecoder: ByteToMessageDecoder {
@@ -53,7 +54,9 @@ public struct POP3LineDecoder: ByteToMessageDecoder {
             line.moveWriterIndex(to: line.writerIndex - 1)
         }
         let text = String(buffer: line)
-        if let gate, text.uppercased() == "STLS" {
+        // The session's own parser decides what STLS is ("STLS " with a trailing space is STLS
+        // to it, so it must close the gate here too).
+        if let gate, case .stls? = try? POP3Command.parse(text) {
             gate.close()
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         }

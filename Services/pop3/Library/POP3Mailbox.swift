@@ -50,33 +50,3 @@ public final class POP3MailboxLocks: Sendable {
     public func acquire(_ user: String) -> Bool { held.withLock { $0.insert(user).inserted } }
     public func release(_ user: String) { _ = held.withLock { $0.remove(user) } }
 }
-
-/// Failed logins per client address: each failure is delayed, and an address with
-/// `maxFailures` failures within `window` is refused until they age out.
-public final class POP3LoginThrottle: Sendable {
-    let maxFailures: Int
-    let window: Duration
-    let failures = Mutex([String: [ContinuousClock.Instant]]())
-
-    public init(maxFailures: Int, window: Duration) {
-        self.maxFailures = maxFailures
-        self.window = window
-    }
-
-    public func isBlocked(_ address: String) -> Bool {
-        let now = ContinuousClock.now
-        return failures.withLock { map in
-            let recent = (map[address] ?? []).filter { now - $0 < window }
-            map[address] = recent.isEmpty ? nil : recent
-            return recent.count >= maxFailures
-        }
-    }
-
-    public func recordFailure(_ address: String) {
-        failures.withLock { $0[address, default: []].append(.now) }
-    }
-
-    public func recordSuccess(_ address: String) {
-        _ = failures.withLock { $0.removeValue(forKey: address) }
-    }
-}

@@ -6,8 +6,9 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The POP3 listeners: TCP sockets passed by systemd or bound from pop3.listen, one task per
-/// connection. Closes idle connections after the configured timeout (RFC 1939: at least 10
-/// minutes).
+/// connection. A session waiting longer than the idle timeout (RFC 1939: at least 10 minutes)
+/// for a whole line, or longer than the login timeout for a successful login, is closed; so is
+/// one whose writes stay blocked (a client that does not read) for the idle timeout.
 public final class POP3Server: Sendable {
     public typealias Listen = TCPListeners<Connection>.Address
 
@@ -28,7 +29,7 @@ public final class POP3Server: Sendable {
     /// Binds every listener; returns once they accept connections.
     public static func bind(_ addresses: [Listen], environment: POP3Environment,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> POP3Server {
-        let idle = TimeAmount.nanoseconds(Int64(environment.idleTimeout.components.seconds) * 1_000_000_000)
+        let idle = environment.idleTimeout.timeAmount
         let tls = environment.tlsContext != nil
         let logger = environment.logger
         let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
@@ -36,8 +37,7 @@ public final class POP3Server: Sendable {
         }) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let gate = tls ? POP3TLSGate() : nil
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                try channel.pipeline.syncOperations.addHandler(WriteStallCloser(timeout: idle))
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(POP3LineDecoder(gate: gate)))
                 return Connection(channel: try NIOAsyncChannel<POP3Line, ByteBuffer>(synchronouslyWrapping: channel), gate: gate)
             }
@@ -72,24 +72,12 @@ public final class POP3Server: Sendable {
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
                 var lines = inbound.makeAsyncIterator()
-                var session = POP3Session(environment: environment, client: client, output: outbound, tls: tls)
+                var session = POP3Session(environment: environment, client: client, output: outbound, tls: tls,
+                                          deadline: ConnectionDeadline(channel: channel))
                 try await session.run(&lines)
             }
         } catch {
             environment.logger.debug("pop3 connection from \(client) ended: \(error)")
-        }
-    }
-}
-
-/// Closes a connection when IdleStateHandler reports no input for the idle timeout.
-final class IdleCloser: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 }

@@ -1,5 +1,6 @@
-import Users
 import Crypto
+import Listeners
+import Users
 import Foundation
 import Logging
 import Maildir
@@ -40,13 +41,19 @@ public struct POP3Session {
     }
     let tls: TLS?
     var tlsActive = false
+    /// Closes the connection when a whole line does not come in time (nil in tests without a
+    /// channel of their own).
+    let deadline: ConnectionDeadline?
+    let connectedAt = ContinuousClock.now
 
     /// Unknown or malformed commands tolerated before the connection is closed.
     static let maxBadCommands = 20
 
-    public init(environment: POP3Environment, client: String, output: NIOAsyncChannelOutboundWriter<ByteBuffer>, tls: TLS? = nil) {
+    public init(environment: POP3Environment, client: String, output: NIOAsyncChannelOutboundWriter<ByteBuffer>, tls: TLS? = nil,
+                deadline: ConnectionDeadline? = nil) {
         self.environment = environment
         self.tls = tls
+        self.deadline = deadline
         self.client = client
         self.output = output
         // RFC 1939 section 7: the APOP timestamp, unique per connection. No software name.
@@ -70,7 +77,7 @@ public struct POP3Session {
             }
         }
         try await send("+OK ready \(banner)")
-        while case let line? = try await lines.next() {
+        while !closing, case let line? = try await nextLine(&lines) {
             guard case let .line(text) = line else {
                 try await bad("-ERR Line too long")
                 continue
@@ -88,7 +95,7 @@ public struct POP3Session {
             if case .auth(_, nil) = command, case .authorization = state, text.uppercased().hasPrefix("AUTH PLAIN") {
                 // AUTH PLAIN with no initial response: ask for it.
                 try await send("+ ")
-                guard case let .line(answer)? = try await lines.next() else { return }
+                guard case let .line(answer)? = try await nextLine(&lines) else { return }
                 try await execute(.auth(mechanism: "PLAIN", initialResponse: answer == "*" ? "*" : answer))
             } else {
                 try await execute(command)
@@ -96,6 +103,23 @@ public struct POP3Session {
             if case .done = state { return }
             if closing { return }
         }
+    }
+
+    /// The next line, within the idle timeout, and before login within what is left of the
+    /// login timeout: deadlines count whole lines, so octets trickled in extend nothing.
+    func nextLine(_ lines: inout NIOAsyncChannelInboundStream<POP3Line>.AsyncIterator) async throws -> POP3Line? {
+        var limit = environment.idleTimeout
+        var farewell = "-ERR Idle timeout; closing connection\r\n"
+        if case .authorization = state {
+            let left = environment.loginTimeout - (ContinuousClock.now - connectedAt)
+            if left < limit {
+                limit = max(left, .zero)
+                farewell = "-ERR [AUTH] Login timeout; closing connection\r\n"
+            }
+        }
+        deadline?.arm(after: limit, farewell: farewell)
+        defer { deadline?.disarm() }
+        return try await lines.next()
     }
 
     /// Answers a bad command; the last one tolerated is answered by closing the connection.
@@ -146,6 +170,8 @@ public struct POP3Session {
         case (.authorization, .quit):
             state = .done
             try await send("+OK Bye")
+        case (.authorization, let .user(name)) where !SASL.isUserName(name):
+            try await bad("-ERR Invalid user name")
         case (.authorization, let .user(name)):
             // Whether the user exists is never told (RFC 1939 section 13).
             state = .authorization(user: name)
@@ -184,19 +210,22 @@ public struct POP3Session {
 
     var isTransaction: Bool { if case .transaction = state { return true } else { return false } }
 
-    /// Shared end of USER/PASS, APOP and AUTH: throttle, delay on failure, lock, open, drac.
+    /// Shared end of USER/PASS, APOP and AUTH: throttle, delay on failure (`LoginGuard`),
+    /// lock, open, drac.
     mutating func login(_ user: String, check: @escaping @Sendable () -> Bool) async throws {
-        let throttled = environment.throttle.isBlocked(client)
-        // crypt(3) is slow on purpose: run it off the event loops and the cooperative pool.
-        let ok = throttled ? false : try await NIOThreadPool.singleton.runIfActive { check() }
-        guard ok else {
-            environment.throttle.recordFailure(client)
-            try await Task.sleep(for: environment.failureDelay)
-            logger.notice("pop3 login failed user=\(user) client=\(client)\(throttled ? " (throttled)" : "")")
-            try await send(throttled ? "-ERR [AUTH] Too many failed logins; try again later" : "-ERR [AUTH] Authentication failed")
-            return
+        switch await environment.logins.attempt(user: user, client: ClientGroup.key(for: client), verify: check) {
+        case .success:
+            break
+        case .failure:
+            logger.notice("pop3 login failed user=\(user) client=\(client)")
+            return try await send("-ERR [AUTH] Authentication failed")
+        case .throttled:
+            logger.notice("pop3 login failed user=\(user) client=\(client) (throttled)")
+            return try await send("-ERR [AUTH] Too many failed logins; try again later")
+        case .busy:
+            logger.warning("pop3 login refused user=\(user) client=\(client): too many password checks waiting")
+            return try await send("-ERR [SYS/TEMP] Server busy; try again later")
         }
-        environment.throttle.recordSuccess(client)
         guard environment.locks.acquire(user) else {
             logger.notice("pop3 login refused user=\(user) client=\(client): mailbox in use")
             try await send("-ERR [IN-USE] Mailbox is locked by another session")
@@ -234,17 +263,15 @@ public struct POP3Session {
             try await send("-ERR Authentication cancelled")
             return
         }
-        guard let decoded = Data(base64Encoded: response) else {
+        guard Data(base64Encoded: response) != nil else {
             try await bad("-ERR [AUTH] Invalid base64")
             return
         }
-        let parts = decoded.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        guard parts.count == 3, parts[0].isEmpty || parts[0] == parts[1] else {
-            environment.throttle.recordFailure(client)
+        guard let (user, password) = SASL.plain(response) else {
+            environment.logins.record(failureOf: nil, from: ClientGroup.key(for: client))
             try await send("-ERR [AUTH] Authentication failed")
             return
         }
-        let (user, password) = (parts[1], parts[2])
         let passwd = environment.passwd
         try await login(user, check: { passwd.verify(user: user, password: password) })
     }

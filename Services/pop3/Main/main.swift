@@ -7,9 +7,12 @@
 // Privileges: its own user; reads pop3.passwd_file; reads and deletes in the Maildirs under
 //             queue.maildir_root (the queue's local delivery writes them).
 // TLS:        STLS (RFC 2595) when pop3.tls_certificate and pop3.tls_key are set.
-// Limits:     command lines of 255 octets, pop3.idle_timeout, pop3.max_sessions (and per
-//             address), failed logins delayed by pop3.failure_delay and throttled after
-//             pop3.max_failures within pop3.failure_window.
+// Limits:     command lines of 255 octets; pop3.idle_timeout for each whole line and for
+//             blocked writes; pop3.login_timeout from connect to login; pop3.max_sessions (and
+//             per client, an IPv6 /64 counted as one); failed logins delayed by
+//             pop3.failure_delay and throttled after pop3.max_failures per client or
+//             pop3.max_user_failures per user name within pop3.failure_window; password
+//             hashes on a bounded thread pool, never on the event loops.
 
 import Daemon
 import NIOSSL
@@ -41,9 +44,10 @@ let environment = POP3Environment(
     passwd: passwd,
     maildirRoot: configuration.maildirRoot,
     hostname: configuration.fqdn,
-    throttle: POP3LoginThrottle(maxFailures: configuration.pop3MaxFailures, window: configuration.pop3FailureWindow),
-    failureDelay: configuration.pop3FailureDelay,
+    logins: LoginGuard(limits: .init(maxFailures: configuration.pop3MaxFailures, maxUserFailures: configuration.pop3MaxUserFailures,
+                                     window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay)),
     idleTimeout: configuration.pop3IdleTimeout,
+    loginTimeout: configuration.pop3LoginTimeout,
     maxSessions: configuration.pop3MaxSessions,
     maxSessionsPerAddress: configuration.pop3MaxSessionsPerAddress,
     registerClient: POP3Environment.dracRegistration(drac),

@@ -10,31 +10,22 @@ final class SMTPConnection: Sendable {
     let channel: Channel
     let mode: SMTPInputMode
     let tlsContext: NIOSSLContext?
-    private let deadline = Mutex<Scheduled<Void>?>(nil)
+    let deadline: ConnectionDeadline
 
     init(channel: Channel, mode: SMTPInputMode, tlsContext: NIOSSLContext?) {
         self.channel = channel
+        self.deadline = ConnectionDeadline(channel: channel)
         self.mode = mode
         self.tlsContext = tlsContext
     }
 
     /// After `timeout`, `reply` is written and the connection closed, unless disarmed first.
     func arm(after timeout: Duration, reply: String) {
-        let channel = self.channel
-        let task = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
-            channel.writeAndFlush(channel.allocator.buffer(string: reply)).whenComplete { _ in channel.close(promise: nil) }
-        }
-        deadline.withLock { old in
-            old?.cancel()
-            old = task
-        }
+        deadline.arm(after: timeout, farewell: reply)
     }
 
     func disarm() {
-        deadline.withLock { task in
-            task?.cancel()
-            task = nil
-        }
+        deadline.disarm()
     }
 
     /// Switches the decoder out of its hold (after DATA or a refused STARTTLS), has it decode

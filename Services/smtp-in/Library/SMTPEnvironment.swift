@@ -33,6 +33,10 @@ public struct SMTPEnvironment: Sendable {
     public var peers: SMTPPeers
     public var logger: Logger
     let connections = ConnectionLimiter()
+    /// Submission AUTH's throttles, failure delay and hashing pool (set from pop3.max_failures,
+    /// pop3.max_user_failures, pop3.failure_window and pop3.failure_delay: one policy for every
+    /// login on the host).
+    public var logins = LoginGuard(limits: .init(maxFailures: 5, window: .seconds(900), failureDelay: .seconds(2)))
     /// relay-policy's time, shared fairly between sessions.
     let policyShare = PolicyShare(maxInFlight: 64)
 

@@ -1,10 +1,12 @@
 import Foundation
 import IPC
 import IPCTransport
+import Listeners
 import Logging
 import NIOCore
 import SMTP
 import Synchronization
+import Users
 
 /// One SMTP conversation (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
 /// ENHANCEDSTATUSCODES, STARTTLS and, on the submission listener, AUTH), in sendmail's words.
@@ -591,38 +593,48 @@ struct SMTPSession {
                 guard let line = try await authLine(&input) else { return .close }
                 response = line
             }
-            guard let decoded = response.flatMap(Self.base64), decoded != "*" else { return try await authAborted() }
-            let parts = decoded.split(separator: "\0", omittingEmptySubsequences: false)
-            guard parts.count == 3 else { return try await authAborted() }
-            (user, password) = (String(parts[1]), String(parts[2]))
+            guard let response, response != "*" else { return try await authAborted() }
+            guard let plain = SASL.plain(response) else {
+                environment.logins.record(failureOf: nil, from: ClientGroup.key(for: address))
+                return try await authAborted()
+            }
+            (user, password) = plain
         case "LOGIN":
-            var name = words.count > 1 ? Self.base64(String(words[1])) : nil
+            var name = words.count > 1 ? SASL.text(String(words[1])) : nil
             if name == nil {
                 try await output.write(ByteBuffer(string: "334 VXNlcm5hbWU6\r\n"))
                 guard let line = try await authLine(&input) else { return .close }
-                name = line == "*" ? nil : Self.base64(line)
+                name = line == "*" ? nil : SASL.text(line)
             }
-            guard let name else { return try await authAborted() }
+            guard let name, SASL.isUserName(name) else { return try await authAborted() }
             try await output.write(ByteBuffer(string: "334 UGFzc3dvcmQ6\r\n"))
             guard let line = try await authLine(&input) else { return .close }
-            guard line != "*", let secret = Self.base64(line) else { return try await authAborted() }
+            guard line != "*", let secret = SASL.text(line) else { return try await authAborted() }
             (user, password) = (name, secret)
         default:
             return try await bad(SMTPReply(504, "5.7.4", "Unrecognized authentication type"))
         }
-        guard !user.containsControlCharacter, !user.isEmpty else {
-            logger.notice("\(relay): AUTH \(mechanism) with a malformed user name refused")
-            return try await bad(SMTPReply(535, "5.7.8", "Error: authentication failed"))
-        }
-        if authenticate(user, password) {
+        // The same guard as POP3's logins: throttles per client and per user, a delay on every
+        // failure, the hash off the event loops.
+        let (name, secret) = (user, password)
+        switch await environment.logins.attempt(user: name, client: ClientGroup.key(for: address), verify: { authenticate(name, secret) }) {
+        case .success:
             authenticatedUser = user
             client.authenticated = true
             logger.info("\(relay): AUTH \(mechanism) as \(user)")
             try await reply(235, "2.0.0", "OK Authenticated")
             return .proceed
+        case .failure:
+            logger.notice("\(relay): AUTH \(mechanism) failed for \(user.prefix(64))")
+            return try await bad(SMTPReply(535, "5.7.8", "Error: authentication failed"))
+        case .throttled:
+            logger.notice("\(relay): AUTH \(mechanism) for \(user.prefix(64)) refused: too many failures")
+            return try await bad(SMTPReply(454, "4.7.0", "Too many failed authentications; try again later"))
+        case .busy:
+            logger.warning("\(relay): AUTH \(mechanism) refused: too many password checks waiting")
+            try await reply(454, "4.7.0", "Temporary authentication failure")
+            return .proceed
         }
-        logger.notice("\(relay): AUTH \(mechanism) failed for \(user.prefix(64))")
-        return try await bad(SMTPReply(535, "5.7.8", "Error: authentication failed"))
     }
 
     /// A client's text quoted in a reply: control characters (which could end the reply line
@@ -643,9 +655,6 @@ struct SMTPSession {
         return lines[0]
     }
 
-    static func base64(_ text: String) -> String? {
-        Data(base64Encoded: text).flatMap { String(data: $0, encoding: .utf8) }
-    }
 }
 
 enum SMTPRefusal: Error {

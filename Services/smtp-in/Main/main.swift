@@ -55,6 +55,8 @@ var environment = SMTPEnvironment(
     peers: .ipc(policy: policy, queue: queue, passwd: passwd),
     logger: logger)
 environment.maxHopCount = configuration.maxHopCount
+environment.logins = LoginGuard(limits: .init(maxFailures: configuration.pop3MaxFailures, maxUserFailures: configuration.pop3MaxUserFailures,
+                                              window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay))
 
 func listeners(_ name: String, _ configured: [String], activated: [SocketActivation.Socket]) -> [SMTPServer.Listen] {
     let mine = activated.filter { $0.name == name || (name == "smtp" && ($0.name == "unknown" || $0.name == "smtp-in")) }

@@ -113,6 +113,17 @@ public enum TestSupport {
         try await offPool { try run(argv, input: input) }
     }
 
+    /// Waits until `condition` holds, checking every 20 ms, for at most `timeout` (a bound for
+    /// a broken build, not a measurement); true if it came to hold.
+    public static func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () async -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return await condition()
+    }
+
     /// Runs blocking work on a dispatch thread, never on the cooperative pool (one thread per
     /// core: two blocked threads would stall every async test).
     public static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
