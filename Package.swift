@@ -48,7 +48,7 @@ let package = Package(
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
         // Shared/IPCTransport: NIO server and client for the IPC protocol over Unix sockets.
-        .target(name: "IPCTransport", dependencies: ["IPC", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
+        .target(name: "IPCTransport", dependencies: ["IPC", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
         // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
         .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
         // Shared/Config: the configuration file, its documented keys, the sendmail.mc importer.
@@ -66,7 +66,9 @@ let package = Package(
         .target(name: "SMTP", path: "Shared/SMTP"),
         // Shared/Listeners: TCP listeners (bound or passed by systemd) and connection caps, for
         // smtp-in and pop3.
-        .target(name: "Listeners", dependencies: [nio, nioPosix], path: "Shared/Listeners"),
+        .target(name: "Listeners", dependencies: ["Timing", nio, nioPosix], path: "Shared/Listeners"),
+        // Shared/Timing: Duration as NIO's TimeAmount, once.
+        .target(name: "Timing", dependencies: [nio], path: "Shared/Timing"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
@@ -91,7 +93,7 @@ let package = Package(
         .target(
             name: "POP3Service",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "Maildir", "Users", nio, nioPosix, logging, lifecycle,
+                "IPC", "IPCTransport", "Listeners", "Maildir", "Timing", "Users", nio, nioPosix, logging, lifecycle,
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -129,7 +131,7 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "SMTP", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"

@@ -201,6 +201,11 @@ extension ConfigKey {
         .init("ipc.socket_group", .string, "", "Group (name or gid) given to the Unix sockets a service creates itself; empty: the service's own group.",
               sendmail: "(none)"),
         .init("ipc.request_timeout", .duration, "30s", "Deadline of one IPC request between services.", sendmail: "(none)"),
+        .init("ipc.service_users", .list,
+              ["smtp-in=mailstack-smtp", "pop3=mailstack-pop3", "queue=mailstack-queue", "relay-policy=mailstack-policy",
+               "smtpfeed-out=mailstack-feed", "drac-registry=mailstack-drac"],
+              "The user (name or uid) each service runs as, `service=user`: a service answers a request only from the peers that send it (queue.submit from smtp-in, feed.deliver from the queue, ...), checked by SO_PEERCRED. Root and the service's own user always may; users that do not exist are skipped.",
+              sendmail: "(none)"),
         .init("ipc.admin_group", .string, "", "Group whose members may use privileged requests (mailq, flush, drac edits) besides root.",
               sendmail: "restrictmailq/restrictqrun: the queue directory's group"),
 

@@ -147,6 +147,14 @@ public struct MailstackConfiguration: Sendable {
     public var ipcMaxFrame: Int { values.size("ipc.max_frame") }
     public var ipcRequestTimeout: Duration { values.duration("ipc.request_timeout") }
     public var adminGroup: String { values.string("ipc.admin_group") }
+    /// ipc.service_users as service -> user (name or uid).
+    public var serviceUsers: [String: String] {
+        Dictionary(values.list("ipc.service_users").compactMap { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }, uniquingKeysWith: { $1 })
+    }
+    static let serviceNames: Set<String> = ["smtp-in", "pop3", "queue", "relay-policy", "smtpfeed-out", "drac-registry"]
     public var ipcSocketGroup: String { values.string("ipc.socket_group") }
     public var ipcSocketMode: mode_t { mode_t(values.string("ipc.socket_mode"), radix: 8) ?? 0o660 }
 
@@ -208,6 +216,12 @@ public struct MailstackConfiguration: Sendable {
         if pop3TLSCertificate.isEmpty != pop3TLSKey.isEmpty {
             throw fail(pop3TLSCertificate.isEmpty ? "pop3.tls_key" : "pop3.tls_certificate",
                        "pop3.tls_certificate and pop3.tls_key go together")
+        }
+        for entry in values.list("ipc.service_users") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, Self.serviceNames.contains(parts[0]), !parts[1].isEmpty else {
+                throw fail("ipc.service_users", "'\(entry.prefix(60))' is not service=user with a service of \(Self.serviceNames.sorted().joined(separator: ", "))")
+            }
         }
         for name in ["smtp.listen", "smtp.submission_listen", "pop3.listen"] {
             for address in values.list(name) where ListenAddress(address) == nil {

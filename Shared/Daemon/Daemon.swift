@@ -63,17 +63,39 @@ public enum Daemon {
             if let uid = UInt32(user) { policy.uids.insert(uid) } else if let entry = getpwnam(user) {
                 policy.uids.insert(entry.pointee.pw_uid)
             } else {
-                logger.warning("no such user \(user): skipped in the writers' list")
+                logger.notice("no such user \(user): not among the allowed peers")
             }
         }
         for group in groups + (configuration.adminGroup.isEmpty ? [] : [configuration.adminGroup]) {
             if let gid = UInt32(group) { policy.gids.insert(gid) } else if let entry = getgrnam(group) {
                 policy.gids.insert(entry.pointee.gr_gid)
             } else {
-                logger.warning("no such group \(group): skipped in the writers' list")
+                logger.notice("no such group \(group): not among the allowed peers")
             }
         }
         return policy
+    }
+
+    /// Who may send each request type to `service`: the services that send it, by the users of
+    /// ipc.service_users (root and this service's own user always may). `extra` adds request
+    /// types of the service's own (administrators' requests are decided by its handler).
+    public static func requestPolicies(for service: String, configuration: MailstackConfiguration,
+                                       logger: Logger) -> [String: IPCPeerPolicy] {
+        let users = configuration.serviceUsers
+        func sent(by senders: [String]) -> IPCPeerPolicy {
+            peerPolicy(users: senders.compactMap { users[$0] }, groups: [], configuration: configuration, logger: logger)
+        }
+        let senders: [String: [String]]
+        switch service {
+        case "queue": senders = ["queue.submit": ["smtp-in"]]
+        case "smtpfeed-out": senders = ["feed.deliver": ["queue"]]
+        case "relay-policy":
+            senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"],
+                       "policy.route": ["smtpfeed-out"], "policy.resolve": ["queue"]]
+        case "drac-registry": senders = ["drac.lookup": ["relay-policy"], "drac.list": []]
+        default: senders = [:]
+        }
+        return senders.mapValues(sent(by:))
     }
 
     /// Loads the configuration or exits 78 (EX_CONFIG) with file, line and reason.
@@ -110,8 +132,9 @@ public enum Daemon {
                 fail("ipc.socket_group: no such group \(configuration.ipcSocketGroup)", logger: logger)
             }
         }
-        let serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame,
+        var serverConfiguration = IPCServerConfiguration(service: service, maxFrame: configuration.ipcMaxFrame,
                                                          socketMode: configuration.ipcSocketMode, socketGroup: group)
+        serverConfiguration.requestPolicies = requestPolicies(for: service, configuration: configuration, logger: logger)
         let inherited = activated.first { $0.name == service } ?? (activated.count == 1 ? activated.first : nil)
         if let inherited {
             logger.info("listening on socket passed by systemd (\(inherited.name))")

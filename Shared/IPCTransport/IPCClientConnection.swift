@@ -1,6 +1,7 @@
 import Foundation
 import IPC
 import NIOCore
+import Timing
 import Synchronization
 
 /// One live client connection: its writer and the requests waiting for their replies. Each
@@ -38,12 +39,11 @@ final class IPCClientConnection: Sendable {
             promise.fail(IPCError.connectionLost(service: service))
             return (id, promise.futureResult)
         }
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         let service = self.service
-        let timer = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { [weak self] in
+        let timer = eventLoop.scheduleTask(in: timeout.timeAmount) { [weak self] in
             guard let self else { return }
-            self.fail(id, IPCError.timeout(service: service, seconds: Double(nanoseconds) / 1e9))
+            self.fail(id, IPCError.timeout(service: service, seconds: Double(timeout.components.seconds)
+                                               + Double(timeout.components.attoseconds) / 1e18))
         }
         let armed = pending.withLock { state -> Bool in
             guard state.waiting[id] != nil else { return false }

@@ -5,6 +5,7 @@ import IPC
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Where an IPC server listens.
 public enum IPCListenAddress: Sendable, CustomStringConvertible {
@@ -35,6 +36,15 @@ public struct IPCServerConfiguration: Sendable {
     /// Owner and group of a socket file this server creates (nil: leave as created).
     public var socketOwner: uid_t?
     public var socketGroup: gid_t?
+    /// Who may send each request type (by `IPCEnvelope.typeName`, "queue.submit"), decided from
+    /// the kernel's peer credentials. A type not listed is open to whoever may reach the socket.
+    /// A peer sending a request it may not gets PERMISSION_DENIED and loses the connection.
+    public var requestPolicies: [String: IPCPeerPolicy] = [:]
+    /// Time from connect to the peer's hello; a peer that says nothing is disconnected.
+    public var helloTimeout: Duration = .seconds(10)
+    /// Connections one peer uid may hold at once (the services keep one or a few each; the
+    /// administrator's tool one per command).
+    public var maxConnectionsPerPeer = 256
 
     public init(
         service: String,
@@ -63,6 +73,8 @@ public final class IPCServer: Sendable {
     public let address: IPCListenAddress
     let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     let logger: Logger
+    /// Open connections per peer uid.
+    let connections = Mutex([UInt32: Int]())
 
     init(
         configuration: IPCServerConfiguration,
@@ -121,8 +133,7 @@ public final class IPCServer: Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
                         group.addTask {
-                            await IPCServerConnection.serve(
-                                connection, handler: handler, configuration: self.configuration, logger: self.logger)
+                            await self.serve(connection, handler: handler)
                         }
                     }
                 }
@@ -130,6 +141,31 @@ public final class IPCServer: Sendable {
         } onCancel: {
             self.channel.channel.close(promise: nil)
         }
+    }
+
+    /// One connection, counted against its peer's cap.
+    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: some IPCRequestHandler) async {
+        guard let peer = try? await IPCPeer.credentials(of: connection.channel) else {
+            try? await connection.channel.close()
+            return
+        }
+        let admitted = connections.withLock { open in
+            guard open[peer.uid, default: 0] < configuration.maxConnectionsPerPeer else { return false }
+            open[peer.uid, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            logger.warning("ipc connection refused: \(peer) already has \(configuration.maxConnectionsPerPeer) connections")
+            try? await connection.channel.close()
+            return
+        }
+        defer {
+            connections.withLock { open in
+                open[peer.uid, default: 1] -= 1
+                if open[peer.uid] == 0 { open[peer.uid] = nil }
+            }
+        }
+        await IPCServerConnection.serve(connection, peer: peer, handler: handler, configuration: configuration, logger: logger)
     }
 
     /// Closes the listener (serve returns once connections end).

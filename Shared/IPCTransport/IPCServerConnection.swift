@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import IPC
 import Logging
 import NIOCore
+import Timing
 
 /// One accepted IPC connection: hello, then requests answered concurrently (bounded), chunks
 /// routed to their open streams. Any violation of the protocol gets an Error frame, a log line and
@@ -9,18 +10,24 @@ import NIOCore
 enum IPCServerConnection {
     static func serve(
         _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        peer: IPCPeer,
         handler: some IPCRequestHandler,
         configuration: IPCServerConfiguration,
         logger baseLogger: Logger
     ) async {
         var logger = baseLogger
+        var peer = peer
         do {
             try await connection.executeThenClose { inbound, outbound in
-                var peer = try await IPCPeer.credentials(of: connection.channel)
                 logger[metadataKey: "ipc.peer"] = "\(peer)"
                 var frames = inbound.makeAsyncIterator()
                 let writer = ReplyWriter(outbound: outbound)
+                // A peer that connects and says nothing is not kept.
+                let channel = connection.channel
+                let silent = channel.eventLoop.scheduleTask(in: configuration.helloTimeout.timeAmount) { channel.close(promise: nil) }
+                defer { silent.cancel() }
                 peer.service = try await handshake(&frames, writer: writer, configuration: configuration)
+                silent.cancel()
                 logger[metadataKey: "ipc.peer"] = "\(peer)"
                 var reader = Reader(
                     handler: handler, peer: peer, writer: writer, configuration: configuration, logger: logger)
@@ -106,18 +113,23 @@ enum IPCServerConnection {
                             throw error
                         }
                         if let request = try await route(envelope) {
-                            // Streams are bounded by maxStreamsPerConnection instead: their
-                            // handlers wait for chunks only this loop delivers.
+                            // A stream's handler waits for chunks only this loop delivers, so
+                            // the loop cannot wait for a place for it: a stream takes a place
+                            // if one is free and is refused otherwise.
                             let stream = request.stream
-                            let limited = stream == nil
-                            if limited { await limiter.acquire() }
+                            if stream == nil {
+                                await limiter.acquire()
+                            } else if !(await limiter.tryAcquire()) {
+                                try? await writer.send(id: request.request.id, .error(.unavailable, "too many requests in flight"))
+                                throw IPCError.protocolViolation("a stream beyond \(configuration.maxInFlightPerConnection) requests in flight")
+                            }
                             group.addTask { [handler, writer, logger] in
                                 let reply = await Self.answer(request.request, stream: stream, handler: handler, logger: logger)
                                 stream?.channel.finish()
                                 // Cancelled: the connection is closing (shutdown); the client
                                 // sees the connection lost, not an answer made of the cancellation.
                                 if !Task.isCancelled { try? await writer.send(id: request.request.id, reply) }
-                                if limited { await limiter.release() }
+                                await limiter.release()
                             }
                         }
                     }
@@ -175,6 +187,11 @@ enum IPCServerConnection {
                 try await writer.send(id: 0, .error(.badRequest, "request id 0 is reserved for hello"))
                 return nil
             }
+            if let policy = configuration.requestPolicies[envelope.typeName], !policy.allows(peer) {
+                logger.warning("ipc \(envelope.typeName) refused: \(peer) may not send it; connection closed")
+                try? await writer.send(id: id, .error(.permissionDenied, "\(envelope.typeName) is not allowed to this peer"))
+                throw IPCError.protocolViolation("\(envelope.typeName) from a peer that may not send it")
+            }
             var stream: IPCBodyStream?
             if envelope.streamFollows {
                 guard streams[id] == nil else {
@@ -217,7 +234,7 @@ enum IPCServerConnection {
     }
 }
 
-/// Bounds the plain (non-stream) requests of one connection answered at once; the reader stops
+/// Bounds the requests of one connection answered at once (streams included); the reader stops
 /// reading while the bound is reached.
 actor InFlightLimiter {
     let limit: Int
@@ -225,6 +242,13 @@ actor InFlightLimiter {
     var waiters: [CheckedContinuation<Void, Never>] = []
 
     init(limit: Int) { self.limit = limit }
+
+    /// Takes a place if one is free.
+    func tryAcquire() -> Bool {
+        guard inFlight < limit, waiters.isEmpty else { return false }
+        inFlight += 1
+        return true
+    }
 
     func acquire() async {
         if inFlight < limit {

@@ -1,4 +1,5 @@
 import NIOCore
+import Timing
 import Synchronization
 
 /// A deadline on one connection: after `timeout`, a farewell line (if any) is written and the

@@ -1,4 +1,5 @@
 import NIOCore
+import Timing
 
 /// Closes a connection whose writes have been blocked for `timeout`: the channel stayed
 /// unwritable (NIO's buffer above its high-water mark, the kernel's full) because the client does
@@ -33,14 +34,5 @@ public final class WriteStallCloser: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         context.fireChannelInactive()
-    }
-}
-
-extension Duration {
-    /// The duration as NIO's TimeAmount, saturating instead of trapping on values no timer needs.
-    public var timeAmount: TimeAmount {
-        let (seconds, attoseconds) = components
-        guard seconds < Int64.max / 1_000_000_000 - 1 else { return .nanoseconds(Int64.max) }
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

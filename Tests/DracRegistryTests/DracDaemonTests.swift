@@ -62,7 +62,7 @@ struct DracDaemonTests {
         #expect(daemon.stderr.contains("drac add 192.0.2.44 until "))
     }
 
-    @Test("writers are decided by kernel credentials: others may look up but not add")
+    @Test("writers are decided by kernel credentials: others may neither add nor list")
     func writers() async throws {
         let daemon = try await start()
         _ = try await admin(["add", "192.0.2.60"])
@@ -70,9 +70,10 @@ struct DracDaemonTests {
         #expect(refused.status == 77)
         #expect(refused.stderr == "mailstack: drac-registry: add is allowed to pop3 and administrators only\n")
         #expect(try await admin(["flush"], as: 65534).status == 77)
+        // The list names every client that logged in: administrators only.
         let listed = try await admin(["list"], as: 65534)
-        #expect(listed.status == 0)
-        #expect(listed.stdout.hasPrefix("192.0.2.60\t"))
+        #expect(listed.status == 77)
+        #expect(listed.stderr.contains("drac.list is not allowed to this peer"), "\(listed.stderr)")
         _ = try await daemon.stop()
         #expect(daemon.stderr.contains("drac add refused: mailstack[pid="))
         #expect(daemon.stderr.contains("uid=65534 gid=65534] is not an allowed writer"))
@@ -82,6 +83,23 @@ struct DracDaemonTests {
         let allowed = try await admin(["add", "192.0.2.61"], as: 65534)
         #expect(allowed.status == 0, "\(allowed.stderr)")
         _ = try await allowing.stop()
+    }
+
+    @Test("lookups are answered to relay-policy's user only (ipc.service_users), decided by kernel credentials")
+    func lookupsOnlyForRelayPolicy() async throws {
+        let lookup = [TestSupport.binary("ipc-bench"), "--socket", dir + "/drac-registry.sock", "--service", "drac-registry",
+                      "--drac-lookup", "--requests", "1", "--concurrency", "1"]
+        let asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + lookup
+        var daemon = try await start()
+        let refused = try await TestSupport.runAsync(asNobody)
+        #expect(refused.status != 0)
+        _ = try await daemon.stop()
+        #expect(daemon.stderr.contains("ipc drac.lookup refused: "), "\(daemon.stderr)")
+
+        daemon = try await start(["--set", "ipc.service_users=relay-policy=65534"])
+        let allowed = try await TestSupport.runAsync(asNobody)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        _ = try await daemon.stop()
     }
 
     @Test("a short window expires exactly, the sweep empties the database, a restart keeps live entries")

@@ -32,6 +32,23 @@ func temporarySocketPath(_ tag: String) -> String {
 
 let testLogger = Logger(label: "mailstack.test")
 
+/// Runs a server at `path` with `configure`d settings for the duration of `body`.
+func withServer<T: Sendable>(
+    path: String = temporarySocketPath("ipc"),
+    configure: (inout IPCServerConfiguration) -> Void,
+    _ body: @Sendable (IPCServer) async throws -> T
+) async throws -> T {
+    var configuration = IPCServerConfiguration(service: "test")
+    configure(&configuration)
+    let server = try await IPCServer.bind(.path(path), configuration: configuration, logger: testLogger)
+    defer { unlink(path) }
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.serve(EchoPeerHandler()) }
+        defer { group.cancelAll() }
+        return try await body(server)
+    }
+}
+
 /// Runs a server at `path` and a connected client for the duration of `body`.
 func withServerAndClient<T: Sendable>(
     path: String = temporarySocketPath("ipc"),

@@ -1,6 +1,7 @@
 import Listeners
 import Logging
 import NIOCore
+import Timing
 import NIOSSL
 import NIOPosix
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import Listeners
 import Logging
 import NIOCore
+import Timing
 import NIOPosix
 import ServiceLifecycle
 
