@@ -179,6 +179,37 @@ grep -F <<<"$journal" \
     "ruleset=check_relay, arg1=spammer.test, arg2=4.29.156.10, relay=spammer.test [4.29.156.10], reject=550 5.7.1 Access denied" \
     || fail "no sendmail-form log line in the journal"
 
+step "caps: each service has MemoryMax and TasksMax; one at its memory cap is killed and restarted while the others serve"
+for unit in "${services[@]}"; do
+    for property in MemoryMax TasksMax; do
+        value=$(inside systemctl show -p "$property" --value "$unit.service")
+        [ -n "$value" ] && [ "$value" != infinity ] || fail "$unit.service has no $property"
+    done
+done
+restarts=$(inside systemctl show -p NRestarts --value pop3.service)
+inside systemctl set-property --runtime pop3.service MemoryMax=3M
+oom=
+for _ in $(seq 100); do
+    result=$(inside systemctl show -p Result --value pop3.service)
+    now=$(inside systemctl show -p NRestarts --value pop3.service)
+    if [ "$result" = oom-kill ] || [ "$now" -gt "$restarts" ]; then oom=yes; break; fi
+    sleep 0.1
+done
+# smtp-in goes on taking mail whatever pop3 is doing.
+capped=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com capped)
+python3 -c 'import json,sys; assert json.loads(sys.argv[1])["refused"] == {}' "$capped" || fail "smtp-in refused mail while pop3 was capped"
+inside systemctl set-property --runtime pop3.service MemoryMax=512M
+inside systemctl reset-failed pop3.service 2>/dev/null || true
+inside systemctl start pop3.service
+for _ in $(seq 100); do [ "$(inside systemctl is-active pop3.service)" = active ] && break; sleep 0.1; done
+[ "$(inside systemctl is-active pop3.service)" = active ] || fail "pop3 did not come back after its cap was raised"
+inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1 > /dev/null || fail "POP3 does not serve after the restart"
+if [ -n "$oom" ]; then
+    echo "pop3 at MemoryMax=3M was killed (Result=$result, NRestarts $restarts -> $now); SMTP went on; pop3 serves again"
+else
+    echo "note: this container does not enforce memory caps (cgroup memory controller not delegated); caps checked as set only"
+fi
+
 step "stopping mailstack.target"
 inside systemctl stop mailstack.target
 for unit in "${services[@]}"; do
