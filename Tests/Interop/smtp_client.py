@@ -5,6 +5,8 @@ usage: smtp_client.py PORT SOURCE MODE [args]
   send FROM TO MESSAGE-ID        plain ESMTP from SOURCE, one message
   starttls FROM TO MESSAGE-ID    STARTTLS first, then the message
   inject                         RSET pipelined in plaintext behind STARTTLS must not be answered
+  inject-segments                HELP x30000 + STARTTLS, then MAIL in a later TCP segment while the
+                                 server is still answering: the MAIL must not reach the TLS session
   auth USER PASSWORD FROM TO ID  submission: STARTTLS, AUTH PLAIN (and LOGIN), then the message
 """
 import json
@@ -71,6 +73,34 @@ elif mode == "inject":
     tls.settimeout(10)
     tls.sendall(b"MAIL FROM:<a@client.test>\r\n")
     result["after_tls"] = tls.recv(1000).decode().strip()
+elif mode == "inject-segments":
+    raw = socket.create_connection(("127.0.0.1", port), source_address=(source, 0), timeout=30)
+    reader = raw.makefile("rb")
+    reader.readline()
+    raw.sendall(b"EHLO client.test\r\n" + b"HELP\r\n" * 30000 + b"STARTTLS\r\n")
+    raw.sendall(b"MAIL FROM:<injected@evil.example>\r\n")  # a second segment, while replies are still being written
+    seen = []
+    while True:
+        line = reader.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(b"220 "):
+            break
+    result["starttls"] = seen[-1].decode().strip() if seen else ""
+    result["plaintext_replies"] = len(seen)
+    tls = context.wrap_socket(raw)
+    tls_reader = tls.makefile("rb")
+    tls.sendall(b"EHLO client.test\r\n")
+    ehlo = []
+    while True:
+        line = tls_reader.readline().decode()
+        ehlo.append(line.strip())
+        if line[3:4] == " " or not line:
+            break
+    result["ehlo_after_tls"] = ehlo[0] if ehlo else ""
+    tls.sendall(b"MAIL FROM:<ok@client.test>\r\n")
+    result["mail_after_tls"] = tls_reader.readline().decode().strip()
 elif mode == "auth":
     user, password, sender, recipient, message_id = sys.argv[4:9]
     client = Client("127.0.0.1", port, source_address=(source, 0), timeout=10)

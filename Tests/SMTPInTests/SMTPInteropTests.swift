@@ -51,6 +51,18 @@ struct SMTPInteropTests {
         _ = try await stack.stopAll()
     }
 
+    @Test("CVE-2011-0411 class: MAIL sent in a later TCP segment while the server answers 30000 HELPs never reaches the TLS session")
+    func starttlsInjectionAcrossSegments() async throws {
+        let stack = try await stack()
+        let result = try await python(["\(stack.smtpPort)", "127.0.0.2", "inject-segments"])
+        #expect(result["starttls"] as? String == "220 2.0.0 Ready to start TLS")
+        #expect((result["ehlo_after_tls"] as? String)?.hasPrefix("250-host.domain.com Hello") == true)
+        #expect(result["mail_after_tls"] as? String == "250 2.1.0 <ok@client.test>... Sender ok",
+                "an injected MAIL would make this 503 Sender already specified")
+        _ = try await stack.stopAll()
+        #expect(!stack.log("smtp-in").contains("injected@evil.example"))
+    }
+
     @Test("swaks, plain and with --tls; relaying to a remote address is refused from outside")
     func swaks() async throws {
         let stack = try await stack()
