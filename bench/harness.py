@@ -160,7 +160,8 @@ def fill_maildirs(root, count, size, owner=None):
 
 
 class Mailstack:
-    services = ["drac-registry", "relay-policy", "smtpfeed-out", "queue", "pop3", "smtp-in"]
+    # deploy/services: the services in start order, the one list every script uses.
+    services = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "services")).read().split()
 
     def __init__(self, binaries, work, smtp, pop3, sink):
         self.bin, self.dir, self.smtp, self.pop3, self.sink = binaries, f"{work}/mailstack", smtp, pop3, sink

@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=${root%/}
-services=(drac-registry relay-policy queue smtpfeed-out smtp-in pop3)
+mapfile -t services < "$src/deploy/services"
 
 if [ -z "$bin" ]; then
     "$src/scripts/install-deps.sh" >/dev/null
@@ -58,6 +58,9 @@ echo "== units -> $root/etc/systemd/system"
 install -d -m 0755 "$root/etc/systemd/system" "$root/etc/sysusers.d" "$root/etc/tmpfiles.d"
 install -m 0644 "$src"/deploy/systemd/*.service "$src"/deploy/systemd/*.socket "$src"/deploy/systemd/*.target \
     "$root/etc/systemd/system/"
+# The settings every mailstack-*.service shares (a prefix drop-in).
+install -d -m 0755 "$root/etc/systemd/system/mailstack-.service.d"
+install -m 0644 "$src"/deploy/systemd/mailstack-.service.d/*.conf "$root/etc/systemd/system/mailstack-.service.d/"
 install -m 0644 "$src/deploy/sysusers.d/mailstack.conf" "$root/etc/sysusers.d/mailstack.conf"
 install -m 0644 "$src/deploy/tmpfiles.d/mailstack.conf" "$root/etc/tmpfiles.d/mailstack.conf"
 

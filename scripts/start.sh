@@ -13,7 +13,7 @@ state="$root/state"
 scripts/install-deps.sh
 echo "mailstack: building"
 swift build >/dev/null
-services=(drac-registry relay-policy smtpfeed-out queue pop3 smtp-in)
+mapfile -t services < deploy/services # in start order: a service's peers before it
 bin=$(swift build --show-bin-path)
 
 # State: sockets, spool, maildirs, maps, drac database.
@@ -34,6 +34,9 @@ export MAILSTACK_OUTBOUND_SMART_HOST="[127.0.0.1]:2526"
 export MAILSTACK_POP3_LISTEN="127.0.0.1:1110,[::1]:1110"
 export MAILSTACK_POP3_PASSWD_FILE="$state/passwd"
 export MAILSTACK_DRAC_WRITER_USERS="$(id -u)"
+# Every service runs as this one user here (under systemd each has its own).
+export MAILSTACK_IPC_SERVICE_USERS
+MAILSTACK_IPC_SERVICE_USERS=$(printf "%s=$(id -u)," smtp-in pop3 queue relay-policy smtpfeed-out drac-registry)
 
 # Example users: the seed's local users, with passwords printed below (SHA512-CRYPT hashes;
 # user2 has a PLAIN secret so APOP works for it).
@@ -67,12 +70,23 @@ stop() {
 }
 trap stop INT TERM
 
+declare -A names=([${pids[0]}]=dnsmasq)
 for s in "${services[@]}"; do
     "$bin/$s" --config etc/mailstack.yaml &
     pids+=($!)
+    names[$!]=$s
 done
 echo "mailstack: state in $state; sockets in $state/run"
 echo "mailstack: POP3 on 127.0.0.1:1110; users you, user2, user4, fml, info with password <user>-password"
 echo "mailstack: 'mailstack drac list --set ipc.directory=$state/run' shows POP-before-SMTP clients"
 echo "mailstack: started ${services[*]}; Ctrl-C stops them"
+# Not a supervisor: the first process to end ends the run, and says which it was.
+set +e
+wait -n -p ended "${pids[@]}"
+status=$?
+set -e
+echo "mailstack: ${names[$ended]:-a process} (pid $ended) exited with status $status; stopping the others"
+trap - INT TERM
+for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 wait
+exit 1

@@ -11,13 +11,15 @@ trap 'rm -rf "$scratch"' EXIT
 "$src/scripts/install.sh" --root "$scratch/root" --bin "$bin" > "$scratch/install.log" 2>&1 \
     || { cat "$scratch/install.log"; echo "verify-units: scripts/install.sh --root failed"; exit 1; }
 mkdir "$scratch/units"
-for unit in "$scratch"/root/etc/systemd/system/*; do
+for unit in "$scratch"/root/etc/systemd/system/*.{service,socket,target}; do
     sed "s|/opt/mailstack/bin/|$scratch/root/opt/mailstack/bin/|" "$unit" > "$scratch/units/$(basename "$unit")"
 done
-output=$(cd "$scratch/units" && systemd-analyze verify "$scratch"/units/* 2>&1) || status=$?
+# The shared drop-in beside them: verify reads the units' folder as a unit path, drop-ins included.
+cp -r "$scratch/root/etc/systemd/system/mailstack-.service.d" "$scratch/units/"
+output=$(cd "$scratch/units" && SYSTEMD_UNIT_PATH="$scratch/units:" systemd-analyze verify "$scratch"/units/*.{service,socket,target} 2>&1) || status=$?
 if [ -n "$output" ] || [ "${status:-0}" != 0 ]; then
     echo "$output" | sed "s|$scratch/units/|deploy/systemd/|g"
     echo "verify-units: systemd-analyze verify found problems (exit ${status:-0})"
     exit 1
 fi
-echo "verify-units: $(ls "$scratch/units" | wc -l) units verified, no warnings"
+echo "verify-units: $(ls "$scratch"/units/*.{service,socket,target} | wc -l) units verified, no warnings"

@@ -12,7 +12,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(cd "${1:-$src/.build/debug}" && pwd)
 name=mailstack-test-$$
 scratch=$(mktemp -d /tmp/mailstack-nspawn.XXXXXX)
-services=(drac-registry relay-policy smtpfeed-out queue pop3 smtp-in)
+mapfile -t services < "$src/deploy/services"
 nspawn_pid=
 leader=
 
@@ -21,7 +21,7 @@ fail() { echo "FAIL: $*"; dump; exit 1; }
 inside() { nsenter --target "$leader" --all -r -w -- "$@"; }
 dump() {
     [ -n "$leader" ] || return 0
-    inside systemctl --no-pager status mailstack.target "${services[@]}" 2>&1 | tail -n 60 || true
+    inside systemctl --no-pager status mailstack.target "${services[@]/#/mailstack-}" 2>&1 | tail -n 60 || true
     inside journalctl --no-pager -n 80 2>&1 | tail -n 80 || true
 }
 
@@ -85,18 +85,26 @@ inside /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bin
     --local=/test/ --local=/in-addr.arpa/ --host-record=spammer.test,4.29.156.10
 inside systemctl start mailstack.target
 for unit in "${services[@]}"; do
-    [ "$(inside systemctl is-active "$unit.service")" = active ] || fail "$unit.service is not active"
-    [ "$(inside systemctl is-active "$unit.socket")" = active ] || fail "$unit.socket is not active"
+    [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] || fail "$unit.service is not active"
+    [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not active"
 done
 echo "all 6 services and 6 sockets active"
 for unit in "${services[@]}"; do
     # The unit's User= (one per service: DeployTests checks they differ), never root.
-    expected=$(inside systemctl show -p User --value "$unit.service")
+    expected=$(inside systemctl show -p User --value "mailstack-$unit.service")
     [ -n "$expected" ] && [ "$expected" != root ] || fail "$unit has no user of its own"
-    user=$(inside sh -c "ps -o user= -p \$(systemctl show -p MainPID --value $unit.service)")
+    user=$(inside sh -c "ps -o user= -p \$(systemctl show -p MainPID --value mailstack-$unit.service)")
     [ "$user" = "$expected" ] || fail "$unit runs as $user, not $expected"
 done
 echo "each service runs as its own user"
+for unit in "${services[@]}"; do
+    # The shared drop-in (mailstack-.service.d) reaches every unit.
+    for setting in Type=notify ProtectSystem=strict NoNewPrivileges=yes WatchdogUSec=30s; do
+        value=$(inside systemctl show -p "${setting%%=*}" --value "mailstack-$unit.service")
+        [ "$value" = "${setting#*=}" ] || fail "mailstack-$unit.service: ${setting%%=*} is '$value', not ${setting#*=}"
+    done
+done
+echo "the shared drop-in applies to every service"
 
 step "SMTP in on port 25, POP3 out on port 110"
 sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com first)
@@ -120,22 +128,22 @@ inside python3 /run/mailstack-src/Tests/System/mailflow.py load 25 /tmp/stop-loa
 load_pid=$!
 sleep 2
 for unit in "${services[@]}"; do
-    before=$(inside systemctl show -p MainPID --value "$unit.service")
-    inside systemctl restart "$unit.service"
-    after=$(inside systemctl show -p MainPID --value "$unit.service")
-    [ "$before" != "$after" ] && [ "$(inside systemctl is-active "$unit.service")" = active ] || fail "$unit did not restart"
+    before=$(inside systemctl show -p MainPID --value "mailstack-$unit.service")
+    inside systemctl restart "mailstack-$unit.service"
+    after=$(inside systemctl show -p MainPID --value "mailstack-$unit.service")
+    [ "$before" != "$after" ] && [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] || fail "$unit did not restart"
     echo "restarted $unit ($before -> $after)"
     sleep 1.5
 done
 
 step "SIGKILL: systemd restarts the service"
 for unit in queue smtp-in; do
-    restarts=$(inside systemctl show -p NRestarts --value "$unit.service")
-    pid=$(inside systemctl show -p MainPID --value "$unit.service")
+    restarts=$(inside systemctl show -p NRestarts --value "mailstack-$unit.service")
+    pid=$(inside systemctl show -p MainPID --value "mailstack-$unit.service")
     inside kill -KILL "$pid"
     for _ in $(seq 100); do
-        now=$(inside systemctl show -p NRestarts --value "$unit.service")
-        [ "$now" -gt "$restarts" ] && [ "$(inside systemctl is-active "$unit.service")" = active ] && break
+        now=$(inside systemctl show -p NRestarts --value "mailstack-$unit.service")
+        [ "$now" -gt "$restarts" ] && [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] && break
         sleep 0.1
     done
     [ "$now" -gt "$restarts" ] || fail "$unit was not restarted after SIGKILL"
@@ -174,7 +182,7 @@ reply=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py connect 25 4.
 echo "$reply"
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["greeting"][0]==220 and r["mail"]=="550 5.7.1 Access denied", r' "$reply" \
     || fail "REJECT network not refused"
-journal=$(inside journalctl --no-pager -u relay-policy.service)
+journal=$(inside journalctl --no-pager -u mailstack-relay-policy.service)
 grep -F <<<"$journal" \
     "ruleset=check_relay, arg1=spammer.test, arg2=4.29.156.10, relay=spammer.test [4.29.156.10], reject=550 5.7.1 Access denied" \
     || fail "no sendmail-form log line in the journal"
@@ -182,27 +190,27 @@ grep -F <<<"$journal" \
 step "caps: each service has MemoryMax and TasksMax; one at its memory cap is killed and restarted while the others serve"
 for unit in "${services[@]}"; do
     for property in MemoryMax TasksMax; do
-        value=$(inside systemctl show -p "$property" --value "$unit.service")
+        value=$(inside systemctl show -p "$property" --value "mailstack-$unit.service")
         [ -n "$value" ] && [ "$value" != infinity ] || fail "$unit.service has no $property"
     done
 done
-restarts=$(inside systemctl show -p NRestarts --value pop3.service)
-inside systemctl set-property --runtime pop3.service MemoryMax=3M
+restarts=$(inside systemctl show -p NRestarts --value mailstack-pop3.service)
+inside systemctl set-property --runtime mailstack-pop3.service MemoryMax=3M
 oom=
 for _ in $(seq 100); do
-    result=$(inside systemctl show -p Result --value pop3.service)
-    now=$(inside systemctl show -p NRestarts --value pop3.service)
+    result=$(inside systemctl show -p Result --value mailstack-pop3.service)
+    now=$(inside systemctl show -p NRestarts --value mailstack-pop3.service)
     if [ "$result" = oom-kill ] || [ "$now" -gt "$restarts" ]; then oom=yes; break; fi
     sleep 0.1
 done
 # smtp-in goes on taking mail whatever pop3 is doing.
 capped=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com capped)
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["refused"] == {}' "$capped" || fail "smtp-in refused mail while pop3 was capped"
-inside systemctl set-property --runtime pop3.service MemoryMax=512M
-inside systemctl reset-failed pop3.service 2>/dev/null || true
-inside systemctl start pop3.service
-for _ in $(seq 100); do [ "$(inside systemctl is-active pop3.service)" = active ] && break; sleep 0.1; done
-[ "$(inside systemctl is-active pop3.service)" = active ] || fail "pop3 did not come back after its cap was raised"
+inside systemctl set-property --runtime mailstack-pop3.service MemoryMax=512M
+inside systemctl reset-failed mailstack-pop3.service 2>/dev/null || true
+inside systemctl start mailstack-pop3.service
+for _ in $(seq 100); do [ "$(inside systemctl is-active mailstack-pop3.service)" = active ] && break; sleep 0.1; done
+[ "$(inside systemctl is-active mailstack-pop3.service)" = active ] || fail "pop3 did not come back after its cap was raised"
 inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1 > /dev/null || fail "POP3 does not serve after the restart"
 if [ -n "$oom" ]; then
     echo "pop3 at MemoryMax=3M was killed (Result=$result, NRestarts $restarts -> $now); SMTP went on; pop3 serves again"
@@ -213,10 +221,10 @@ fi
 step "stopping mailstack.target"
 inside systemctl stop mailstack.target
 for unit in "${services[@]}"; do
-    state=$(inside systemctl is-active "$unit.service" || true)
+    state=$(inside systemctl is-active "mailstack-$unit.service" || true)
     [ "$state" = inactive ] || fail "$unit.service is $state after stop"
 done
-failed=$(inside systemctl list-units --failed --plain --no-legend 'drac-registry*' 'relay-policy*' 'queue*' 'smtpfeed-out*' 'smtp-in*' 'pop3*' || true)
+failed=$(inside systemctl list-units --failed --plain --no-legend 'mailstack-*' || true)
 [ -z "$failed" ] || fail "failed units: $failed"
 journal=$(inside journalctl --no-pager)
 for unit in "${services[@]}"; do

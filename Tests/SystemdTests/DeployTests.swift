@@ -6,7 +6,9 @@ import TestSupport
 /// booted in a container.
 @Suite("deploy/systemd", .serialized)
 struct DeployTests {
-    static let services = ["drac-registry", "relay-policy", "queue", "smtpfeed-out", "smtp-in", "pop3"]
+    /// deploy/services: the one list every script starts, installs and tests.
+    static let services = try! String(contentsOfFile: TestSupport.packageRoot + "/deploy/services", encoding: .utf8)
+        .split(separator: "\n").map(String.init)
     /// What each service takes from systemd (FileDescriptorName= its main.swift looks for).
     static let socketNames = ["drac-registry": "drac-registry", "relay-policy": "relay-policy", "queue": "queue",
                               "smtpfeed-out": "smtpfeed-out", "smtp-in": "smtp", "pop3": "pop3"]
@@ -33,9 +35,11 @@ struct DeployTests {
     func shape() throws {
         let target = try Self.unit("mailstack.target")
         let wanted = Set(target["Wants", default: []].flatMap { $0.split(separator: " ").map(String.init) })
+        // What every mailstack-*.service gets from the prefix drop-in, then its own lines.
+        let shared = try Self.unit("mailstack-.service.d/10-mailstack.conf")
         var users: Set<String> = []
         for service in Self.services {
-            let unit = try Self.unit(service + ".service")
+            let unit = shared.merging(try Self.unit("mailstack-" + service + ".service")) { _, own in own }
             #expect(unit["Type"] == ["notify"], "\(service)")
             #expect(unit["WatchdogSec"] != nil, "\(service)")
             #expect(unit["Restart"] == ["on-failure"], "\(service)")
@@ -43,14 +47,15 @@ struct DeployTests {
             #expect(unit["ProtectSystem"] == ["strict"] && unit["NoNewPrivileges"] == ["yes"] && unit["PrivateTmp"] == ["yes"], "\(service)")
             #expect(unit["CapabilityBoundingSet"] == [""], "\(service) needs no capability: systemd binds ports 25 and 110")
             users.insert(unit["User"]?.first ?? "")
-            let socket = try Self.unit(service + ".socket")
+            #expect(unit["MemoryMax"] != nil && unit["TasksMax"] != nil, "\(service) has caps")
+            let socket = try Self.unit("mailstack-" + service + ".socket")
             #expect(socket["FileDescriptorName"] == [Self.socketNames[service]!], "\(service)")
             if let mode = socket["SocketMode"] { #expect(mode == ["0660"], "\(service)") }
-            #expect(wanted.contains(service + ".service") && wanted.contains(service + ".socket"), "\(service)")
+            #expect(wanted.contains("mailstack-" + service + ".service") && wanted.contains("mailstack-" + service + ".socket"), "\(service)")
         }
         #expect(users.count == Self.services.count, "one user per service: \(users)")
-        #expect(try Self.unit("smtp-in.socket")["ListenStream"] == ["25"])
-        #expect(try Self.unit("pop3.socket")["ListenStream"] == ["110"])
+        #expect(try Self.unit("mailstack-smtp-in.socket")["ListenStream"] == ["25"])
+        #expect(try Self.unit("mailstack-pop3.socket")["ListenStream"] == ["110"])
     }
 
     @Test("system test: systemd in a container starts mailstack.target, mail flows, restarts lose nothing, shutdown is clean",

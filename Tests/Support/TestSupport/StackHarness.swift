@@ -12,6 +12,10 @@ public final class StackHarness: @unchecked Sendable {
     public private(set) var processes: [String: DaemonProcess] = [:]
     public let settings: [String]
 
+    /// deploy/services: every service in start order (the one list the scripts use too).
+    public static let allServices = try! String(contentsOfFile: TestSupport.packageRoot + "/deploy/services", encoding: .utf8)
+        .split(separator: "\n").map(String.init)
+
     /// Users and their passwords (PLAIN in the passwd-file, so APOP works too).
     public static let users = ["you": "secret1", "user2": "secret2", "user4": "secret4"]
 
@@ -19,7 +23,7 @@ public final class StackHarness: @unchecked Sendable {
     /// `mailertableRoute` replaces the seed's private mailertable destination; `dualStack` has
     /// SMTP and POP3 listen on [::] (IPv4 clients then arrive as ::ffff:a.b.c.d), as systemd's
     /// `ListenStream=25` does.
-    public init(services: [String] = ["drac-registry", "relay-policy", "smtpfeed-out", "queue", "pop3", "smtp-in"],
+    public init(services: [String] = StackHarness.allServices,
                 dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil,
                 dualStack: Bool = false) async throws {
         dir = try TestSupport.temporaryDirectory("stack")
