@@ -148,21 +148,19 @@ struct SMTPSession {
             let turn = policyTurn
             var open = transaction != nil
             var counted = transaction?.recipients.count ?? 0
-            for (index, line) in lines.enumerated() {
+            scan: for (index, line) in lines.enumerated() {
                 let command = SMTPCommandLine(line)
                 switch command.verb {
-                case "AUTH", "STARTTLS": break // they change who the client is
-                case "MAIL": open = helo != nil; counted = 0; continue
-                case "RSET", "HELO", "EHLO": open = false; continue
+                case "AUTH", "STARTTLS": break scan // they change who the client is
+                case "MAIL": open = helo != nil; counted = 0
+                case "RSET", "HELO", "EHLO": open = false
                 case "RCPT":
                     guard open, counted < environment.maxRecipients, early.count < Self.maxEarlyQuestions,
                           let address = rcptAddress(command.argument) else { continue }
                     counted += 1
                     early[index] = Task { try await share.ask(turn) { try await peers.rcpt(.with { $0.client = client; $0.recipient = address }) } }
-                    continue
                 default: continue
                 }
-                break
             }
         }
         defer { early.values.forEach { $0.cancel() } }
