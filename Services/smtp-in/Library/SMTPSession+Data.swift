@@ -1,0 +1,143 @@
+import Foundation
+import IPC
+import IPCTransport
+import Listeners
+import Logging
+import NIOCore
+import SMTP
+import Synchronization
+import Users
+
+/// DATA: the message streamed to the queue as it arrives, the Received: line, the limits that
+/// refuse it at the final dot (size, line length, hops), the 250 once the queue has it on disk.
+extension SMTPSession {
+    // MARK: DATA
+
+    mutating func data(_ argument: Substring, _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> Next {
+        // The decoder holds after DATA; whatever the answer, it must start again.
+        guard let t = transaction, !t.recipients.isEmpty, connectReject == nil, argument.isEmpty else {
+            connection.resume(.command)
+            if let connectReject { try await send(connectReject); return .proceed }
+            if !argument.isEmpty { return try await bad(SMTPReply(501, "5.5.4", "Syntax error (no parameters allowed)")) }
+            if transaction == nil { return try await bad(SMTPReply(503, "5.0.0", "Need MAIL command")) }
+            return try await bad(SMTPReply(503, "5.0.0", "Need RCPT (recipient)"))
+        }
+        transaction = nil
+        let queueID = QueueID.make()
+        try await reply(354, "", "Enter mail, end with \".\" on a line by itself")
+        connection.resume(.data)
+        connection.arm(after: environment.dataTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
+        defer { connection.disarm() }
+
+        let stream = SMTPMessageStream()
+        let submit = t.submit(queueID: queueID, clientAddress: address, clientName: client.resolve == .ok ? client.name : "",
+                              helo: helo ?? "")
+        let discard = t.discard || discardAll
+        let peers = environment.peers
+        let handOff = HandOff()
+        let queued = Task { () -> Result<String, Error> in
+            do {
+                if discard {
+                    for try await _ in stream {}
+                    return .success(queueID)
+                }
+                return .success(try await peers.submit(submit, stream))
+            } catch {
+                // Pending and later sends must not wait for a reader that is gone.
+                handOff.failed.store(true, ordering: .releasing)
+                stream.finish()
+                return .failure(error)
+            }
+        }
+        defer { queued.cancel() }
+        var size = 0
+        var hops = HopCounter()
+        var refused: SMTPReply?
+        await handOff.send(ByteBuffer(string: await receivedHeader(queueID: queueID, recipients: t.recipients)), to: stream)
+        while true {
+            guard let next = try await input.next() else {
+                stream.fail(CancellationError())
+                logger.notice("\(relay): connection lost during DATA")
+                return .close
+            }
+            switch next {
+            case let .data(chunk):
+                size += chunk.readableBytes
+                if !hops.headerDone {
+                    hops.feed(chunk.readableBytesView)
+                    if hops.hops > environment.maxHopCount && refused == nil {
+                        // sendmail's MaxHopCount: the message is in a loop (the final count
+                        // goes into the reply at the end).
+                        refused = SMTPReply(554, "5.4.6", "Too many hops")
+                        stream.fail(SMTPRefusal.tooManyHops)
+                    }
+                }
+                if size > environment.maxMessageSize && refused == nil {
+                    refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
+                    stream.fail(SMTPRefusal.tooLarge)
+                }
+                if refused == nil { await handOff.send(chunk, to: stream) }
+            case let .dataEnd(lineTooLong):
+                if lineTooLong && refused == nil {
+                    refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
+                    stream.fail(SMTPRefusal.lineTooLong)
+                }
+                if refused?.enhanced == "5.4.6" {
+                    refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
+                }
+                if let refused {
+                    logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
+                    try await send(refused)
+                    return .proceed
+                }
+                stream.finish()
+                switch await queued.value {
+                case let .success(id):
+                    let what = discard ? "discarded (access DISCARD)" : "accepted"
+                    logger.info("\(id): \(what), size=\(size), nrcpts=\(t.recipients.count), from=<\(t.sender)>, relay=\(relay), proto=\(proto)")
+                    try await reply(250, "2.0.0", "\(id) Message accepted for delivery")
+                case let .failure(error):
+                    logger.error("\(relay): queue did not take the message from <\(t.sender)>: \(error)")
+                    try await reply(451, "4.3.0", "Temporary system failure; message not accepted, try again later")
+                }
+                return .proceed
+            case .bareNewline:
+                stream.fail(SMTPRefusal.bareNewline)
+                try await reply(550, "5.5.2", "Error: bare <LF> received")
+                logger.notice("\(relay): bare newline in the message from <\(t.sender)>; refused and connection closed")
+                return .close
+            case .commands, .commandTooLong, .overflow:
+                break // not reachable while the decoder is in data mode
+            }
+        }
+    }
+
+    /// RFC 3848's WITH keywords.
+    var proto: String {
+        (esmtp ? "ESMTP" : "SMTP") + (tlsActive ? "S" : "") + (authenticatedUser != nil ? "A" : "")
+    }
+
+    func receivedHeader(queueID: String, recipients: [Recipient]) async -> String {
+        var from = "from \(helo ?? address) (\(relay))"
+        if let user = authenticatedUser { from += " (authenticated as \(user))" }
+        var header = "Received: \(from)\r\n\tby \(hostname) with \(proto) id \(queueID)"
+        if tlsActive, let version = await connection.tlsVersion() { header += "\r\n\t(version=\(version))" }
+        if recipients.count == 1 { header += "\r\n\tfor <\(recipients[0].address)>" }
+        return header + "; \(RFC5322Date.now())\r\n"
+    }
+}
+
+enum SMTPRefusal: Error {
+    case tooLarge, lineTooLong, bareNewline, tooManyHops
+}
+
+/// Whether the queue's request for the message in DATA has failed: then the rest of the message
+/// is read from the client (to answer it at the final dot) but not sent anywhere.
+final class HandOff: Sendable {
+    let failed = Atomic<Bool>(false)
+
+    func send(_ chunk: ByteBuffer, to stream: SMTPMessageStream) async {
+        guard !failed.load(ordering: .acquiring) else { return }
+        await stream.send(chunk)
+    }
+}
