@@ -59,7 +59,7 @@ extension ConfigKey {
               sendmail: "define(`confTO_IDENT', `0s')"),
         .init("smtp.canonify", .bool, "false", "Rewrite unqualified/short addresses through DNS. Off, as FEATURE(nocanonify); on is not supported.",
               sendmail: "FEATURE(`nocanonify')"),
-        .init("smtp.max_recipients", .int, "100", "Recipients per message (RFC 5321 requires at least 100).",
+        .init("smtp.max_recipients", .int, "100", "Recipients per message, 100 (RFC 5321's minimum) to 1000 (what the queue's spool header holds at the RFC's largest addresses and ORCPTs).",
               sendmail: "define(`confMAX_RCPTS_PER_MESSAGE')"),
         .init("smtp.max_bad_commands", .int, "25", "Bad commands before `421 4.7.0 ... Too many bad commands`.",
               sendmail: "MAXBADCOMMANDS (compiled in: 25)"),

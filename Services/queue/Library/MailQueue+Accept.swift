@@ -14,7 +14,15 @@ extension MailQueue {
         let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
         var envelope = QueueEnvelope(id: id, arrival: now, submit: submit)
         envelope.sender = settings.rewriter.envelopeSender(envelope.sender)
-        let writer = spool.create(envelope)
+        let writer: SpoolWriter
+        do {
+            writer = try spool.create(envelope)
+        } catch {
+            // Refused before anything is written: what the spool could not read back after a
+            // restart is never acknowledged.
+            logger.error("\(envelope.id): not queued: \(error)")
+            throw IPCHandlerError(.badRequest, "queue cannot store this envelope: \(error)")
+        }
         var messageID = ""
         do {
             var head: [UInt8] = []

@@ -127,7 +127,7 @@ public actor MailQueue {
         var envelope = QueueEnvelope(id: id, arrival: now, sender: sender,
                                      recipients: [.init(address: recipient, notify: notify)])
         envelope.clientName = "localhost"
-        let writer = spool.create(envelope)
+        let writer = try spool.create(envelope)
         do {
             try await writer.append(message)
             try await writer.commit()

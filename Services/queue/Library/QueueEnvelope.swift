@@ -76,9 +76,21 @@ public struct QueueEnvelope: Equatable, Sendable {
 
     static let magic = "mailstack-queue 1"
 
+    /// The largest header written or read. smtp-in accepts at most 1000 recipients (the
+    /// ceiling of smtp.max_recipients, Shared/Config); at the RFC maxima (a 256-octet path,
+    /// RFC 5321 4.5.3.1.3; a 500-octet ORCPT, RFC 3461 4.2) with every octet escaped that is
+    /// about 2.3 MB. The bound also caps what recovery reads into memory for a damaged file.
+    public static let maxHeaderLength = 4 * 1024 * 1024
+
+    /// An envelope the spool header cannot carry.
+    public struct Unstorable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// The header lines, ended by an empty line. Values are escaped (`%`, control characters and
-    /// spaces as %XX), so no value can break a line or a field.
-    func serialized() -> String {
+    /// spaces as %XX), so no value can break a line or a field. A header over `maxHeaderLength`
+    /// is refused here, before the message is taken, rather than written and lost at the next start.
+    func serialized() throws -> String {
         var lines = [Self.magic, "id \(id)", "arrival \(arrival)", "sender \(Self.escape(sender))"]
         if !envid.isEmpty { lines.append("envid \(Self.escape(envid))") }
         if !ret.isEmpty { lines.append("ret \(ret)") }
@@ -89,7 +101,11 @@ public struct QueueEnvelope: Equatable, Sendable {
         for r in recipients {
             lines.append("rcpt \(r.notify) \(Self.escape(r.address)) \(Self.escape(r.orcpt))")
         }
-        return lines.joined(separator: "\n") + "\n\n"
+        let header = lines.joined(separator: "\n") + "\n\n"
+        guard header.utf8.count <= Self.maxHeaderLength else {
+            throw Unstorable(description: "header of \(recipients.count) recipients exceeds \(Self.maxHeaderLength) octets")
+        }
+        return header
     }
 
     struct ParseError: Error, CustomStringConvertible {

@@ -58,9 +58,10 @@ public final class Spool: Sendable {
 
     // MARK: writing
 
-    /// Starts a message in tmp/.
-    public func create(_ envelope: QueueEnvelope) -> SpoolWriter {
-        SpoolWriter(spool: self, id: envelope.id, header: Array(envelope.serialized().utf8))
+    /// Starts a message in tmp/. Throws `QueueEnvelope.Unstorable` for an envelope its header
+    /// cannot carry, before anything is written.
+    public func create(_ envelope: QueueEnvelope) throws -> SpoolWriter {
+        SpoolWriter(spool: self, id: envelope.id, header: Array(try envelope.serialized().utf8))
     }
 
     /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
@@ -132,6 +133,8 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Reads a committed file's header. The end marker gives the body's length, so the header's
+    /// length follows from the file's size: no search, and no limit but the header's own.
     static func readHeader(_ file: String) throws -> (QueueEnvelope, Location) {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("open", file) }
@@ -140,19 +143,23 @@ public final class Spool: Sendable {
         guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
         let size = Int(st.st_size)
         guard size >= trailerLength else { throw Failure(message: "truncated (\(size) octets)") }
-        let head = try read(fd, offset: 0, count: min(size, 64 * 1024), path: file)
-        guard let end = head.indices.dropFirst().first(where: { head[$0] == 0x0A && head[$0 - 1] == 0x0A }) else {
-            throw Failure(message: "no end of header")
-        }
-        let headerLength = end + 1
         let trailer = try read(fd, offset: size - trailerLength, count: trailerLength, path: file)
         let text = String(decoding: trailer, as: UTF8.self)
         guard text.hasPrefix("\nmailstack-end "), text.hasSuffix("\n"),
-              let bodyLength = Int(text.dropFirst(15).dropLast()),
-              headerLength + bodyLength + trailerLength == size else {
+              let bodyLength = Int(text.dropFirst(15).dropLast()), bodyLength >= 0, bodyLength <= size - trailerLength else {
             throw Failure(message: "end marker missing or wrong: the file is incomplete")
         }
-        let envelope = try QueueEnvelope.parse(Substring(String(decoding: head[..<headerLength], as: UTF8.self)))
+        let headerLength = size - trailerLength - bodyLength
+        guard headerLength > 0, headerLength <= QueueEnvelope.maxHeaderLength else {
+            throw Failure(message: "header of \(headerLength) octets (at most \(QueueEnvelope.maxHeaderLength))")
+        }
+        let header = try read(fd, offset: 0, count: headerLength, path: file)
+        // The header ends with its first empty line, and only there.
+        guard header.suffix(2) == [0x0A, 0x0A],
+              header.indices.dropFirst().first(where: { header[$0] == 0x0A && header[$0 - 1] == 0x0A }) == headerLength - 1 else {
+            throw Failure(message: "no end of header where the end marker puts it")
+        }
+        let envelope = try QueueEnvelope.parse(Substring(String(decoding: header, as: UTF8.self)))
         return (envelope, Location(headerLength: headerLength, bodyLength: bodyLength))
     }
 
