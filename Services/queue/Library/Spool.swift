@@ -61,7 +61,7 @@ public final class Spool: Sendable {
     /// Starts a message in tmp/. Throws `QueueEnvelope.Unstorable` for an envelope its header
     /// cannot carry, before anything is written.
     public func create(_ envelope: QueueEnvelope) throws -> SpoolWriter {
-        SpoolWriter(spool: self, id: envelope.id, header: Array(try envelope.serialized().utf8))
+        SpoolWriter(spool: self, id: envelope.id, header: try envelope.serialized())
     }
 
     /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
@@ -72,7 +72,7 @@ public final class Spool: Sendable {
     /// Replaces a message's state file durably.
     public func write(_ state: QueueState, of id: String) async throws {
         let tmp = path("state", ".\(id).tmp")
-        let bytes = Array(state.serialized().utf8)
+        let bytes = state.serialized()
         let final = path("state", id)
         try await pool.runIfActive { [states] in
             try Self.writeFile(tmp, bytes, sync: true)
@@ -118,7 +118,7 @@ public final class Spool: Sendable {
                     let (envelope, location) = try Self.readHeader(path("msg", name))
                     guard envelope.id == name else { throw Failure(message: "header names \(envelope.id)") }
                     var state = QueueState()
-                    if let text = try? Self.readText(path("state", name)) { state = QueueState.parse(text) }
+                    if let bytes = try? Self.readFile(path("state", name)) { state = QueueState.parse(bytes[...]) }
                     stored.append(Stored(envelope: envelope, state: state, location: location))
                     known.insert(name)
                 } catch {
@@ -144,9 +144,7 @@ public final class Spool: Sendable {
         let size = Int(st.st_size)
         guard size >= trailerLength else { throw Failure(message: "truncated (\(size) octets)") }
         let trailer = try read(fd, offset: size - trailerLength, count: trailerLength, path: file)
-        let text = String(decoding: trailer, as: UTF8.self)
-        guard text.hasPrefix("\nmailstack-end "), text.hasSuffix("\n"),
-              let bodyLength = Int(text.dropFirst(15).dropLast()), bodyLength >= 0, bodyLength <= size - trailerLength else {
+        guard let bodyLength = bodyLength(trailer: trailer), bodyLength <= size - trailerLength else {
             throw Failure(message: "end marker missing or wrong: the file is incomplete")
         }
         let headerLength = size - trailerLength - bodyLength
@@ -154,17 +152,22 @@ public final class Spool: Sendable {
             throw Failure(message: "header of \(headerLength) octets (at most \(QueueEnvelope.maxHeaderLength))")
         }
         let header = try read(fd, offset: 0, count: headerLength, path: file)
-        // The header ends with its first empty line, and only there.
-        guard header.suffix(2) == [0x0A, 0x0A],
-              header.indices.dropFirst().first(where: { header[$0] == 0x0A && header[$0 - 1] == 0x0A }) == headerLength - 1 else {
-            throw Failure(message: "no end of header where the end marker puts it")
-        }
-        let envelope = try QueueEnvelope.parse(Substring(String(decoding: header, as: UTF8.self)))
+        let envelope = try QueueEnvelope.parse(header[...])
         return (envelope, Location(headerLength: headerLength, bodyLength: bodyLength))
     }
 
+    static let trailerPrefix = Array("\nmailstack-end ".utf8)
+
     static func trailer(bodyLength: Int) -> [UInt8] {
         Array(("\nmailstack-end " + String(bodyLength).leftPadded(to: 16) + "\n").utf8)
+    }
+
+    /// The body length in an end marker, read as octets.
+    static func bodyLength(trailer: [UInt8]) -> Int? {
+        guard trailer.count == trailerLength, trailer.starts(with: trailerPrefix), trailer.last == SpoolText.lineFeed else { return nil }
+        let digits = trailer[trailerPrefix.count..<(trailerLength - 1)]
+        guard digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(String(decoding: digits, as: UTF8.self))
     }
 
     // MARK: system calls
@@ -194,13 +197,13 @@ public final class Spool: Sendable {
         return bytes
     }
 
-    static func readText(_ path: String) throws -> String {
+    static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("open", path) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Failure("stat", path) }
-        return String(decoding: try read(fd, offset: 0, count: Int(st.st_size), path: path), as: UTF8.self)
+        return try read(fd, offset: 0, count: Int(st.st_size), path: path)
     }
 
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
