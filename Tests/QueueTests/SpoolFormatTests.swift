@@ -146,4 +146,23 @@ struct SpoolFormatTests {
         #expect(stored.isEmpty)
         await harness.stop()
     }
+
+    @Test("what the header cannot carry is refused by the writer, and nothing is left in tmp/ or msg/")
+    func unstorable() async throws {
+        let spool = try TestSpool()
+        let good = QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a@b.test", recipients: [.init(address: "c@d.test")])
+        var cases: [(String, QueueEnvelope)] = []
+        for id in ["", "a b", "../x", "a\nb", "é"] { var e = good; e.id = id; cases.append(("id '\(id)'", e)) }
+        for arrival: Int64 in [0, -1] { var e = good; e.arrival = arrival; cases.append(("arrival \(arrival)", e)) }
+        var none = good
+        none.recipients = []
+        cases.append(("no recipients", none))
+        for ret in ["full", "FULL HDRS", "X"] { var e = good; e.ret = ret; cases.append(("ret \(ret)", e)) }
+        for body in ["8bitmime", "BINARYMIME", "7BIT\n"] { var e = good; e.body = body; cases.append(("body \(body)", e)) }
+        for (why, envelope) in cases {
+            #expect(throws: (any Error).self, "\(why)") { _ = try spool.spool.create(envelope) }
+        }
+        #expect(spool.files("tmp").isEmpty && spool.files("msg").isEmpty)
+        try await spool.close()
+    }
 }

@@ -13,8 +13,9 @@
 ///     rcpt <notify bits> <address> <ORCPT>   (one per recipient, in order)
 ///     <empty line>
 ///
-/// Every text value can be carried (escaped); a header over `maxHeaderLength` is refused by the
-/// writer, before the message is taken, never written to be lost at the next start.
+/// Every text value can be carried (escaped); what cannot be (an id that is no file name, an
+/// unknown RET or BODY, no recipients, a header over `maxHeaderLength`) is refused by the writer,
+/// before the message is taken, never written to be lost at the next start.
 extension QueueEnvelope {
     static let magic = "mailstack-queue 1"
 
@@ -23,6 +24,9 @@ extension QueueEnvelope {
     /// RFC 5321 4.5.3.1.3; a 500-octet ORCPT, RFC 3461 4.2) with every octet escaped that is
     /// about 2.3 MB. The bound also caps what recovery reads into memory for a damaged file.
     public static let maxHeaderLength = 4 * 1024 * 1024
+
+    /// The longest queue id: ids name files (and QueueID makes 14 characters).
+    static let maxIDLength = 64
 
     /// An envelope the spool header cannot carry.
     public struct Unstorable: Error, CustomStringConvertible {
@@ -33,8 +37,15 @@ extension QueueEnvelope {
         var description: String
     }
 
-    /// The header, or `Unstorable` for what could not be read back.
+    /// The header, or `Unstorable` for what could not be read back exactly.
     public func serialized() throws -> [UInt8] {
+        guard !id.isEmpty, id.utf8.count <= Self.maxIDLength, id.utf8.allSatisfy(Self.isIDOctet) else {
+            throw Unstorable(description: "queue id '\(id)' is not 1 to \(Self.maxIDLength) letters and digits")
+        }
+        guard arrival > 0 else { throw Unstorable(description: "arrival \(arrival) is not a positive epoch time") }
+        guard !recipients.isEmpty else { throw Unstorable(description: "no recipients") }
+        guard Self.isOneOf(Self.retValues, ret) else { throw Unstorable(description: "RET '\(ret)' is not FULL or HDRS") }
+        guard Self.isOneOf(Self.bodyValues, body) else { throw Unstorable(description: "BODY '\(body)' is not 7BIT or 8BITMIME") }
         var out = Array((Self.magic + "\n").utf8)
         SpoolText.appendRecord("id", [id], to: &out)
         SpoolText.appendRecord("arrival", [String(arrival)], to: &out)
@@ -43,7 +54,7 @@ extension QueueEnvelope {
         if !ret.isEmpty { SpoolText.appendRecord("ret", [ret], to: &out) }
         if !body.isEmpty { SpoolText.appendRecord("body", [body], to: &out) }
         if smtputf8 { SpoolText.appendRecord("smtputf8", ["1"], to: &out) }
-        if !clientAddress.isEmpty { SpoolText.appendRecord("client", [clientAddress, clientName], to: &out) }
+        if !clientAddress.isEmpty || !clientName.isEmpty { SpoolText.appendRecord("client", [clientAddress, clientName], to: &out) }
         if !helo.isEmpty { SpoolText.appendRecord("helo", [helo], to: &out) }
         for r in recipients {
             SpoolText.appendRecord("rcpt", [String(r.notify), r.address, r.orcpt], to: &out)
@@ -55,6 +66,18 @@ extension QueueEnvelope {
             throw Unstorable(description: "header of \(recipients.count) recipients exceeds \(Self.maxHeaderLength) octets")
         }
         return out
+    }
+
+    static let retValues = ["", "FULL", "HDRS"]
+    static let bodyValues = ["", "7BIT", "8BITMIME"]
+
+    /// Compared as octets (String's == would take canonically equivalent text as equal).
+    static func isOneOf(_ values: [String], _ value: String) -> Bool {
+        values.contains { $0.utf8.elementsEqual(value.utf8) }
+    }
+
+    static func isIDOctet(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 
     /// Parses a whole header as `serialized()` writes it, its empty line included.
@@ -96,6 +119,9 @@ extension QueueEnvelope {
         }
         guard !envelope.id.isEmpty, envelope.arrival > 0, !envelope.recipients.isEmpty else {
             throw ParseError(description: "header lacks id, arrival or recipients")
+        }
+        guard isOneOf(retValues, envelope.ret), isOneOf(bodyValues, envelope.body) else {
+            throw ParseError(description: "unknown RET or BODY")
         }
         return envelope
     }
