@@ -99,6 +99,9 @@ extension ConfigKey {
               sendmail: "define(`confDELIVERY_MODE', `b')"),
         .init("queue.deliveries", .int, "32", "Delivery attempts (messages) in flight at once; remote ones are handed to smtpfeed-out together.",
               sendmail: "define(`confMAX_QUEUE_CHILDREN')"),
+        .init("queue.min_free", .size, "100M",
+              "Free space the spool's file system keeps: with less, new messages are refused with `452 4.3.1 Insufficient system storage` (as is one whose write fails with ENOSPC) until space returns; 0: only a full disk refuses.",
+              sendmail: "define(`confMIN_FREE_BLOCKS', `100') (blocks there, octets here)"),
 
         // masquerade.
         .init("masquerade.as", .string, "$m", "Rewrite sender addresses of this host to this domain ($m expanded); empty: off.",

@@ -74,6 +74,8 @@ public struct MailstackConfiguration: Sendable {
     public var maildirRoot: String { values.string("queue.maildir_root") }
     public var postmaster: String { values.string("queue.postmaster") }
     public var queueDeliveries: Int { values.int("queue.deliveries") }
+    /// Octets the spool's file system must keep free (sendmail's MinFreeBlocks).
+    public var queueMinFree: Int { values.size("queue.min_free") }
     /// queue.delivery_mode is "queueonly".
     public var queueOnly: Bool { values.string("queue.delivery_mode") == "queueonly" }
 

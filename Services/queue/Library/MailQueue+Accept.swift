@@ -9,6 +9,7 @@ extension MailQueue {
     public nonisolated func accept<Body: AsyncSequence>(_ submit: Mailstack_Ipc_QueueSubmit, body: Body) async throws
         -> (id: String, size: Int) where Body.Element == ByteBuffer {
         guard !submit.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "no recipients") }
+        try requireFreeSpace(for: submit)
         let now = Self.now()
         // smtp-in names the id in its Received: header and its 250 reply; honour it when valid.
         let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
@@ -59,10 +60,34 @@ extension MailQueue {
             await writer.abandon()
             if error is IPCHandlerError { throw error }
             logger.error("\(envelope.id): not queued: \(error)")
+            // The partial file is gone (abandon); a full file system is said as such, so the
+            // client hears 452 4.3.1 and the message waits on its side.
+            if let failure = error as? Spool.Failure, failure.isOutOfSpace {
+                throw IPCHandlerError(.insufficientStorage, "queue cannot store the message: \(failure)")
+            }
             throw IPCHandlerError(.unavailable, "queue cannot store the message: \(error)")
         }
         logger.info("\(envelope.id): from=<\(envelope.sender)>, size=\(writer.bodyLength), nrcpts=\(envelope.recipients.count), msgid=\(messageID), relay=\(envelope.relay)")
         await enqueue(envelope, location: writer.location)
         return (envelope.id, writer.bodyLength)
+    }
+
+    /// sendmail's MinFreeBlocks: a new message is refused while the spool's file system has less
+    /// than queue.min_free free beyond its declared SIZE=, so the messages already acknowledged
+    /// keep room for their state files and DSNs (which are never refused this way).
+    nonisolated func requireFreeSpace(for submit: Mailstack_Ipc_QueueSubmit) throws {
+        guard settings.minFree > 0 else { return }
+        let available: Int
+        do {
+            available = try spool.availableSpace()
+        } catch {
+            logger.error("cannot tell the spool's free space: \(error)")
+            return // the write itself will tell
+        }
+        let declared = Int(clamping: submit.declaredSize)
+        let (needed, overflow) = settings.minFree.addingReportingOverflow(declared)
+        guard overflow || available < needed else { return }
+        logger.warning("submission refused: \(available) octets free in \(spool.directory), queue.min_free is \(settings.minFree) (message SIZE=\(declared))")
+        throw IPCHandlerError(.insufficientStorage, "spool low on space: \(available) octets free, \(needed) needed")
     }
 }

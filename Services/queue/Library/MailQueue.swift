@@ -26,6 +26,10 @@ public actor MailQueue {
         public var maxMessageSize = 5_242_880 + 64 * 1024
         /// Messages being delivered at once.
         public var deliveries = 32
+        /// queue.min_free (sendmail's MinFreeBlocks): submissions are refused while the spool's
+        /// file system has less free (plus the message's declared SIZE=); 0: only a failing
+        /// write refuses.
+        public var minFree = 100 * 1024 * 1024
         /// sendmail's DeliveryMode=queueonly: accepted messages wait for the next queue run.
         public var queueOnly = false
         /// When relay-policy or smtpfeed-out could not be asked (restarting), the next attempt

@@ -18,10 +18,16 @@ import NIOPosix
 public final class Spool: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// The errno of the system call that failed; nil for a file that failed its checks.
+        public var code: Int32?
         init(_ operation: String, _ path: String, _ code: Int32 = errno) {
             description = "\(operation) \(path): \(String(cString: strerror(code)))"
+            self.code = code
         }
         init(message: String) { description = message }
+
+        /// The file system (or the queue user's quota) is full: nothing is wrong but room.
+        public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     }
 
     /// A message found in msg/ at start.
@@ -55,6 +61,16 @@ public final class Spool: Sendable {
     }
 
     func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
+
+    /// Octets of the spool's file system this (unprivileged) user may still write: statvfs's
+    /// f_bavail, as sendmail's MinFreeBlocks compared. One system call answered from the file
+    /// system's counters in memory, cheap enough to ask per submission.
+    public func availableSpace() throws -> Int {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { throw Failure("statvfs", directory) }
+        let (blocks, size) = (Int(clamping: info.f_bavail), Int(clamping: info.f_frsize))
+        return blocks.multipliedReportingOverflow(by: size).overflow ? Int.max : blocks * size
+    }
 
     // MARK: writing
 
