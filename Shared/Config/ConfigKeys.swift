@@ -59,7 +59,7 @@ extension ConfigKey {
               sendmail: "define(`confTO_IDENT', `0s')"),
         .init("smtp.canonify", .bool, "false", "Rewrite unqualified/short addresses through DNS. Off, as FEATURE(nocanonify); on is not supported.",
               sendmail: "FEATURE(`nocanonify')"),
-        .init("smtp.max_recipients", .int, "100", "Recipients per message (RFC 5321 requires at least 100).",
+        .init("smtp.max_recipients", .int, "100", "Recipients per message, 100 (RFC 5321's minimum) to 1000 (what the queue's spool header holds at the RFC's largest addresses and ORCPTs).",
               sendmail: "define(`confMAX_RCPTS_PER_MESSAGE')"),
         .init("smtp.max_bad_commands", .int, "25", "Bad commands before `421 4.7.0 ... Too many bad commands`.",
               sendmail: "MAXBADCOMMANDS (compiled in: 25)"),
@@ -99,6 +99,9 @@ extension ConfigKey {
               sendmail: "define(`confDELIVERY_MODE', `b')"),
         .init("queue.deliveries", .int, "32", "Delivery attempts (messages) in flight at once; remote ones are handed to smtpfeed-out together.",
               sendmail: "define(`confMAX_QUEUE_CHILDREN')"),
+        .init("queue.min_free", .size, "100M",
+              "Free space the spool's file system keeps: with less, new messages are refused with `452 4.3.1 Insufficient system storage` (as is one whose write fails with ENOSPC) until space returns; 0: only a full disk refuses.",
+              sendmail: "define(`confMIN_FREE_BLOCKS', `100') (blocks there, octets here)"),
 
         // masquerade.
         .init("masquerade.as", .string, "$m", "Rewrite sender addresses of this host to this domain ($m expanded); empty: off.",

@@ -74,6 +74,8 @@ public struct MailstackConfiguration: Sendable {
     public var maildirRoot: String { values.string("queue.maildir_root") }
     public var postmaster: String { values.string("queue.postmaster") }
     public var queueDeliveries: Int { values.int("queue.deliveries") }
+    /// Octets the spool's file system must keep free (sendmail's MinFreeBlocks).
+    public var queueMinFree: Int { values.size("queue.min_free") }
     /// queue.delivery_mode is "queueonly".
     public var queueOnly: Bool { values.string("queue.delivery_mode") == "queueonly" }
 
@@ -177,6 +179,10 @@ public struct MailstackConfiguration: Sendable {
 
     static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
+    /// The most recipients smtp-in may take per message: Postfix's smtpd_recipient_limit default,
+    /// and what the queue's spool header (4 MiB) holds with room to spare at the RFC maxima.
+    public static let maxRecipientsCeiling = 1000
+
     /// Checks that need more than one value's kind. Errors name the line the value came from.
     func validate(file: String) throws {
         func fail(_ name: String, _ reason: String) -> ConfigError {
@@ -201,6 +207,11 @@ public struct MailstackConfiguration: Sendable {
         }
         if maxRecipients < 100 {
             throw fail("smtp.max_recipients", "must be at least 100 (RFC 5321 section 4.5.3.1.8)")
+        }
+        // The queue's spool header is sized for this many recipients at the RFC maxima
+        // (QueueEnvelope.maxHeaderLength): more could be accepted and not stored.
+        if maxRecipients > Self.maxRecipientsCeiling {
+            throw fail("smtp.max_recipients", "must be at most \(Self.maxRecipientsCeiling) (what the queue's spool header is sized for)")
         }
         if smtpMaxConnections < 1 || smtpMaxConnectionsPerClient < 1 {
             throw fail(smtpMaxConnections < 1 ? "smtp.max_connections" : "smtp.max_connections_per_client", "must be at least 1")

@@ -515,6 +515,11 @@ public nonisolated struct Mailstack_Ipc_Error: Sendable {
 
     /// the request names something that does not exist
     case notFound // = 8
+
+    /// The receiver's storage is (nearly) full: the queue's spool file system has less free space
+    /// than queue.min_free, or a write failed with ENOSPC. Nothing was kept; retry later
+    /// (smtp-in answers 452 4.3.1). Peers that predate this code treat it as any other failure.
+    case insufficientStorage // = 9
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -532,6 +537,7 @@ public nonisolated struct Mailstack_Ipc_Error: Sendable {
       case 6: self = .internal
       case 7: self = .tooLarge
       case 8: self = .notFound
+      case 9: self = .insufficientStorage
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -547,6 +553,7 @@ public nonisolated struct Mailstack_Ipc_Error: Sendable {
       case .internal: return 6
       case .tooLarge: return 7
       case .notFound: return 8
+      case .insufficientStorage: return 9
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -562,6 +569,7 @@ public nonisolated struct Mailstack_Ipc_Error: Sendable {
       .internal,
       .tooLarge,
       .notFound,
+      .insufficientStorage,
     ]
 
   }
@@ -2016,7 +2024,7 @@ nonisolated extension Mailstack_Ipc_Error: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Mailstack_Ipc_Error.Code: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNSPECIFIED\0\u{1}BAD_REQUEST\0\u{1}UNKNOWN_TYPE\0\u{1}VERSION_MISMATCH\0\u{1}PERMISSION_DENIED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}TOO_LARGE\0\u{1}NOT_FOUND\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNSPECIFIED\0\u{1}BAD_REQUEST\0\u{1}UNKNOWN_TYPE\0\u{1}VERSION_MISMATCH\0\u{1}PERMISSION_DENIED\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}TOO_LARGE\0\u{1}NOT_FOUND\0\u{1}INSUFFICIENT_STORAGE\0")
 }
 
 nonisolated extension Mailstack_Ipc_StreamChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

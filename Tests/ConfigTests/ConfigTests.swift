@@ -80,6 +80,7 @@ struct ConfigTests {
         ("smtp:\n  data_timeout: 9223372036854775807\n", 2,
          "smtp.data_timeout: '9223372036854775807' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)"),
         ("smtp:\n  max_recipients: 99999999999999999999\n", 2, "smtp.max_recipients: '99999999999999999999' is not an integer from 0 to 2147483647"),
+        ("smtp:\n  max_recipients: 1001\n", 2, "must be at most 1000 (what the queue's spool header is sized for)"),
         ("smtp:\n  max_connections: -1\n", 2, "smtp.max_connections: '-1' is not an integer from 0 to 2147483647"),
         ("smtp:\n  max_mesage_size: 10\n", 2, "unknown key 'smtp.max_mesage_size'"),
         ("smpt:\n  x: 1\n", 1, "unknown section 'smpt'"),

@@ -50,7 +50,7 @@ struct QueueFormatTests {
         envelope.ret = "HDRS"
         envelope.clientAddress = "127.0.0.2"
         envelope.clientName = "client.test"
-        let writer = spool.create(envelope)
+        let writer = try spool.create(envelope)
         try await writer.append(Array("Subject: x\r\n\r\nbody\r\n".utf8))
         try await writer.commit()
         // An unacknowledged message in tmp/ and a torn one in msg/.

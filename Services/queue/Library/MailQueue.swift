@@ -26,6 +26,10 @@ public actor MailQueue {
         public var maxMessageSize = 5_242_880 + 64 * 1024
         /// Messages being delivered at once.
         public var deliveries = 32
+        /// queue.min_free (sendmail's MinFreeBlocks): submissions are refused while the spool's
+        /// file system has less free (plus the message's declared SIZE=); 0: only a failing
+        /// write refuses.
+        public var minFree = 100 * 1024 * 1024
         /// sendmail's DeliveryMode=queueonly: accepted messages wait for the next queue run.
         public var queueOnly = false
         /// When relay-policy or smtpfeed-out could not be asked (restarting), the next attempt
@@ -107,62 +111,6 @@ public actor MailQueue {
         }
     }
 
-    // MARK: accepting
-
-    /// Takes a message from smtp-in: writes it to the spool (masquerading and completing its
-    /// header section on the way), makes it durable, and only then returns its id and size.
-    public nonisolated func accept<Body: AsyncSequence>(_ submit: Mailstack_Ipc_QueueSubmit, body: Body) async throws
-        -> (id: String, size: Int) where Body.Element == ByteBuffer {
-        guard !submit.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "no recipients") }
-        let now = Self.now()
-        // smtp-in names the id in its Received: header and its 250 reply; honour it when valid.
-        let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
-        var envelope = QueueEnvelope(id: id, arrival: now, submit: submit)
-        envelope.sender = settings.rewriter.envelopeSender(envelope.sender)
-        let writer = spool.create(envelope)
-        var messageID = ""
-        do {
-            var head: [UInt8] = []
-            var inHeader = true
-            var total = 0
-            for try await chunk in body {
-                total += chunk.readableBytes
-                guard total <= settings.maxMessageSize else {
-                    throw IPCHandlerError(.tooLarge, "message exceeds \(settings.maxMessageSize) octets")
-                }
-                guard inHeader else {
-                    try await writer.append(chunk.readableBytesView)
-                    continue
-                }
-                head.append(contentsOf: chunk.readableBytesView)
-                if let end = HeaderRewriter.endOfHeader(head) {
-                    let (section, id) = settings.rewriter.rewrite(Array(head[..<end]), id: envelope.id, now: now)
-                    messageID = id
-                    try await writer.append(section)
-                    try await writer.append(head[end...])
-                    inHeader = false
-                } else if head.count > HeaderRewriter.maxHeaderSection {
-                    try await writer.append(head)
-                    inHeader = false
-                }
-            }
-            if inHeader {
-                let (section, id) = settings.rewriter.rewrite(head, id: envelope.id, now: now)
-                messageID = id
-                try await writer.append(section)
-            }
-            try await writer.commit()
-        } catch {
-            await writer.abandon()
-            if error is IPCHandlerError { throw error }
-            logger.error("\(envelope.id): not queued: \(error)")
-            throw IPCHandlerError(.unavailable, "queue cannot store the message: \(error)")
-        }
-        logger.info("\(envelope.id): from=<\(envelope.sender)>, size=\(writer.bodyLength), nrcpts=\(envelope.recipients.count), msgid=\(messageID), relay=\(envelope.relay)")
-        await enqueue(envelope, location: writer.location)
-        return (envelope.id, writer.bodyLength)
-    }
-
     /// Queues a message whose file is committed.
     func enqueue(_ envelope: QueueEnvelope, location: Spool.Location, now: Bool = false) {
         var state = QueueState()
@@ -183,7 +131,7 @@ public actor MailQueue {
         var envelope = QueueEnvelope(id: id, arrival: now, sender: sender,
                                      recipients: [.init(address: recipient, notify: notify)])
         envelope.clientName = "localhost"
-        let writer = spool.create(envelope)
+        let writer = try spool.create(envelope)
         do {
             try await writer.append(message)
             try await writer.commit()

@@ -22,28 +22,34 @@ public struct QueueState: Equatable, Sendable {
 
     public func isFinished(_ index: Int) -> Bool { finished[index] != nil }
 
-    func serialized() -> String {
-        var lines = ["attempts \(attempts)", "next \(next)"]
-        if warned { lines.append("warned 1") }
-        if !lastError.isEmpty { lines.append("error \(QueueEnvelope.escape(lastError))") }
+    /// The state file: `SpoolText` records, one per line.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        SpoolText.appendRecord("attempts", [String(attempts)], to: &out)
+        SpoolText.appendRecord("next", [String(next)], to: &out)
+        if warned { SpoolText.appendRecord("warned", ["1"], to: &out) }
+        if !lastError.isEmpty { SpoolText.appendRecord("error", [lastError], to: &out) }
         for (index, outcome) in finished.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(outcome.rawValue) \(index)")
+            SpoolText.appendRecord(outcome.rawValue, [String(index)], to: &out)
         }
-        return lines.joined(separator: "\n") + "\n"
+        return out
     }
 
-    static func parse(_ text: String) -> QueueState {
+    /// Reads a state file, on octets. A line that does not read is skipped: the state only
+    /// saves work (a recipient not known to be finished is tried again), it never loses mail.
+    public static func parse(_ bytes: ArraySlice<UInt8>) -> QueueState {
         var state = QueueState()
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 1).map(String.init)
+        for line in SpoolText.lines(bytes) {
+            let fields = SpoolText.fields(line)
             guard fields.count == 2 else { continue }
-            switch fields[0] {
-            case "attempts": state.attempts = Int(fields[1]) ?? 0
-            case "next": state.next = Int64(fields[1]) ?? 0
-            case "warned": state.warned = fields[1] == "1"
-            case "error": state.lastError = QueueEnvelope.unescape(fields[1])
-            default:
-                if let outcome = Outcome(rawValue: fields[0]), let index = Int(fields[1]) { state.finished[index] = outcome }
+            let value = fields[1]
+            switch String(decoding: fields[0], as: UTF8.self) {
+            case "attempts": state.attempts = SpoolText.integer(value) ?? 0
+            case "next": state.next = SpoolText.integer(value) ?? 0
+            case "warned": state.warned = value.elementsEqual("1".utf8)
+            case "error": state.lastError = SpoolText.unescape(value) ?? ""
+            case let word:
+                if let outcome = Outcome(rawValue: word), let index: Int = SpoolText.integer(value) { state.finished[index] = outcome }
             }
         }
         return state

@@ -18,10 +18,16 @@ import NIOPosix
 public final class Spool: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// The errno of the system call that failed; nil for a file that failed its checks.
+        public var code: Int32?
         init(_ operation: String, _ path: String, _ code: Int32 = errno) {
             description = "\(operation) \(path): \(String(cString: strerror(code)))"
+            self.code = code
         }
         init(message: String) { description = message }
+
+        /// The file system (or the queue user's quota) is full: nothing is wrong but room.
+        public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     }
 
     /// A message found in msg/ at start.
@@ -56,11 +62,22 @@ public final class Spool: Sendable {
 
     func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
 
+    /// Octets of the spool's file system this (unprivileged) user may still write: statvfs's
+    /// f_bavail, as sendmail's MinFreeBlocks compared. One system call answered from the file
+    /// system's counters in memory, cheap enough to ask per submission.
+    public func availableSpace() throws -> Int {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { throw Failure("statvfs", directory) }
+        let (blocks, size) = (Int(clamping: info.f_bavail), Int(clamping: info.f_frsize))
+        return blocks.multipliedReportingOverflow(by: size).overflow ? Int.max : blocks * size
+    }
+
     // MARK: writing
 
-    /// Starts a message in tmp/.
-    public func create(_ envelope: QueueEnvelope) -> SpoolWriter {
-        SpoolWriter(spool: self, id: envelope.id, header: Array(envelope.serialized().utf8))
+    /// Starts a message in tmp/. Throws `QueueEnvelope.Unstorable` for an envelope its header
+    /// cannot carry, before anything is written.
+    public func create(_ envelope: QueueEnvelope) throws -> SpoolWriter {
+        SpoolWriter(spool: self, id: envelope.id, header: try envelope.serialized())
     }
 
     /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
@@ -71,7 +88,7 @@ public final class Spool: Sendable {
     /// Replaces a message's state file durably.
     public func write(_ state: QueueState, of id: String) async throws {
         let tmp = path("state", ".\(id).tmp")
-        let bytes = Array(state.serialized().utf8)
+        let bytes = state.serialized()
         let final = path("state", id)
         try await pool.runIfActive { [states] in
             try Self.writeFile(tmp, bytes, sync: true)
@@ -117,7 +134,7 @@ public final class Spool: Sendable {
                     let (envelope, location) = try Self.readHeader(path("msg", name))
                     guard envelope.id == name else { throw Failure(message: "header names \(envelope.id)") }
                     var state = QueueState()
-                    if let text = try? Self.readText(path("state", name)) { state = QueueState.parse(text) }
+                    if let bytes = try? Self.readFile(path("state", name)) { state = QueueState.parse(bytes[...]) }
                     stored.append(Stored(envelope: envelope, state: state, location: location))
                     known.insert(name)
                 } catch {
@@ -132,6 +149,8 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Reads a committed file's header. The end marker gives the body's length, so the header's
+    /// length follows from the file's size: no search, and no limit but the header's own.
     static func readHeader(_ file: String) throws -> (QueueEnvelope, Location) {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("open", file) }
@@ -140,24 +159,31 @@ public final class Spool: Sendable {
         guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
         let size = Int(st.st_size)
         guard size >= trailerLength else { throw Failure(message: "truncated (\(size) octets)") }
-        let head = try read(fd, offset: 0, count: min(size, 64 * 1024), path: file)
-        guard let end = head.indices.dropFirst().first(where: { head[$0] == 0x0A && head[$0 - 1] == 0x0A }) else {
-            throw Failure(message: "no end of header")
-        }
-        let headerLength = end + 1
         let trailer = try read(fd, offset: size - trailerLength, count: trailerLength, path: file)
-        let text = String(decoding: trailer, as: UTF8.self)
-        guard text.hasPrefix("\nmailstack-end "), text.hasSuffix("\n"),
-              let bodyLength = Int(text.dropFirst(15).dropLast()),
-              headerLength + bodyLength + trailerLength == size else {
+        guard let bodyLength = bodyLength(trailer: trailer), bodyLength <= size - trailerLength else {
             throw Failure(message: "end marker missing or wrong: the file is incomplete")
         }
-        let envelope = try QueueEnvelope.parse(Substring(String(decoding: head[..<headerLength], as: UTF8.self)))
+        let headerLength = size - trailerLength - bodyLength
+        guard headerLength > 0, headerLength <= QueueEnvelope.maxHeaderLength else {
+            throw Failure(message: "header of \(headerLength) octets (at most \(QueueEnvelope.maxHeaderLength))")
+        }
+        let header = try read(fd, offset: 0, count: headerLength, path: file)
+        let envelope = try QueueEnvelope.parse(header[...])
         return (envelope, Location(headerLength: headerLength, bodyLength: bodyLength))
     }
 
+    static let trailerPrefix = Array("\nmailstack-end ".utf8)
+
     static func trailer(bodyLength: Int) -> [UInt8] {
         Array(("\nmailstack-end " + String(bodyLength).leftPadded(to: 16) + "\n").utf8)
+    }
+
+    /// The body length in an end marker, read as octets.
+    static func bodyLength(trailer: [UInt8]) -> Int? {
+        guard trailer.count == trailerLength, trailer.starts(with: trailerPrefix), trailer.last == SpoolText.lineFeed else { return nil }
+        let digits = trailer[trailerPrefix.count..<(trailerLength - 1)]
+        guard digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(String(decoding: digits, as: UTF8.self))
     }
 
     // MARK: system calls
@@ -187,13 +213,13 @@ public final class Spool: Sendable {
         return bytes
     }
 
-    static func readText(_ path: String) throws -> String {
+    static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure("open", path) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Failure("stat", path) }
-        return String(decoding: try read(fd, offset: 0, count: Int(st.st_size), path: path), as: UTF8.self)
+        return try read(fd, offset: 0, count: Int(st.st_size), path: path)
     }
 
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {

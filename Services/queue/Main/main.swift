@@ -6,7 +6,8 @@
 // Privileges: its own user; writes queue.directory and the Maildirs under queue.maildir_root
 //             (which pop3 reads). Administrators are root, this user and ipc.admin_group.
 // Limits:     queue.deliveries messages in flight; retries every queue.min_age; warning after
-//             queue.warn_after; return after queue.return_after.
+//             queue.warn_after; return after queue.return_after; submissions refused (452 4.3.1
+//             at smtp-in) while the spool's file system has less than queue.min_free free.
 
 import Daemon
 import NIOPosix
@@ -37,6 +38,7 @@ settings.postmaster = configuration.postmaster
 settings.maildirRoot = configuration.maildirRoot
 settings.maxMessageSize = configuration.maxMessageSize + 64 * 1024
 settings.deliveries = configuration.queueDeliveries
+settings.minFree = configuration.queueMinFree
 settings.queueOnly = configuration.queueOnly
 settings.rewriter = HeaderRewriter(
     masqueradeAs: configuration.masqueradeAs,

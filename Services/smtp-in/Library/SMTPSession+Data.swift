@@ -98,7 +98,7 @@ extension SMTPSession {
                     try await reply(250, "2.0.0", "\(id) Message accepted for delivery")
                 case let .failure(error):
                     logger.error("\(relay): queue did not take the message from <\(t.sender)>: \(error)")
-                    try await reply(451, "4.3.0", "Temporary system failure; message not accepted, try again later")
+                    try await send(.queueFailure(error))
                 }
                 return .proceed
             case .bareNewline:
