@@ -3,7 +3,9 @@
 // Serves:     <ipc.directory>/smtpfeed-out.sock (or the socket systemd passes): feed.deliver
 //             from the queue, a result per recipient.
 // Talks to:   relay-policy (mailertable routes), DNS (dns.servers: MX, A, AAAA), the mail
-//             exchangers over SMTP (outbound.port, STARTTLS when offered).
+//             exchangers over SMTP (outbound.port, STARTTLS when offered; verified for
+//             outbound.require_tls, pinned for outbound.tls_fingerprints domains; the system
+//             trust store in /etc/ssl/certs).
 // Privileges: its own user; reads and writes no files.
 // Limits:     outbound.max_connections, outbound.max_connections_per_host,
 //             outbound.max_recipients per transaction, RFC 5321 timeouts
@@ -32,6 +34,7 @@ settings.commandTimeout = configuration.outboundCommandTimeout
 settings.dataTimeout = configuration.outboundDataTimeout
 settings.hostBackoff = configuration.outboundHostBackoff
 settings.requireTLS = Set(configuration.outboundRequireTLS)
+settings.tlsFingerprints = configuration.outboundTLSFingerprints.mapValues(CertificatePins.init)
 
 let policy = IPCClient(
     configuration: .init(path: configuration.socketPath(for: IPCServiceName.relayPolicy), service: IPCServiceName.relayPolicy,
