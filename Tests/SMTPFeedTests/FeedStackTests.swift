@@ -48,8 +48,9 @@ struct FeedStackTests {
 
     @Test("another mailstack as the next hop: the mailertable route to its port, STARTTLS, the message in its Maildir")
     func mailstackToMailstack() async throws {
+        // Two hosts: the receiver greets with its own name (the sender would refuse its own as a loop).
         let receiver = try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "smtp-in"],
-                                              extra: ["host.local_names=domain.ne.jp"], tls: true)
+                                              extra: ["host.local_names=domain.ne.jp", "host.fqdn=mx.domain.ne.jp"], tls: true)
         let sender = try await StackHarness(services: Self.services, mailertableRoute: "[127.0.0.1]:\(receiver.smtpPort)")
         _ = try await send(sender.smtpPort, from: "you@domain1.com", to: "you@domain.ne.jp", id: "<hop@test>")
         try await receiver.waitUntil { receiver.mailbox("you").count == 1 }

@@ -1,7 +1,7 @@
 import SMTP
 
 /// Getting a connection ready for a transaction: from the idle pool or new, greeted, EHLO done,
-/// with the TLS the destination's policy asks for.
+/// not to this host itself, with the TLS the destination's policy asks for.
 extension Feed {
     struct Refusal: Error {
         var reply: Result
@@ -35,8 +35,10 @@ extension Feed {
         do {
             let greeting = try await client.reply(within: settings.commandTimeout)
             guard greeting.code == 220 else { return await refuse(greeting, backoff: true) }
+            if namesUs(greeting) { return await loopsBack(client, host: host) }
             var hello = try await client.hello(settings.hostname, timeout: settings.commandTimeout)
             guard hello.code == 250 else { return await refuse(hello, backoff: false) }
+            if namesUs(hello) { return await loopsBack(client, host: host) }
             if client.offers("STARTTLS") {
                 do {
                     if try await client.startTLS(try self.tls.setup(for: tls, host: host), timeout: settings.commandTimeout).code == 220 {
@@ -59,6 +61,28 @@ extension Feed {
             await client.close()
             return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.2", text: "\(host) [\(address)]: \(error)"), backoff: true))
         }
+    }
+
+    /// The reply's first word is our own name ($j): the greeting or EHLO of this very host.
+    func namesUs(_ reply: SMTPReply) -> Bool {
+        guard let name = reply.lines.first?.split(separator: " ", maxSplits: 1).first else { return false }
+        return Self.sameHost(String(name), settings.hostname)
+    }
+
+    /// Host names compared as DNS compares them: case-insensitive, a final dot ignored.
+    static func sameHost(_ a: String, _ b: String) -> Bool {
+        func canonical(_ name: String) -> String { (name.hasSuffix(".") ? String(name.dropLast()) : name).lowercased() }
+        return canonical(a) == canonical(b)
+    }
+
+    /// sendmail's answer when it finds itself at the other end (usersmtp.c): a configuration
+    /// error, permanent, so the queue returns the mail instead of sending it around in a loop.
+    func loopsBack(_ client: SMTPClient, host: String) async -> Swift.Result<SMTPClient, Refusal> {
+        logger.error("SYSERR: \(client.relay): 553 5.3.5 \(host) config error: mail loops back to me (MX problem?)")
+        try? await client.send("QUIT\r\n")
+        await client.close()
+        return .failure(Refusal(reply: Result(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)",
+                                              relay: client.relay), backoff: false))
     }
 
     func takeIdle(_ key: String) -> SMTPClient? {

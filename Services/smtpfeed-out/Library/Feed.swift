@@ -15,8 +15,12 @@ import Synchronization
 /// connections are kept for further messages to the same host.
 public final class Feed: Sendable {
     public struct Settings: Sendable {
-        /// Our name in EHLO ($j).
+        /// Our name in EHLO ($j). A server that greets or answers EHLO with it is this host:
+        /// its recipients fail with sendmail's "mail loops back to me".
         public var hostname = "localhost"
+        /// This host's names ($j and host.local_names, lowercase): an MX host among them is
+        /// this host, and it and every MX of equal or lower preference are dropped.
+        public var localNames: Set<String> = []
         public var defaultPort = 25
         public var smartHost: String?
         public var maxMessageSize = 5_000_000
@@ -118,8 +122,8 @@ public final class Feed: Sendable {
     /// and `resolver` (MX, A, AAAA).
     public convenience init(settings: Settings, resolver: DNSResolver, logger: Logger,
                             route: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply) {
-        self.init(settings: settings, router: FeedRouter(resolver: resolver, smartHost: settings.smartHost,
-                                                         defaultPort: settings.defaultPort, route: route), logger: logger)
+        self.init(settings: settings, router: FeedRouter(resolver: resolver, smartHost: settings.smartHost, defaultPort: settings.defaultPort,
+                                                         localNames: settings.localNames, route: route), logger: logger)
     }
 
     init(settings: Settings, router: FeedRouter, logger: Logger) {

@@ -10,6 +10,8 @@
 // Limits:     outbound.max_connections, outbound.max_connections_per_host,
 //             outbound.max_recipients per transaction, RFC 5321 timeouts
 //             (outbound.connect_timeout, command_timeout, data_timeout), outbound.host_backoff.
+//             Never delivers to itself: an MX that is one of host.fqdn/host.local_names, or a
+//             server greeting as host.fqdn, fails the mail with 553 5.3.5 (a loop).
 
 import DNS
 import Daemon
@@ -22,6 +24,7 @@ let logger = Daemon.logger(service: "smtpfeed-out", configuration: configuration
 
 var settings = Feed.Settings()
 settings.hostname = configuration.fqdn
+settings.localNames = Set(configuration.localNames.map { $0.lowercased() })
 settings.defaultPort = configuration.outboundPort
 settings.smartHost = configuration.smartHost.isEmpty ? nil : configuration.smartHost
 settings.maxMessageSize = configuration.outboundMaxMessageSize
