@@ -192,6 +192,22 @@ struct FeedTests {
         try await waitUntil { sink.messages.count == 1 }
     }
 
+    @Test("NOTIFY=SUCCESS to a next hop with DSN: passed on (dsnPassedOn); to one without (smtp-sink -N): not passed, ours to report")
+    func notifyPassedOn() async throws {
+        let dns = try await TestDNSServer(records: [])
+        for (options, offersDSN) in [([String](), true), (["-N"], false)] {
+            let sink = try await SMTPSink(options: options)
+            let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
+            var m = message(["a@x.test"])
+            m.recipients[0].notify = 1 // SUCCESS
+            let result = try #require(await f.deliver(m).first)
+            #expect(result.code == 250 && result.dsnPassedOn == offersDSN, "\(options): \(result)")
+            try await waitUntil { sink.messages.count == 1 }
+            let args = sink.messages.first?.split(separator: "\n").first { $0.hasPrefix("X-Rcpt-Args:") } ?? ""
+            #expect(args.contains("NOTIFY=SUCCESS") == offersDSN, "\(options): \(args)")
+        }
+    }
+
     @Test("the body is dot-stuffed and lines over the limit are broken; a message over the size limit is refused")
     func bodyRules() async throws {
         let stuffed = String(buffer: Feed.dotStuffed(ByteBuffer(string: ".a\r\nb\r\n..c\r\n" + String(repeating: "x", count: 25) + "\r\n"), maxLine: 10))

@@ -7,9 +7,11 @@ extension Feed {
     /// recipient and whether the connection can be used again.
     func transaction(_ message: Message, recipients: [Recipient], over client: SMTPClient) async -> ([Result], Bool) {
         let relay = client.relay
+        // With DSN offered, NOTIFY and ORCPT go on to the next hop, which reports from then on.
+        let dsn = client.offers("DSN")
         func result(_ reply: SMTPReply) -> Result {
             Result(code: reply.code, enhanced: reply.enhanced.isEmpty ? (reply.code < 400 ? "2.0.0" : reply.code < 500 ? "4.0.0" : "5.0.0") : reply.enhanced,
-                   text: reply.lines.joined(separator: " "), relay: relay)
+                   text: reply.lines.joined(separator: " "), relay: relay, dsnPassedOn: dsn)
         }
         if message.smtputf8 && !client.offers("SMTPUTF8") {
             return (recipients.map { _ in Result(code: 553, enhanced: "5.6.7", text: "\(relay) does not support SMTPUTF8", relay: relay) }, true)
@@ -18,7 +20,6 @@ extension Feed {
         if client.offers("SIZE") { mail += " SIZE=\(message.body.readableBytes)" }
         if message.eightBit && client.offers("8BITMIME") { mail += " BODY=8BITMIME" }
         if message.smtputf8 { mail += " SMTPUTF8" }
-        let dsn = client.offers("DSN")
         if dsn && !message.ret.isEmpty { mail += " RET=\(message.ret)" }
         if dsn && !message.envid.isEmpty { mail += " ENVID=\(XText.encode(message.envid))" }
         let rcpts = recipients.map { r -> String in

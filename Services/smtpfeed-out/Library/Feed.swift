@@ -61,12 +61,16 @@ public final class Feed: Sendable {
         public var enhanced: String
         public var text: String
         public var relay: String = ""
+        /// The next hop offered DSN and took our NOTIFY and ORCPT: further delivery status
+        /// notifications are its job, and a "relayed" one from us would be wrong (RFC 3461 5.2.1; 5.2.2 when it lacks DSN).
+        public var dsnPassedOn = false
 
-        public init(code: Int, enhanced: String, text: String, relay: String = "") {
+        public init(code: Int, enhanced: String, text: String, relay: String = "", dsnPassedOn: Bool = false) {
             self.code = code
             self.enhanced = enhanced
             self.text = text
             self.relay = relay
+            self.dsnPassedOn = dsnPassedOn
         }
     }
 
