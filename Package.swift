@@ -147,6 +147,8 @@ let package = Package(
             dependencies: [
                 "IPC", "IPCTransport", "DNS", "SMTP", nio, nioPosix, logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Services/smtpfeed-out/Library"
         ),
@@ -224,8 +226,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SMTPFeedTests",
-            dependencies: ["SMTPFeedService", "SMTP", "DNS", "IPC", "IPCTransport", "TestSupport", nio, logging,
-                           .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["SMTPFeedService", "SMTP", "DNS", "IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging,
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),

@@ -153,8 +153,12 @@ extension ConfigKey {
               sendmail: "define(`confTO_DATAFINAL')"),
         .init("outbound.host_backoff", .duration, "5m", "A mail exchanger that could not be reached is skipped this long (smtpfeed's failure cache).",
               sendmail: "define(`confTO_HOSTSTATUS')"),
-        .init("outbound.require_tls", .list, [], "Domains whose mail is sent only over STARTTLS (else deferred with 4.7.5).",
-              sendmail: "TLS_Rcpt: entries in access"),
+        .init("outbound.require_tls", .list, [],
+              "Domains whose mail is sent only over STARTTLS with a certificate that chains to the system trust store (/etc/ssl/certs) and names the MX host; else deferred with 4.7.5. Other domains get opportunistic TLS, unverified.",
+              sendmail: "TLS_Rcpt: entries in access (VERIFY, plus {cn_subject} checks)"),
+        .init("outbound.tls_fingerprints", .list, [],
+              "Pinned server certificates, `domain=sha256:HEX` (SHA-256 of the DER leaf certificate, as `openssl x509 -noout -fingerprint -sha256`; colons allowed), several per domain allowed: that domain's mail goes only over STARTTLS to a server presenting one of them (chain and name not checked); else deferred with 4.7.5.",
+              sendmail: "(none in sendmail 8.13; TLS_Rcpt: with {cert_md5} comes closest; Postfix: smtp_tls_policy_maps fingerprint)"),
 
         // drac: drac-registry.
         .init("drac.window", .duration, "30m", "How long a POP3 login authorizes relaying from the client's address.",

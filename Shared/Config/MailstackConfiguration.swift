@@ -116,6 +116,22 @@ public struct MailstackConfiguration: Sendable {
     public var outboundDataTimeout: Duration { values.duration("outbound.data_timeout") }
     public var outboundHostBackoff: Duration { values.duration("outbound.host_backoff") }
     public var outboundRequireTLS: [String] { values.list("outbound.require_tls").map { $0.lowercased() } }
+    /// Lowercase domain -> its pinned SHA-256 fingerprints (lowercase hexadecimal, no colons).
+    public var outboundTLSFingerprints: [String: [String]] {
+        values.list("outbound.tls_fingerprints").compactMap(Self.fingerprintPin)
+            .reduce(into: [:]) { pins, pin in pins[pin.domain, default: []].append(pin.fingerprint) }
+    }
+
+    /// "domain=sha256:HEX" -> (domain, hex), or nil when it is not that.
+    static func fingerprintPin(_ entry: String) -> (domain: String, fingerprint: String)? {
+        guard let equals = entry.firstIndex(of: "=") else { return nil }
+        let domain = entry[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+        let value = entry[entry.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+        guard !domain.isEmpty, value.lowercased().hasPrefix("sha256:") else { return nil }
+        let hex = value.dropFirst(7).filter { $0 != ":" }.lowercased()
+        guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return nil }
+        return (domain, hex)
+    }
 
     // MARK: drac
 
@@ -249,6 +265,9 @@ public struct MailstackConfiguration: Sendable {
             throw fail(name, "must be at least 1")
         }
         if !(1...65535).contains(outboundPort) { throw fail("outbound.port", "must be a port number") }
+        for entry in values.list("outbound.tls_fingerprints") where Self.fingerprintPin(entry) == nil {
+            throw fail("outbound.tls_fingerprints", "'\(entry)' is not domain=sha256:HEX (64 hexadecimal digits, colons allowed)")
+        }
         if outboundMaxLine < 78 || outboundMaxLine > 998 { throw fail("outbound.max_line", "must be between 78 and 998 (RFC 5322 2.1.1)") }
         if queueDeliveries < 1 { throw fail("queue.deliveries", "must be at least 1") }
         if postmaster.isEmpty || postmaster.contains("/") { throw fail("queue.postmaster", "must be a local mailbox name") }

@@ -1366,6 +1366,10 @@ public nonisolated struct Mailstack_Ipc_FeedRecipientResult: Sendable {
   /// "host [address]" that answered, empty if none did
   public var relay: String = String()
 
+  /// The next hop offered DSN and was given NOTIFY/ORCPT: it reports on this recipient from
+  /// now on, so the queue sends no "relayed" notification for NOTIFY=SUCCESS (RFC 3461 5.2.1).
+  public var dsnPassedOn: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3252,7 +3256,7 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Mailstack_Ipc_FeedRecipientResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedRecipientResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}code\0\u{1}enhanced\0\u{1}text\0\u{1}relay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}code\0\u{1}enhanced\0\u{1}text\0\u{1}relay\0\u{3}dsn_passed_on\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3265,6 +3269,7 @@ nonisolated extension Mailstack_Ipc_FeedRecipientResult: SwiftProtobuf.Message, 
       case 3: try { try decoder.decodeSingularStringField(value: &self.enhanced) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.text) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.relay) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.dsnPassedOn) }()
       default: break
       }
     }
@@ -3286,6 +3291,9 @@ nonisolated extension Mailstack_Ipc_FeedRecipientResult: SwiftProtobuf.Message, 
     if !self.relay.isEmpty {
       try visitor.visitSingularStringField(value: self.relay, fieldNumber: 5)
     }
+    if self.dsnPassedOn != false {
+      try visitor.visitSingularBoolField(value: self.dsnPassedOn, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3295,6 +3303,7 @@ nonisolated extension Mailstack_Ipc_FeedRecipientResult: SwiftProtobuf.Message, 
     if lhs.enhanced != rhs.enhanced {return false}
     if lhs.text != rhs.text {return false}
     if lhs.relay != rhs.relay {return false}
+    if lhs.dsnPassedOn != rhs.dsnPassedOn {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

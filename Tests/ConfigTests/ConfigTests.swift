@@ -94,6 +94,10 @@ struct ConfigTests {
         ("host:\n  name: [a\n", 3, "YAML syntax: did not find expected ',' or ']'"),
         ("queue:\n  warn_after: 2d\n", nil, "queue timers must grow: min_age < warn_after < return_after"),
         ("- a\n- b\n", 1, "the file must be a mapping of sections (host:, smtp:, ...)"),
+        ("outbound:\n  tls_fingerprints: [\"example.com=sha256:zz\"]\n", 2,
+         "'example.com=sha256:zz' is not domain=sha256:HEX (64 hexadecimal digits, colons allowed)"),
+        ("outbound:\n  tls_fingerprints: [\"example.com=md5:00\"]\n", 2,
+         "'example.com=md5:00' is not domain=sha256:HEX (64 hexadecimal digits, colons allowed)"),
     ] as [(String, Int?, String)])
     func errors(text: String, line: Int?, reason: String) throws {
         let error = try #require(try refusal(text))
@@ -102,6 +106,15 @@ struct ConfigTests {
             #expect(error.line == line)
             #expect(error.description.contains(":\(line): \(reason)"))
         }
+    }
+
+    @Test("pinned certificates: openssl's colon form and bare hex, any case, several per domain")
+    func fingerprints() throws {
+        let hex = String(repeating: "ab", count: 32)
+        let colons = stride(from: 0, to: 64, by: 2).map { i in String(hex.uppercased().dropFirst(i).prefix(2)) }.joined(separator: ":")
+        let path = try write("outbound:\n  tls_fingerprints: [\"Example.COM=sha256:\(colons)\", \"example.com=SHA256:\(String(repeating: "0", count: 64))\", \"b.test=sha256:\(hex)\"]\n")
+        let c = try ConfigLoader.load(file: path, environment: [:])
+        #expect(c.outboundTLSFingerprints == ["example.com": [hex, String(repeating: "0", count: 64)], "b.test": [hex]])
     }
 
     @Test("durations print back in the file's notation", arguments: [("30m", "30m"), ("1d", "1d"), ("90", "1m30s"), ("0s", "0s"), ("1w2h", "1w2h")])

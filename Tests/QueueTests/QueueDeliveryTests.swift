@@ -85,6 +85,39 @@ struct QueueDeliveryTests {
         await harness.stop()
     }
 
+    @Test("NOTIFY=SUCCESS relayed: \"relayed\" receipt only when the next hop lacked DSN; none when it took NOTIFY (RFC 3461 5.2.1/5.2.2)")
+    func notifyRelayed() async throws {
+        // smtpfeed-out's answer: far-dsn@ went to a DSN server (NOTIFY passed on), far-plain@ to one without DSN.
+        let harness = try QueueHarness(remote: { job in
+            job.envelope.recipients.map { r in
+                RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]", dsnPassedOn: r.address.hasPrefix("far-dsn@"))
+            }
+        })
+        try await harness.start()
+        let (id, _) = try await harness.submit(from: "user2@domain1.com", to: ["far-dsn@remote.test", "far-plain@remote.test"],
+                                               message: Self.message, notify: 1)
+        try await harness.waitUntil {
+            let queued = await harness.queue.count
+            return queued == 0 && harness.mailbox("user2").count == 1
+        }
+        let receipt = harness.mailbox("user2")[0]
+        #expect(receipt.contains("\nFinal-Recipient: RFC822; far-plain@remote.test\nAction: relayed\nStatus: 2.0.0\n"))
+        #expect(!receipt.contains("far-dsn@remote.test"), "the DSN-capable next hop reports on far-dsn, not us")
+        #expect(harness.logs.text.contains { $0.hasPrefix("\(id): to=<far-dsn@remote.test>,") && $0.contains("stat=Sent") })
+        await harness.stop()
+
+        // Only recipients whose NOTIFY went on: no receipt at all, the queue empties.
+        let passed = try QueueHarness(remote: { job in
+            job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok", relay: "sink [127.0.0.1]", dsnPassedOn: true) }
+        })
+        try await passed.start()
+        let (passedID, _) = try await passed.submit(from: "user2@domain1.com", to: ["far-dsn@remote.test"], message: Self.message, notify: 1)
+        try await passed.waitUntil { await passed.queue.count == 0 }
+        #expect(passed.mailbox("user2").isEmpty)
+        #expect(!passed.logs.text.contains { $0.contains("\(passedID): ") && $0.contains("DSN: Return receipt") })
+        await passed.stop()
+    }
+
     @Test("temporary failures: retried after min_age, a delay warning after warn_after, returned after return_after")
     func retryWarnReturn() async throws {
         let attempts = Locked(0)

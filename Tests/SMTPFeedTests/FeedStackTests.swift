@@ -48,8 +48,9 @@ struct FeedStackTests {
 
     @Test("another mailstack as the next hop: the mailertable route to its port, STARTTLS, the message in its Maildir")
     func mailstackToMailstack() async throws {
+        // Two hosts: the receiver greets with its own name (the sender would refuse its own as a loop).
         let receiver = try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "smtp-in"],
-                                              extra: ["host.local_names=domain.ne.jp"], tls: true)
+                                              extra: ["host.local_names=domain.ne.jp", "host.fqdn=mx.domain.ne.jp"], tls: true)
         let sender = try await StackHarness(services: Self.services, mailertableRoute: "[127.0.0.1]:\(receiver.smtpPort)")
         _ = try await send(sender.smtpPort, from: "you@domain1.com", to: "you@domain.ne.jp", id: "<hop@test>")
         try await receiver.waitUntil { receiver.mailbox("you").count == 1 }
@@ -59,6 +60,40 @@ struct FeedStackTests {
         #expect(mail.contains("(version=TLSv1."))
         _ = try await sender.stopAll()
         _ = try await receiver.stopAll()
+    }
+
+    @Test("NOTIFY=SUCCESS relayed: to a next hop with DSN it is passed on and no receipt comes back; without DSN (smtp-sink -N) a \"relayed\" receipt does")
+    func notifySuccess() async throws {
+        for (options, offersDSN) in [([String](), true), (["-N"], false)] {
+            let sink = try await SMTPSink(options: options)
+            let stack = try await StackHarness(services: Self.services, extra: ["outbound.smart_host=[127.0.0.1]:\(sink.port)"])
+            let python = """
+                import smtplib, sys
+                c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+                c.ehlo("client.test")
+                c.sendmail("user2@domain1.com", ["far@remote.test"], "Subject: dsn\\r\\nMessage-ID: <dsn@test>\\r\\n\\r\\nbody\\r\\n",
+                           rcpt_options=["NOTIFY=SUCCESS"])
+                c.quit()
+                """
+            let sent = try await TestSupport.runAsync(["/usr/bin/python3", "-c", python, "\(stack.smtpPort)"])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            try await stack.waitUntil { sink.messages.contains { $0.contains("<dsn@test>") } }
+            let args = sink.messages.first { $0.contains("<dsn@test>") }?.split(separator: "\n").first { $0.hasPrefix("X-Rcpt-Args:") } ?? ""
+            #expect(args.contains("NOTIFY=SUCCESS") == offersDSN, "\(args)")
+            // The queue writes any receipt before it lets the message go: once it is empty,
+            // a receipt, if there is one, is in user2's Maildir.
+            try await stack.waitUntil {
+                let mailq = try? await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
+                return mailq?.stdout == "Mail queue is empty\n"
+            }
+            let receipts = stack.mailbox("user2")
+            if offersDSN {
+                #expect(receipts.isEmpty, "\(receipts)")
+            } else {
+                #expect(receipts.count == 1 && receipts[0].contains("Final-Recipient: RFC822; far@remote.test\nAction: relayed\n"), "\(receipts)")
+            }
+            _ = try await stack.stopAll()
+        }
     }
 
     @Test("SIGKILL of smtpfeed-out while it delivers: every accepted message reaches the next hop after the restarts")

@@ -149,6 +149,65 @@ struct FeedTests {
         #expect(sink.messages.isEmpty)
     }
 
+    @Test("a next hop that greets as this host (smtp-sink -h host.domain.com): 553 5.3.5 mail loops back to me, nothing sent")
+    func loopsBackInEHLO() async throws {
+        let sink = try await SMTPSink(options: ["-h", "host.domain.com"])
+        let dns = try await TestDNSServer(records: [])
+        let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
+        let result = try #require(await f.deliver(message(["a@x.test"])).first)
+        #expect(result.code == 553 && result.enhanced == "5.3.5", "\(result)")
+        #expect(result.text == "127.0.0.1 config error: mail loops back to me (MX problem?)")
+        #expect(sink.messages.isEmpty)
+    }
+
+    @Test("the greeting alone naming this host (refused before EHLO), or the EHLO reply alone (then QUIT), is enough")
+    func loopsBackInGreetingOrEHLO() async throws {
+        let dns = try await TestDNSServer(records: [])
+        for (greeting, ehlo) in [("HOST.domain.com.", "elsewhere.test"), ("elsewhere.test", "host.domain.com")] {
+            let server = try await ScriptedSMTPServer(.init(name: greeting, ehloName: ehlo))
+            let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: server.port)])
+            let result = try #require(await f.deliver(message(["a@x.test"])).first)
+            #expect(result.code == 553 && result.enhanced == "5.3.5", "\(result)")
+            let commands = server.transcript.commands
+            #expect(commands.contains { $0.hasPrefix("EHLO") } == (ehlo == "host.domain.com"), "\(commands)")
+            #expect(!commands.contains { $0.hasPrefix("MAIL") }, "\(commands)")
+            await server.stop()
+        }
+    }
+
+    @Test("an MX host that is one of our names: it and worse MX hosts are dropped (we are a backup MX); with none left, 553 5.3.5 without connecting")
+    func mxIsThisHost() async throws {
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: [
+            "mx-host=loop.test,host.domain.com,10", "mx-host=loop.test,mx2.loop.test,20", "host-record=mx2.loop.test,127.0.0.1",
+            "mx-host=backup.test,mx1.backup.test,10", "mx-host=backup.test,mail.domain.com,20", "host-record=mx1.backup.test,127.0.0.1",
+        ])
+        let f = feed(dns: dns, port: sink.port) { $0.localNames = ["host.domain.com", "mail.domain.com"] }
+        let looped = try #require(await f.deliver(message(["a@loop.test"])).first)
+        #expect(looped.code == 553 && looped.enhanced == "5.3.5" && looped.text == "host.domain.com config error: mail loops back to me (MX problem?)",
+                "\(looped)")
+        #expect(f.connectionsOpened == 0, "mx2 (preference 20, worse than ours) is not tried")
+        let backup = await f.deliver(message(["b@backup.test"]))
+        #expect(backup.map(\.code) == [250] && backup.first?.relay == "mx1.backup.test [127.0.0.1]", "\(backup)")
+        try await waitUntil { sink.messages.count == 1 }
+    }
+
+    @Test("NOTIFY=SUCCESS to a next hop with DSN: passed on (dsnPassedOn); to one without (smtp-sink -N): not passed, ours to report")
+    func notifyPassedOn() async throws {
+        let dns = try await TestDNSServer(records: [])
+        for (options, offersDSN) in [([String](), true), (["-N"], false)] {
+            let sink = try await SMTPSink(options: options)
+            let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
+            var m = message(["a@x.test"])
+            m.recipients[0].notify = 1 // SUCCESS
+            let result = try #require(await f.deliver(m).first)
+            #expect(result.code == 250 && result.dsnPassedOn == offersDSN, "\(options): \(result)")
+            try await waitUntil { sink.messages.count == 1 }
+            let args = sink.messages.first?.split(separator: "\n").first { $0.hasPrefix("X-Rcpt-Args:") } ?? ""
+            #expect(args.contains("NOTIFY=SUCCESS") == offersDSN, "\(options): \(args)")
+        }
+    }
+
     @Test("the body is dot-stuffed and lines over the limit are broken; a message over the size limit is refused")
     func bodyRules() async throws {
         let stuffed = String(buffer: Feed.dotStuffed(ByteBuffer(string: ".a\r\nb\r\n..c\r\n" + String(repeating: "x", count: 25) + "\r\n"), maxLine: 10))

@@ -292,7 +292,10 @@ public actor MailQueue {
             if result.isSuccess {
                 finished[index] = .delivered
                 stat = "Sent (\(result.text))"
-                if recipient.wants(QueueEnvelope.Notify.success) {
+                // Delivered here: "delivered". Relayed to a next hop without DSN: "relayed", ours
+                // is the last report (RFC 3461 5.2.2). Relayed with NOTIFY passed on: the next
+                // hop reports, not us (5.2.1).
+                if recipient.wants(QueueEnvelope.Notify.success) && !result.dsnPassedOn {
                     successes.append(.init(recipient: recipient, action: mailers[index] == "local" ? "delivered" : "relayed",
                                            status: result.enhanced, diagnostic: result.diagnostic, remoteMTA: remoteMTA(result)))
                 }

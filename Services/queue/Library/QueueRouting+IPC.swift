@@ -38,7 +38,7 @@ extension QueueRouting {
                     throw IPCError.protocolViolation("smtpfeed-out answered feed.deliver with something else")
                 }
                 return result.results.map {
-                    RecipientResult(code: Int($0.code), enhanced: $0.enhanced, text: $0.text, relay: $0.relay)
+                    RecipientResult(code: Int($0.code), enhanced: $0.enhanced, text: $0.text, relay: $0.relay, dsnPassedOn: $0.dsnPassedOn)
                 }
             })
     }

@@ -37,13 +37,17 @@ public struct RecipientResult: Equatable, Sendable {
     public var relay: String
     /// The failure was on our side: relay-policy or smtpfeed-out could not be asked.
     public var ourSide: Bool
+    /// The next hop offered DSN and was given NOTIFY: it reports on this recipient from now on,
+    /// and a "relayed" success notification from us would be wrong (RFC 3461 5.2.1).
+    public var dsnPassedOn: Bool
 
-    public init(code: Int, enhanced: String, text: String, relay: String = "", ourSide: Bool = false) {
+    public init(code: Int, enhanced: String, text: String, relay: String = "", ourSide: Bool = false, dsnPassedOn: Bool = false) {
         self.code = code
         self.enhanced = enhanced
         self.text = text
         self.relay = relay
         self.ourSide = ourSide
+        self.dsnPassedOn = dsnPassedOn
     }
 
     public var isSuccess: Bool { (200..<300).contains(code) }

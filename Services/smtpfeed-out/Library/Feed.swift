@@ -15,8 +15,12 @@ import Synchronization
 /// connections are kept for further messages to the same host.
 public final class Feed: Sendable {
     public struct Settings: Sendable {
-        /// Our name in EHLO ($j).
+        /// Our name in EHLO ($j). A server that greets or answers EHLO with it is this host:
+        /// its recipients fail with sendmail's "mail loops back to me".
         public var hostname = "localhost"
+        /// This host's names ($j and host.local_names, lowercase): an MX host among them is
+        /// this host, and it and every MX of equal or lower preference are dropped.
+        public var localNames: Set<String> = []
         public var defaultPort = 25
         public var smartHost: String?
         public var maxMessageSize = 5_000_000
@@ -31,12 +35,24 @@ public final class Feed: Sendable {
         public var dataTimeout: Duration = .seconds(600)
         /// A host that failed (no connection, 4xx greeting) is not tried again for this long.
         public var hostBackoff: Duration = .seconds(300)
-        /// Domains whose mail goes only over TLS.
+        /// Domains whose mail goes only over TLS with a verified certificate.
         public var requireTLS: Set<String> = []
+        /// Domains whose mail goes only over TLS to a server presenting one of these leaf
+        /// certificates (SHA-256 of the DER, hexadecimal).
+        public var tlsFingerprints: [String: CertificatePins] = [:]
+        /// CA certificates (a PEM file) trusted instead of the system store, for tests; nil:
+        /// the system's.
+        public var trustRootsFile: String?
         /// Idle connections kept for reuse, and for how long.
         public var idleConnections = 20
         public var idleTime: Duration = .seconds(30)
         public init() {}
+
+        /// The TLS a domain's mail needs: a pin wins over require_tls.
+        public func tlsPolicy(for domain: String) -> OutboundTLSPolicy {
+            if let pins = tlsFingerprints[domain] { return .pinned(pins) }
+            return requireTLS.contains(domain) ? .verified : .opportunistic
+        }
     }
 
     /// One recipient's outcome.
@@ -45,12 +61,16 @@ public final class Feed: Sendable {
         public var enhanced: String
         public var text: String
         public var relay: String = ""
+        /// The next hop offered DSN and took our NOTIFY and ORCPT: further delivery status
+        /// notifications are its job, and a "relayed" one from us would be wrong (RFC 3461 5.2.1; 5.2.2 when it lacks DSN).
+        public var dsnPassedOn = false
 
-        public init(code: Int, enhanced: String, text: String, relay: String = "") {
+        public init(code: Int, enhanced: String, text: String, relay: String = "", dsnPassedOn: Bool = false) {
             self.code = code
             self.enhanced = enhanced
             self.text = text
             self.relay = relay
+            self.dsnPassedOn = dsnPassedOn
         }
     }
 
@@ -93,6 +113,7 @@ public final class Feed: Sendable {
     let settings: Settings
     let router: FeedRouter
     let logger: Logger
+    let tls: OutboundTLSContexts
     let connections: ConnectionSlots
     let failedHosts = Mutex([String: ContinuousClock.Instant]())
     let idle = Mutex([String: [SMTPClient]]())
@@ -105,14 +126,15 @@ public final class Feed: Sendable {
     /// and `resolver` (MX, A, AAAA).
     public convenience init(settings: Settings, resolver: DNSResolver, logger: Logger,
                             route: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply) {
-        self.init(settings: settings, router: FeedRouter(resolver: resolver, smartHost: settings.smartHost,
-                                                         defaultPort: settings.defaultPort, route: route), logger: logger)
+        self.init(settings: settings, router: FeedRouter(resolver: resolver, smartHost: settings.smartHost, defaultPort: settings.defaultPort,
+                                                         localNames: settings.localNames, route: route), logger: logger)
     }
 
     init(settings: Settings, router: FeedRouter, logger: Logger) {
         self.settings = settings
         self.router = router
         self.logger = logger
+        tls = OutboundTLSContexts(trustRootsFile: settings.trustRootsFile)
         connections = ConnectionSlots(total: settings.maxConnections, perHost: settings.maxConnectionsPerHost)
     }
 
@@ -137,23 +159,27 @@ public final class Feed: Sendable {
         let destinations = found.value.withLock { $0 }
         var results = [Result?](repeating: nil, count: message.recipients.count)
         // Recipients whose destinations are the same hosts travel together (whatever the order
-        // the MX shuffle gave each domain).
-        var groups: [[String]: (hosts: [FeedRouter.Host], indices: [Int])] = [:]
+        // the MX shuffle gave each domain), if their domains need the same TLS.
+        struct Group: Hashable {
+            var hosts: [String]
+            var tls: OutboundTLSPolicy
+        }
+        var groups: [Group: (hosts: [FeedRouter.Host], tls: OutboundTLSPolicy, indices: [Int])] = [:]
         for (index, recipient) in message.recipients.enumerated() {
             switch destinations[recipient.domain] ?? .failed(Result(code: 451, enhanced: "4.3.0", text: "no route")) {
             case let .failed(result): results[index] = result
             case let .hosts(hosts):
-                let key = hosts.map { "\($0.name):\($0.port)" }.sorted()
-                groups[key, default: (hosts, [])].indices.append(index)
+                let tls = settings.tlsPolicy(for: recipient.domain)
+                let key = Group(hosts: hosts.map { "\($0.name):\($0.port)" }.sorted(), tls: tls)
+                groups[key, default: (hosts, tls, [])].indices.append(index)
             }
         }
         let delivered = Collected(results)
         await withDiscardingTaskGroup { group in
-            for (hosts, indices) in groups.values {
+            for (hosts, tls, indices) in groups.values {
                 for chunk in stride(from: 0, to: indices.count, by: settings.maxRecipients).map({ Array(indices[$0..<min($0 + settings.maxRecipients, indices.count)]) }) {
                     group.addTask {
-                        let tls = chunk.contains { self.settings.requireTLS.contains(message.recipients[$0].domain) }
-                        let answers = await self.deliver(message, recipients: chunk.map { message.recipients[$0] }, to: hosts, requireTLS: tls)
+                        let answers = await self.deliver(message, recipients: chunk.map { message.recipients[$0] }, to: hosts, tls: tls)
                         delivered.value.withLock { all in
                             for (index, answer) in zip(chunk, answers) { all[index] = answer }
                         }
@@ -166,7 +192,7 @@ public final class Feed: Sendable {
 
     /// Tries the hosts (and their addresses) in order: a host that cannot be reached or answers
     /// every recipient with a 4xx passes the message on to the next; any 2xx or 5xx is final.
-    func deliver(_ message: Message, recipients: [Recipient], to hosts: [FeedRouter.Host], requireTLS: Bool) async -> [Result] {
+    func deliver(_ message: Message, recipients: [Recipient], to hosts: [FeedRouter.Host], tls: OutboundTLSPolicy) async -> [Result] {
         var last = recipients.map { _ in Result(code: 451, enhanced: "4.4.1", text: "No mail exchanger could be reached") }
         for host in hosts {
             for address in host.addresses {
@@ -178,7 +204,7 @@ public final class Feed: Sendable {
                 }
                 await connections.acquire(key)
                 defer { connections.release(key) }
-                switch await connection(host: host.name, address: address, port: host.port, key: key, requireTLS: requireTLS) {
+                switch await connection(host: host.name, address: address, port: host.port, tls: tls) {
                 case let .failure(refusal):
                     if refusal.backoff { failedHosts.withLock { $0[key] = .now + settings.hostBackoff } }
                     last = recipients.map { _ in Result(code: refusal.reply.code, enhanced: refusal.reply.enhanced, text: refusal.reply.text, relay: relay) }
@@ -199,252 +225,4 @@ public final class Feed: Sendable {
         }
         return last
     }
-
-    struct Refusal: Error {
-        var reply: Result
-        /// The host is to be skipped for a while (it could not be reached or refused to talk).
-        var backoff: Bool
-    }
-
-    /// A ready connection (greeted, EHLO done, TLS when offered or required), from the idle
-    /// pool or new.
-    func connection(host: String, address: String, port: Int, key: String, requireTLS: Bool) async -> Swift.Result<SMTPClient, Refusal> {
-        if let reused = takeIdle(key) {
-            do {
-                try await reused.send("RSET\r\n")
-                if try await reused.reply(within: settings.commandTimeout).code == 250 { return .success(reused) }
-            } catch {}
-            await reused.close()
-        }
-        let client: SMTPClient
-        do {
-            client = try await SMTPClient.connect(host: host, address: address, port: port, timeout: settings.connectTimeout)
-            opened.add(1, ordering: .relaxed)
-        } catch {
-            return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.1", text: "Connection to \(host) [\(address)]:\(port) failed: \(error)"),
-                                    backoff: true))
-        }
-        func refuse(_ reply: SMTPReply, backoff: Bool) async -> Swift.Result<SMTPClient, Refusal> {
-            await client.close()
-            let enhanced = reply.enhanced.isEmpty ? (reply.code >= 500 ? "5.0.0" : "4.0.0") : reply.enhanced
-            return .failure(Refusal(reply: Result(code: reply.code, enhanced: enhanced, text: reply.lines.joined(separator: " ")), backoff: backoff))
-        }
-        do {
-            let greeting = try await client.reply(within: settings.commandTimeout)
-            guard greeting.code == 220 else { return await refuse(greeting, backoff: true) }
-            var hello = try await client.hello(settings.hostname, timeout: settings.commandTimeout)
-            guard hello.code == 250 else { return await refuse(hello, backoff: false) }
-            if client.offers("STARTTLS") {
-                if try await client.startTLS(serverName: host, timeout: settings.commandTimeout).code == 220 {
-                    hello = try await client.hello(settings.hostname, timeout: settings.commandTimeout)
-                    guard hello.code == 250 else { return await refuse(hello, backoff: false) }
-                }
-            }
-            if requireTLS && !client.tls {
-                return await refuse(SMTPReply(451, "4.7.5", "TLS is required for this destination and \(host) does not offer it"), backoff: false)
-            }
-            return .success(client)
-        } catch {
-            await client.close()
-            return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.2", text: "\(host) [\(address)]: \(error)"), backoff: true))
-        }
-    }
-
-    /// MAIL, RCPTs, DATA (pipelined when offered) and the message. Returns a result per
-    /// recipient and whether the connection can be used again.
-    func transaction(_ message: Message, recipients: [Recipient], over client: SMTPClient) async -> ([Result], Bool) {
-        let relay = client.relay
-        func result(_ reply: SMTPReply) -> Result {
-            Result(code: reply.code, enhanced: reply.enhanced.isEmpty ? (reply.code < 400 ? "2.0.0" : reply.code < 500 ? "4.0.0" : "5.0.0") : reply.enhanced,
-                   text: reply.lines.joined(separator: " "), relay: relay)
-        }
-        if message.smtputf8 && !client.offers("SMTPUTF8") {
-            return (recipients.map { _ in Result(code: 553, enhanced: "5.6.7", text: "\(relay) does not support SMTPUTF8", relay: relay) }, true)
-        }
-        var mail = "MAIL FROM:<\(message.sender)>"
-        if client.offers("SIZE") { mail += " SIZE=\(message.body.readableBytes)" }
-        if message.eightBit && client.offers("8BITMIME") { mail += " BODY=8BITMIME" }
-        if message.smtputf8 { mail += " SMTPUTF8" }
-        let dsn = client.offers("DSN")
-        if dsn && !message.ret.isEmpty { mail += " RET=\(message.ret)" }
-        if dsn && !message.envid.isEmpty { mail += " ENVID=\(XText.encode(message.envid))" }
-        let rcpts = recipients.map { r -> String in
-            var line = "RCPT TO:<\(r.address)>"
-            if dsn && r.notify != 0 {
-                line += " NOTIFY=" + (r.notify & 8 != 0 ? "NEVER" : [(1, "SUCCESS"), (2, "FAILURE"), (4, "DELAY")].filter { r.notify & UInt32($0.0) != 0 }.map(\.1).joined(separator: ","))
-            }
-            if dsn && !r.orcpt.isEmpty, let semicolon = r.orcpt.firstIndex(of: ";") {
-                line += " ORCPT=\(r.orcpt[..<semicolon]);\(XText.encode(String(r.orcpt[r.orcpt.index(after: semicolon)...])))"
-            }
-            return line
-        }
-        do {
-            var results: [Result?] = recipients.map { _ in nil }
-            let pipelining = client.offers("PIPELINING")
-            if pipelining {
-                try await client.send(([mail] + rcpts + ["DATA"]).joined(separator: "\r\n") + "\r\n")
-            } else {
-                try await client.send(mail + "\r\n")
-            }
-            let mailReply = try await client.reply(within: settings.commandTimeout)
-            var accepted: [Int] = []
-            for (i, line) in rcpts.enumerated() {
-                if !pipelining {
-                    guard mailReply.code == 250 else { break }
-                    try await client.send(line + "\r\n")
-                }
-                let reply = try await client.reply(within: settings.commandTimeout)
-                if mailReply.code != 250 { continue }
-                if reply.code / 100 == 2 { accepted.append(i) } else { results[i] = result(reply) }
-            }
-            guard mailReply.code == 250 else {
-                if pipelining { _ = try await client.reply(within: settings.commandTimeout) } // DATA's reply
-                return (recipients.map { _ in result(mailReply) }, true)
-            }
-            let dataReply: SMTPReply
-            if pipelining {
-                dataReply = try await client.reply(within: settings.commandTimeout)
-            } else if !accepted.isEmpty {
-                try await client.send("DATA\r\n")
-                dataReply = try await client.reply(within: settings.commandTimeout)
-            } else {
-                return (results.map { $0! }, true)
-            }
-            guard !accepted.isEmpty else {
-                // Every RCPT refused but the server still said 354 to the pipelined DATA: end an
-                // empty message at once (as Postfix does); its reply does not matter.
-                if dataReply.code == 354 {
-                    try await client.send(".\r\n")
-                    _ = try await client.reply(within: settings.dataTimeout)
-                }
-                return (results.map { $0! }, true)
-            }
-            guard dataReply.code == 354 else {
-                for i in accepted { results[i] = result(dataReply) }
-                return (results.map { $0! }, true)
-            }
-            try await client.send(Self.dotStuffed(message.body, maxLine: settings.maxLine))
-            let final = try await client.reply(within: settings.dataTimeout)
-            for i in accepted { results[i] = result(final) }
-            for (i, r) in results.enumerated() {
-                logger.info("\(message.id): to=<\(recipients[i].address)>, relay=\(relay), dsn=\(r!.enhanced), stat=\(r!.code < 300 ? "Sent" : "Failed") (\(r!.code) \(r!.text))")
-            }
-            return (results.map { $0! }, true)
-        } catch {
-            return (recipients.map { _ in Result(code: 451, enhanced: "4.4.2", text: "Lost connection with \(relay): \(error)", relay: relay) }, false)
-        }
-    }
-
-    /// The body with leading dots doubled, lines longer than `maxLine` octets broken, and the
-    /// final CRLF.CRLF. Whole lines are copied at once (this is the hot path of large messages).
-    public static func dotStuffed(_ body: ByteBuffer, maxLine: Int = 990) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(body.readableBytes + body.readableBytes / 64 + 8)
-        let view = body.readableBytesView
-        var start = view.startIndex
-        while start < view.endIndex {
-            let lf = view[start...].firstIndex(of: 0x0A)
-            let end = lf.map { $0 + 1 } ?? view.endIndex // the line, with its LF
-            var content = end - start - (lf == nil ? 0 : 1)
-            if content > 0 && lf != nil && view[end - 2] == 0x0D { content -= 1 }
-            var offset = start
-            var remaining = content
-            repeat {
-                // A line over the limit goes out in pieces of maxLine octets.
-                let piece = min(remaining, maxLine)
-                if view[offset] == 0x2E && piece > 0 { out.writeInteger(UInt8(0x2E)) }
-                if piece < remaining {
-                    out.writeBytes(view[offset..<(offset + piece)])
-                    out.writeString("\r\n")
-                }
-                else {
-                    out.writeBytes(view[offset..<end])
-                    if lf == nil { out.writeString("\r\n") }
-                }
-                offset += piece
-                remaining -= piece
-            } while remaining > 0
-            start = end
-        }
-        out.writeString(".\r\n")
-        return out
-    }
-
-    func takeIdle(_ key: String) -> SMTPClient? {
-        idle.withLock { pool in
-            while var list = pool[key], !list.isEmpty {
-                let client = list.removeLast()
-                pool[key] = list.isEmpty ? nil : list
-                if ContinuousClock.now - client.lastUsed < settings.idleTime { return client }
-                Task { await client.close() }
-            }
-            return nil
-        }
-    }
-
-    func release(_ client: SMTPClient) {
-        client.lastUsed = .now
-        let kept = idle.withLock { pool -> Bool in
-            guard pool.values.map(\.count).reduce(0, +) < settings.idleConnections else { return false }
-            pool[client.key, default: []].append(client)
-            return true
-        }
-        if !kept { Task { await client.close() } }
-    }
-}
-
-/// Connection slots: a total and a per-host cap; waiters queue until a slot frees.
-final class ConnectionSlots: Sendable {
-    struct State {
-        var total = 0
-        var perHost: [String: Int] = [:]
-        var waiting: [(key: String, resume: CheckedContinuation<Void, Never>)] = []
-    }
-
-    let maxTotal: Int
-    let maxPerHost: Int
-    let state = Mutex(State())
-
-    init(total: Int, perHost: Int) {
-        maxTotal = total
-        maxPerHost = perHost
-    }
-
-    func acquire(_ key: String) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let granted = state.withLock { s -> Bool in
-                if s.total < maxTotal && s.perHost[key, default: 0] < maxPerHost {
-                    s.total += 1
-                    s.perHost[key, default: 0] += 1
-                    return true
-                }
-                s.waiting.append((key, continuation))
-                return false
-            }
-            if granted { continuation.resume() }
-        }
-    }
-
-    func release(_ key: String) {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.total -= 1
-            s.perHost[key, default: 1] -= 1
-            if let index = s.waiting.firstIndex(where: { s.perHost[$0.key, default: 0] < maxPerHost }) {
-                let waiter = s.waiting.remove(at: index)
-                s.total += 1
-                s.perHost[waiter.key, default: 0] += 1
-                return waiter.resume
-            }
-            return nil
-        }
-        next?.resume()
-    }
-}
-
-/// What concurrent child tasks of one delivery fill in (their results are gathered here rather
-/// than returned through the task group: the queue crashed in release builds when routes came
-/// back as task-group results, see MailQueue.resolveAll).
-final class Collected<Value: Sendable>: Sendable {
-    let value: Mutex<Value>
-    init(_ initial: Value) { value = Mutex(initial) }
 }

@@ -43,6 +43,7 @@ public struct FeedRequestHandler: IPCRequestHandler {
                     $0.enhanced = result.enhanced
                     $0.text = result.text
                     $0.relay = result.relay
+                    $0.dsnPassedOn = result.dsnPassedOn
                 }
             }
         })

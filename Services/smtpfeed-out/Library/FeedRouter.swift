@@ -8,7 +8,9 @@ import SMTP
 /// Where mail for a domain goes: the smart host, else relay-policy's mailertable route
 /// (`smtp:[host]` means no MX lookup, `:port` optional, `error:` fails), else the domain's MX
 /// hosts in preference order (random among equals), else its own A/AAAA (RFC 5321 5.1); a null
-/// MX (RFC 7505) is a permanent failure.
+/// MX (RFC 7505) is a permanent failure. An MX host that is this host (one of its names) is
+/// dropped with every MX of equal or lower preference (RFC 5321 5.1, sendmail's getmxrr): we are
+/// a backup MX and send only to better ones; with none left the mail would loop back to us.
 struct FeedRouter: Sendable {
     /// A host to try, with its addresses.
     struct Host: Equatable, Sendable {
@@ -26,6 +28,8 @@ struct FeedRouter: Sendable {
     /// outbound.smart_host: "[host]", "[host]:port", "host" (MX lookup), or nil.
     let smartHost: String?
     let defaultPort: Int
+    /// This host's names, lowercase ($j and host.local_names).
+    var localNames: Set<String> = []
     /// relay-policy's mailertable answer for a domain.
     let route: @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply
 
@@ -48,6 +52,17 @@ struct FeedRouter: Sendable {
         } catch {
             return .failed(Feed.Result(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
         }
+    }
+
+    func isLocal(_ record: DNSResolver.MX) -> Bool { isLocal(record.host) }
+
+    func isLocal(_ host: String) -> Bool {
+        localNames.contains((host.hasSuffix(".") ? String(host.dropLast()) : host).lowercased())
+    }
+
+    /// sendmail's words for mail that would come back to this host.
+    static func loopsBack(_ host: String) -> Destination {
+        .failed(Feed.Result(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)"))
     }
 
     static func isAddress(_ text: String) -> Bool {
@@ -75,12 +90,18 @@ struct FeedRouter: Sendable {
                     return .failed(Feed.Result(code: 556, enhanced: "5.1.10", text: "Domain \(name) does not accept mail (null MX)"))
                 }
                 if !records.isEmpty { names = records.map(\.host) }
+                if let ours = records.first(where: isLocal) {
+                    names = records.filter { $0.preference < ours.preference }.map(\.host)
+                    if names.isEmpty { return Self.loopsBack(ours.host) }
+                }
             } catch .nxdomain {
                 return .failed(Feed.Result(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=MX"))
             } catch {
                 return .failed(Feed.Result(code: 451, enhanced: "4.4.3", text: "Host or domain name lookup failed temporarily for \(name): \(error)"))
             }
         }
+        // No MX: the domain's own name is the mail exchanger (RFC 5321 5.1).
+        if mxLookup, names == [name], isLocal(name) { return Self.loopsBack(name) }
         var hosts: [Host] = []
         var temporary = false
         for host in names {

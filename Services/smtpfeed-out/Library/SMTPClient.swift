@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import NIOSSL
 import SMTP
 import Synchronization
 
@@ -13,6 +12,7 @@ final class SMTPClient: @unchecked Sendable {
     let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
     /// "mx.example.net [192.0.2.1]", for logs and DSNs.
     let relay: String
+    /// The idle pool this connection returns to: its address, host name and TLS policy.
     let key: String
     private(set) var extensions: [String: String] = [:]
     private(set) var tls = false
@@ -34,25 +34,25 @@ final class SMTPClient: @unchecked Sendable {
         self.key = key
     }
 
-    static func connect(host: String, address: String, port: Int, timeout: Duration,
+    static func connect(host: String, address: String, port: Int, key: String, timeout: Duration,
                         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPClient {
         let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            .connectTimeout(amount(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: address, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(STARTTLSHandler())
                     return try NIOAsyncChannel<SMTPReply, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        return try SMTPClient(channel: channel, relay: "\(host) [\(address)]", key: "\(address):\(port)")
+        return try SMTPClient(channel: channel, relay: "\(host) [\(address)]", key: key)
     }
 
     /// The next reply, or a failure if none comes within `timeout` (the connection is closed).
     func reply(within timeout: Duration) async throws -> SMTPReply {
         let channel = self.channel.channel
-        let task = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                     + timeout.components.attoseconds / 1_000_000_000)) {
+        let task = channel.eventLoop.scheduleTask(in: Self.amount(timeout)) {
             channel.close(promise: nil)
         }
         defer { task.cancel() }
@@ -97,22 +97,40 @@ final class SMTPClient: @unchecked Sendable {
 
     func offers(_ keyword: String) -> Bool { extensions[keyword] != nil }
 
-    /// STARTTLS, then TLS in front of the reply decoder (certificates are not verified: the
-    /// opportunistic TLS of RFC 3207 that MTAs use between each other).
-    func startTLS(serverName: String, timeout: Duration) async throws -> SMTPReply {
-        try await send("STARTTLS\r\n")
-        let answer = try await reply(within: timeout)
-        guard answer.code == 220 else { return answer }
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .none
-        let context = try NIOSSLContext(configuration: configuration)
+    /// STARTTLS; on its 220, TLS in front of the reply decoder (by STARTTLSHandler, armed
+    /// first) and the handshake with `setup`'s certificate checks, within `timeout`. Returns
+    /// the reply to STARTTLS; throws `STARTTLSHandler.Failure` when TLS did not come up.
+    func startTLS(_ setup: STARTTLSHandler.Setup, timeout: Duration) async throws -> SMTPReply {
         let channel = self.channel.channel
-        let name = serverName.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : serverName
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name), position: .first)
+        let handshake = try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: STARTTLSHandler.self).arm(setup, eventLoop: channel.eventLoop)
         }.get()
+        try await send("STARTTLS\r\n")
+        let answer: SMTPReply
+        do {
+            answer = try await reply(within: timeout)
+        } catch {
+            // Plaintext read with the 220 ends here: the decoder refused it, the connection is
+            // closed, and the handler has the reason (the handshake future is failed by then).
+            do { try await handshake.get() } catch let failure as STARTTLSHandler.Failure { throw failure } catch {}
+            throw STARTTLSHandler.Failure(description: "\(error)")
+        }
+        guard answer.code == 220 else { return answer }
+        let deadline = channel.eventLoop.scheduleTask(in: Self.amount(timeout)) { channel.close(promise: nil) }
+        defer { deadline.cancel() }
+        do {
+            try await handshake.get()
+        } catch let failure as STARTTLSHandler.Failure {
+            throw failure
+        } catch {
+            throw STARTTLSHandler.Failure(description: "\(error)")
+        }
         tls = true
         return answer
+    }
+
+    static func amount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     func close() async {

@@ -4,11 +4,19 @@ import SMTP
 /// Splits a server's output into replies (RFC 5321 4.2: `250-...` lines up to `250 ...`),
 /// with limits: a line over `maxLine` octets or a reply over `maxLines` lines is a protocol
 /// error, not a reason to buffer without end.
+///
+/// The STARTTLS boundary (RFC 3207 5, CVE-2021-38371): a 220 after the greeting can only be
+/// the go-ahead for TLS, after which the server must send nothing until the handshake. Octets
+/// read together with that 220 (a whole reply or part of one) are refused, never kept for
+/// after TLS, where they would pass for replies sent inside it. Octets read later go through
+/// TLS: `STARTTLSHandler` puts it in front of this decoder while the 220 is being delivered.
 public struct SMTPReplyDecoder: ByteToMessageDecoder {
     public typealias InboundOut = SMTPReply
     let maxLine = 2048
     let maxLines = 200
     var lines: [String] = []
+    /// The first reply (the greeting) has been decoded.
+    var greeted = false
 
     public init() {}
 
@@ -33,6 +41,10 @@ public struct SMTPReplyDecoder: ByteToMessageDecoder {
         lines.append(bytes.count > 4 ? String(decoding: bytes[4...], as: UTF8.self) : "")
         guard lines.count <= maxLines else { throw Malformed(description: "reply of more than \(maxLines) lines") }
         if bytes.count > 3 && bytes[3] == 0x2D { return .continue }
+        if greeted && code == 220 && buffer.readableBytes > 0 {
+            throw Malformed(description: "\(buffer.readableBytes) octets in plaintext after the 220 to STARTTLS (RFC 3207: a possible command injection)")
+        }
+        greeted = true
         // An enhanced status code (RFC 2034) at the start of the last line is split off.
         var enhanced = ""
         if let first = lines.last?.split(separator: " ", maxSplits: 1).first,

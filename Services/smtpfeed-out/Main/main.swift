@@ -3,11 +3,15 @@
 // Serves:     <ipc.directory>/smtpfeed-out.sock (or the socket systemd passes): feed.deliver
 //             from the queue, a result per recipient.
 // Talks to:   relay-policy (mailertable routes), DNS (dns.servers: MX, A, AAAA), the mail
-//             exchangers over SMTP (outbound.port, STARTTLS when offered).
+//             exchangers over SMTP (outbound.port, STARTTLS when offered; verified for
+//             outbound.require_tls, pinned for outbound.tls_fingerprints domains; the system
+//             trust store in /etc/ssl/certs).
 // Privileges: its own user; reads and writes no files.
 // Limits:     outbound.max_connections, outbound.max_connections_per_host,
 //             outbound.max_recipients per transaction, RFC 5321 timeouts
 //             (outbound.connect_timeout, command_timeout, data_timeout), outbound.host_backoff.
+//             Never delivers to itself: an MX that is one of host.fqdn/host.local_names, or a
+//             server greeting as host.fqdn, fails the mail with 553 5.3.5 (a loop).
 
 import DNS
 import Daemon
@@ -20,6 +24,7 @@ let logger = Daemon.logger(service: "smtpfeed-out", configuration: configuration
 
 var settings = Feed.Settings()
 settings.hostname = configuration.fqdn
+settings.localNames = Set(configuration.localNames.map { $0.lowercased() })
 settings.defaultPort = configuration.outboundPort
 settings.smartHost = configuration.smartHost.isEmpty ? nil : configuration.smartHost
 settings.maxMessageSize = configuration.outboundMaxMessageSize
@@ -32,6 +37,7 @@ settings.commandTimeout = configuration.outboundCommandTimeout
 settings.dataTimeout = configuration.outboundDataTimeout
 settings.hostBackoff = configuration.outboundHostBackoff
 settings.requireTLS = Set(configuration.outboundRequireTLS)
+settings.tlsFingerprints = configuration.outboundTLSFingerprints.mapValues(CertificatePins.init)
 
 let policy = IPCClient(
     configuration: .init(path: configuration.socketPath(for: IPCServiceName.relayPolicy), service: IPCServiceName.relayPolicy,
