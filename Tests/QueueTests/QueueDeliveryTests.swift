@@ -1,4 +1,5 @@
 import Foundation
+import IPCTransport
 import QueueService
 import Testing
 import TestSupport
@@ -190,6 +191,25 @@ struct QueueDeliveryTests {
         _ = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)
         try await harness.waitUntil(timeout: .seconds(10)) { await harness.queue.count == 0 }
         #expect(calls.withLock { $0 } == 2)
+        await harness.stop()
+    }
+}
+
+@Suite("queue: submissions that reuse an id")
+struct QueueIDReuseTests {
+    @Test("a submit naming the id of a queued message is refused; the queued message is untouched")
+    func reusedID() async throws {
+        let harness = try QueueHarness(settings: { $0.queueOnly = true })
+        try await harness.start()
+        let id = "ABCDEFGHJK1234"
+        let (first, _) = try await harness.submit(from: "a@client.test", to: ["you@domain1.com"], message: "Subject: first\n\nfirst\n", queueID: id)
+        #expect(first == id)
+        let spooled = try String(contentsOfFile: harness.dir + "/spool/msg/" + id, encoding: .utf8)
+        await #expect(throws: IPCHandlerError.self) {
+            _ = try await harness.submit(from: "evil@client.test", to: ["user2@domain1.com"], message: "Subject: replaced\n\nx\n", queueID: id)
+        }
+        #expect(try String(contentsOfFile: harness.dir + "/spool/msg/" + id, encoding: .utf8) == spooled)
+        #expect(await harness.queue.list().map(\.queueID) == [id])
         await harness.stop()
     }
 }

@@ -66,8 +66,9 @@ final class QueueHarness: @unchecked Sendable {
     }
 
     func submit(from sender: String, to recipients: [String], message: String, notify: UInt32 = 0,
-                ret: Mailstack_Ipc_DSNReturn = .retUnspecified) async throws -> (id: String, size: Int) {
+                ret: Mailstack_Ipc_DSNReturn = .retUnspecified, queueID: String = "") async throws -> (id: String, size: Int) {
         let submit = Mailstack_Ipc_QueueSubmit.with {
+            $0.queueID = queueID
             $0.sender = sender
             $0.recipients = recipients.map { r in .with { $0.address = r; $0.notify = notify } }
             $0.ret = ret

@@ -80,6 +80,11 @@ public final class Spool: Sendable {
         SpoolWriter(spool: self, id: envelope.id, header: try envelope.serialized())
     }
 
+    /// Whether msg/ has a message with this id.
+    public func exists(_ id: String) -> Bool {
+        access(path("msg", id), F_OK) == 0
+    }
+
     /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
     func commitBlocking(_ id: String) throws {
         try messages.commitBlocking(from: path("tmp", id), to: path("msg", id))
