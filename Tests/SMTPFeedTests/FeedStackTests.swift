@@ -96,6 +96,49 @@ struct FeedStackTests {
         }
     }
 
+    @Test("mail loops end: a smart host that is this host bounces at once (553 5.3.5); two hosts relaying to each other stop at MaxHopCount (554 5.4.6)")
+    func loops() async throws {
+        // One host whose smart host is its own smtp-in: the greeting names us.
+        let one = try await StackHarness(services: Self.services.filter { $0 != "smtpfeed-out" })
+        try await one.start("smtpfeed-out", extra: ["outbound.smart_host=[127.0.0.1]:\(one.smtpPort)"])
+        _ = try await send(one.smtpPort, from: "user2@domain1.com", to: "someone@far.test", id: "<self-loop@test>")
+        try await one.waitUntil { one.mailbox("user2").count == 1 }
+        #expect(one.mailbox("user2")[0].contains("config error: mail loops back to me"), "\(one.mailbox("user2"))")
+        _ = try await one.stopAll()
+
+        // Two hosts, each the other's smart host (the verified loop: a return receipt to a
+        // sender whose mail comes back to us went round 1,452 times in a minute): every pass
+        // adds a Received: line until a receiving smtp-in refuses the 26th.
+        let a = try await StackHarness(services: Self.services.filter { $0 != "smtpfeed-out" })
+        let b = try await StackHarness(services: Self.services, extra: ["host.fqdn=mx.loop.test",
+                                                                         "outbound.smart_host=[127.0.0.1]:\(a.smtpPort)"])
+        try await a.start("smtpfeed-out", extra: ["outbound.smart_host=[127.0.0.1]:\(b.smtpPort)"])
+        let python = """
+            import smtplib, sys
+            c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+            c.sendmail("user2@domain1.com", ["far@remote.test"], "Subject: loop\\r\\nMessage-ID: <loop@test>\\r\\n\\r\\nbody\\r\\n",
+                       rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+            c.quit()
+            """
+        let sent = try await TestSupport.runAsync(["/usr/bin/python3", "-c", python, "\(a.smtpPort)"])
+        #expect(sent.status == 0, "\(sent.stderr)")
+        try await a.waitUntil(timeout: .seconds(60)) { a.mailbox("user2").count + b.mailbox("user2").count >= 1 }
+        let bounces = a.mailbox("user2") + b.mailbox("user2")
+        #expect(bounces.count == 1, "\(bounces.count) reports")
+        #expect(bounces.first?.contains("Too many hops") == true, "\(bounces)")
+        // Both queues empty: the loop has ended, not merely slowed.
+        for stack in [a, b] {
+            try await stack.waitUntil {
+                let mailq = try? await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
+                return mailq?.stdout == "Mail queue is empty\n"
+            }
+        }
+        let passes = a.log("smtp-in").components(separatedBy: "accepted,").count + b.log("smtp-in").components(separatedBy: "accepted,").count - 2
+        #expect(passes <= 26, "\(passes) passes")
+        _ = try await a.stopAll()
+        _ = try await b.stopAll()
+    }
+
     @Test("SIGKILL of smtpfeed-out while it delivers: every accepted message reaches the next hop after the restarts")
     func crash() async throws {
         let sink = try await SMTPSink()

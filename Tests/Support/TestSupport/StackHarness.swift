@@ -63,12 +63,13 @@ public final class StackHarness: @unchecked Sendable {
         }
     }
 
-    /// Starts (or restarts) one service and waits for its READY log line.
-    public func start(_ service: String) async throws {
+    /// Starts (or restarts) one service and waits for its READY log line; `extra` settings
+    /// override the stack's for this start (a smart host known only once another stack runs).
+    public func start(_ service: String, extra: [String] = []) async throws {
         let log = "\(dir)/\(service).log"
         let previous = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         if !previous.isEmpty { try previous.write(toFile: log + ".old", atomically: true, encoding: .utf8) }
-        let process = try DaemonProcess(service, arguments: settings.flatMap { ["--set", $0] }, stderrPath: log)
+        let process = try DaemonProcess(service, arguments: (settings + extra).flatMap { ["--set", $0] }, stderrPath: log)
         processes[service] = process
         let deadline = ContinuousClock.now + .seconds(15)
         while !process.stderr.contains("\(service) ready") {
