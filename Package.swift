@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "SMTPFeedService",
             dependencies: [
-                "IPC", "IPCTransport", "DNS", "SMTP", nio, nioPosix, logging,
+                "IPC", "IPCTransport", "DNS", "SMTP", "Timing", nio, nioPosix, logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import SMTP
+import Timing
 import Synchronization
 
 /// One ESMTP client connection: replies are read with a deadline per step (RFC 5321 4.5.3.2),
@@ -37,7 +38,7 @@ final class SMTPClient: @unchecked Sendable {
     static func connect(host: String, address: String, port: Int, key: String, timeout: Duration,
                         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPClient {
         let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(amount(timeout))
+            .connectTimeout(timeout.timeAmount)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: address, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -52,7 +53,7 @@ final class SMTPClient: @unchecked Sendable {
     /// The next reply, or a failure if none comes within `timeout` (the connection is closed).
     func reply(within timeout: Duration) async throws -> SMTPReply {
         let channel = self.channel.channel
-        let task = channel.eventLoop.scheduleTask(in: Self.amount(timeout)) {
+        let task = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
             channel.close(promise: nil)
         }
         defer { task.cancel() }
@@ -116,7 +117,7 @@ final class SMTPClient: @unchecked Sendable {
             throw STARTTLSHandler.Failure(description: "\(error)")
         }
         guard answer.code == 220 else { return answer }
-        let deadline = channel.eventLoop.scheduleTask(in: Self.amount(timeout)) { channel.close(promise: nil) }
+        let deadline = channel.eventLoop.scheduleTask(in: timeout.timeAmount) { channel.close(promise: nil) }
         defer { deadline.cancel() }
         do {
             try await handshake.get()
@@ -127,10 +128,6 @@ final class SMTPClient: @unchecked Sendable {
         }
         tls = true
         return answer
-    }
-
-    static func amount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     func close() async {

@@ -1,0 +1,79 @@
+import Crypto
+import Listeners
+import Users
+import Foundation
+import Logging
+import Maildir
+import NIOCore
+import NIOFileSystem
+import NIOPosix
+
+/// AUTHORIZATION's end: USER/PASS, APOP and AUTH PLAIN through the `LoginGuard`, then the
+/// mailbox locked and opened and the client's address given to drac-registry.
+extension POP3Session {
+    /// Shared end of USER/PASS, APOP and AUTH: throttle, delay on failure (`LoginGuard`),
+    /// lock, open, drac.
+    mutating func login(_ user: String, check: @escaping @Sendable () -> Bool) async throws {
+        switch await environment.logins.attempt(user: user, client: ClientGroup.key(for: client), verify: check) {
+        case .success:
+            break
+        case .failure:
+            logger.notice("pop3 login failed user=\(user) client=\(client)")
+            return try await send("-ERR [AUTH] Authentication failed")
+        case .throttled:
+            logger.notice("pop3 login failed user=\(user) client=\(client) (throttled)")
+            return try await send("-ERR [AUTH] Too many failed logins; try again later")
+        case .busy:
+            logger.warning("pop3 login refused user=\(user) client=\(client): too many password checks waiting")
+            return try await send("-ERR [SYS/TEMP] Server busy; try again later")
+        }
+        guard environment.locks.acquire(user) else {
+            logger.notice("pop3 login refused user=\(user) client=\(client): mailbox in use")
+            try await send("-ERR [IN-USE] Mailbox is locked by another session")
+            return
+        }
+        let mailbox: POP3Mailbox
+        do {
+            let maildir = environment.maildir(for: user)
+            try maildir.create()
+            mailbox = POP3Mailbox(user: user, maildir: maildir, messages: try maildir.scan())
+        } catch {
+            environment.locks.release(user)
+            logger.error("pop3 cannot open the mailbox of \(user): \(error)")
+            try await send("-ERR [SYS/TEMP] Cannot open the mailbox; try again later")
+            return
+        }
+        do {
+            try await environment.registerClient(client)
+        } catch {
+            logger.warning("pop3 drac registration of \(client) failed (login goes on): \(error)")
+        }
+        state = .transaction(mailbox)
+        let (count, octets) = mailbox.stat
+        logger.info("pop3 login user=\(user) client=\(client) messages=\(count) octets=\(octets) tls=\(tlsActive ? "yes" : "no")")
+        try await send("+OK \(count) messages (\(octets) octets)")
+    }
+
+    /// AUTH PLAIN (RFC 5034, RFC 4616): base64 of authzid NUL authcid NUL password.
+    mutating func authenticate(mechanism: String, response: String?) async throws {
+        guard mechanism == "PLAIN" else {
+            try await bad("-ERR Unsupported authentication mechanism")
+            return
+        }
+        guard let response, response != "*" else {
+            try await send("-ERR Authentication cancelled")
+            return
+        }
+        guard Data(base64Encoded: response) != nil else {
+            try await bad("-ERR [AUTH] Invalid base64")
+            return
+        }
+        guard let (user, password) = SASL.plain(response) else {
+            environment.logins.record(failureOf: nil, from: ClientGroup.key(for: client))
+            try await send("-ERR [AUTH] Authentication failed")
+            return
+        }
+        let passwd = environment.passwd
+        try await login(user, check: { passwd.verify(user: user, password: password) })
+    }
+}
