@@ -106,7 +106,7 @@ struct QueueDaemonTests {
             let id = try await Self.submit(client, from: "user2@domain1.com", to: ["you@domain1.com", "info@domain2.tv", "ghost@domain1.com"],
                                            message: "Subject: seed\n\nhello\n")
             #expect(QueueID(id))
-            try await waitUntil { stack.mailbox("you").count == 1 && stack.mailbox("user2").count == 1 }
+            try await TestSupport.eventually { stack.mailbox("you").count == 1 && stack.mailbox("user2").count == 1 }
             #expect(stack.mailbox("you")[0].hasSuffix("\n\nhello\n"))
             let bounce = stack.mailbox("user2")[0]
             #expect(bounce.contains("Final-Recipient: RFC822; ghost@domain1.com\nAction: failed\nStatus: 5.5.1\n"))
@@ -122,7 +122,7 @@ struct QueueDaemonTests {
         try await withClient(stack) { client in
             // smtpfeed-out is not running: remote mail stays queued.
             let id = try await Self.submit(client, from: "user2@domain1.com", to: ["user3@domain1.com"], message: "Subject: out\n\nx\n")
-            try await waitUntil { stack.queueLog.contains("\(id): to=<user3@domain1.com>") }
+            try await TestSupport.eventually { stack.queueLog.contains("\(id): to=<user3@domain1.com>") }
         }
         let mailq = try await stack.mailstack(["mailq"])
         #expect(mailq.status == 0)
@@ -186,7 +186,7 @@ struct QueueDaemonTests {
         let expected = acknowledged.withLock { $0 }
         #expect(expected.count > 50)
         print("crash test: \(expected.count) messages acknowledged across \(stack.queueStarts) queue starts")
-        try await waitUntil(timeout: .seconds(30)) {
+        try await TestSupport.eventually(timeout: .seconds(30)) {
             let delivered = Set(stack.mailbox("you").compactMap { mail in
                 mail.split(separator: "\n").first { $0.hasPrefix("Message-ID: ") }.map { String($0.dropFirst(12)) }
             })
@@ -195,14 +195,6 @@ struct QueueDaemonTests {
         // Four queues ran (three were killed); whether a kill left messages to recover depends on timing.
         #expect(stack.queueLog.components(separatedBy: "queue ready").count - 1 == 4)
         try await stack.stop()
-    }
-
-    func waitUntil(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !(await condition()) {
-            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
     }
 }
 

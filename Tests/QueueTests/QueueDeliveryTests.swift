@@ -14,7 +14,7 @@ struct QueueDeliveryTests {
         try await harness.start()
         let (id, size) = try await harness.submit(from: "admin@host.domain.com", to: ["you@domain1.com", "friend@remote.test"], message: Self.message)
         #expect(size > 0)
-        try await harness.waitUntil { await harness.queue.count == 0 }
+        try await TestSupport.eventually { await harness.queue.count == 0 }
         let mail = harness.mailbox("you")
         #expect(mail.count == 1)
         #expect(mail.first?.hasPrefix("Return-Path: <admin@domain.com>\nFrom: Sender <admin@domain.com>\nTo: you@domain1.com\nSubject: test\nDate: ") == true)
@@ -39,7 +39,7 @@ struct QueueDeliveryTests {
         let harness = try QueueHarness()
         try await harness.start()
         let (id, _) = try await harness.submit(from: "user2@domain1.com", to: ["nobody@domain1.com"], message: Self.message)
-        try await harness.waitUntil { harness.mailbox("user2").count == 1 }
+        try await TestSupport.eventually { harness.mailbox("user2").count == 1 }
         let dsn = harness.mailbox("user2")[0]
         #expect(dsn.contains("Return-Path: <>\n"))
         #expect(dsn.contains("\nSubject: Returned mail: see transcript for details\n"))
@@ -54,9 +54,9 @@ struct QueueDeliveryTests {
         let harness = try QueueHarness()
         try await harness.start()
         _ = try await harness.submit(from: "", to: ["nobody@domain1.com"], message: Self.message)
-        try await harness.waitUntil { harness.mailbox("postmaster").count == 1 }
+        try await TestSupport.eventually { harness.mailbox("postmaster").count == 1 }
         #expect(harness.mailbox("postmaster")[0].contains("Subject: Returned mail: see transcript for details"))
-        try await harness.waitUntil { await harness.queue.count == 0 }
+        try await TestSupport.eventually { await harness.queue.count == 0 }
         await harness.stop()
 
         // postmaster cannot receive: the double bounce is logged and dropped, not looped.
@@ -65,7 +65,7 @@ struct QueueDeliveryTests {
         })
         try await broken.start()
         _ = try await broken.submit(from: "", to: ["nobody@domain1.com"], message: Self.message)
-        try await broken.waitUntil { await broken.queue.count == 0 }
+        try await TestSupport.eventually { await broken.queue.count == 0 }
         #expect(broken.logs.text.contains { $0.contains("double bounce to <postmaster@host.domain.com> failed too; discarded") })
         await broken.stop()
     }
@@ -76,7 +76,7 @@ struct QueueDeliveryTests {
         try await harness.start()
         _ = try await harness.submit(from: "user2@domain1.com", to: ["nobody@domain1.com"], message: Self.message, notify: 8)
         _ = try await harness.submit(from: "user2@domain1.com", to: ["you@domain1.com"], message: Self.message, notify: 1)
-        try await harness.waitUntil {
+        try await TestSupport.eventually {
             let queued = await harness.queue.count
             return queued == 0 && harness.mailbox("user2").count == 1
         }
@@ -97,7 +97,7 @@ struct QueueDeliveryTests {
         try await harness.start()
         let (id, _) = try await harness.submit(from: "user2@domain1.com", to: ["far-dsn@remote.test", "far-plain@remote.test"],
                                                message: Self.message, notify: 1)
-        try await harness.waitUntil {
+        try await TestSupport.eventually {
             let queued = await harness.queue.count
             return queued == 0 && harness.mailbox("user2").count == 1
         }
@@ -113,7 +113,7 @@ struct QueueDeliveryTests {
         })
         try await passed.start()
         let (passedID, _) = try await passed.submit(from: "user2@domain1.com", to: ["far-dsn@remote.test"], message: Self.message, notify: 1)
-        try await passed.waitUntil { await passed.queue.count == 0 }
+        try await TestSupport.eventually { await passed.queue.count == 0 }
         #expect(passed.mailbox("user2").isEmpty)
         #expect(!passed.logs.text.contains { $0.contains("\(passedID): ") && $0.contains("DSN: Return receipt") })
         await passed.stop()
@@ -132,7 +132,7 @@ struct QueueDeliveryTests {
         })
         try await harness.start()
         let (id, _) = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)
-        try await harness.waitUntil(timeout: .seconds(15)) {
+        try await TestSupport.eventually(timeout: .seconds(15)) {
             let queued = await harness.queue.count
             return harness.mailbox("user2").count == 2 && queued == 0
         }
@@ -156,7 +156,7 @@ struct QueueDeliveryTests {
                                     remote: { job in job.envelope.recipients.map { _ in RecipientResult(code: 421, enhanced: "4.3.2", text: "busy") } })
         try await down.start()
         let (id, _) = try await down.submit(from: "user2@domain1.com", to: ["you@domain1.com", "far@remote.test"], message: Self.message)
-        try await down.waitUntil { await down.queue.list().first?.attempts == 1 }
+        try await TestSupport.eventually { await down.queue.list().first?.attempts == 1 }
         let listed = await down.queue.list()
         #expect(listed.map(\.queueID) == [id])
         #expect(listed.first?.recipients == ["far@remote.test"])
@@ -168,7 +168,7 @@ struct QueueDeliveryTests {
         try await up.start()
         #expect(await up.queue.count == 1)
         #expect(try await up.queue.flush(id) == 1)
-        try await up.waitUntil { await up.queue.count == 0 }
+        try await TestSupport.eventually { await up.queue.count == 0 }
         #expect(up.mailbox("you").count == 1) // not delivered twice
         #expect(up.remoteJobs.withLock { $0.map { $0.envelope.recipients.map(\.address) } } == [["far@remote.test"]])
         await up.stop()
@@ -189,7 +189,7 @@ struct QueueDeliveryTests {
         })
         try await harness.start()
         _ = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)
-        try await harness.waitUntil(timeout: .seconds(10)) { await harness.queue.count == 0 }
+        try await TestSupport.eventually(timeout: .seconds(10)) { await harness.queue.count == 0 }
         #expect(calls.withLock { $0 } == 2)
         await harness.stop()
     }

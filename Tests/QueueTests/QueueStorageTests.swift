@@ -106,7 +106,7 @@ struct QueueStorageTests {
             #expect(again.contains("<-  250 2.0.0 "), "\(again)")
             let flush = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "flush", "--set", "ipc.directory=\(stack.dir)"])
             #expect(flush.status == 0, "\(flush.stderr)")
-            try await stack.waitUntil { stack.mailbox("you").count == 2 }
+            try await TestSupport.eventually { stack.mailbox("you").count == 2 }
             let mails = stack.mailbox("you")
             #expect(mails.contains { $0.contains("Subject: kept") })
             #expect(mails.contains { $0.contains("Subject: again") && $0.count > 1_000_000 })

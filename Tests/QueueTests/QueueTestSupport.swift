@@ -91,14 +91,6 @@ final class QueueHarness: @unchecked Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []
         return names.sorted().compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
     }
-
-    func waitUntil(timeout: Duration = .seconds(10), _ condition: @Sendable () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !(await condition()) {
-            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
 }
 
 /// Collects log lines (the delivery log is part of the behaviour under test).

@@ -22,11 +22,11 @@ struct FeedStackTests {
         let stack = try await StackHarness(services: Self.services, extra: ["outbound.smart_host=[127.0.0.1]:\(sink.port)"])
         let reply = try await send(stack.smtpPort, from: "friend@client.test", to: "user3@domain1.com", id: "<forward@test>")
         #expect(reply.contains("<-  250 2.0.0 "))
-        try await stack.waitUntil { sink.messages.contains { $0.contains("<forward@test>") } }
+        try await TestSupport.eventually { sink.messages.contains { $0.contains("<forward@test>") } }
         let dump = sink.messages.first { $0.contains("<forward@test>") } ?? ""
         #expect(dump.contains("X-Rcpt-Args: <user3@docomo.ne.jp>"))
         #expect(dump.contains("X-Mail-Args: <friend@client.test>"))
-        try await stack.waitUntil { stack.log("queue").contains("to=<user3@domain1.com>") && stack.log("queue").contains("stat=Sent") }
+        try await TestSupport.eventually { stack.log("queue").contains("to=<user3@domain1.com>") && stack.log("queue").contains("stat=Sent") }
         let mailq = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
         #expect(mailq.stdout == "Mail queue is empty\n")
         _ = try await stack.stopAll()
@@ -37,7 +37,7 @@ struct FeedStackTests {
         let sink = try await SMTPSink(options: ["-f", "RCPT"])
         let stack = try await StackHarness(services: Self.services, extra: ["outbound.smart_host=[127.0.0.1]:\(sink.port)"])
         _ = try await send(stack.smtpPort, from: "user2@domain1.com", to: "someone@far.test", id: "<refused@test>")
-        try await stack.waitUntil { stack.mailbox("user2").count == 1 }
+        try await TestSupport.eventually { stack.mailbox("user2").count == 1 }
         let bounce = stack.mailbox("user2")[0]
         #expect(bounce.contains("Subject: Returned mail: see transcript for details"))
         #expect(bounce.contains("Final-Recipient: RFC822; someone@far.test\nAction: failed\nStatus: 5."))
@@ -53,7 +53,7 @@ struct FeedStackTests {
                                               extra: ["host.local_names=domain.ne.jp", "host.fqdn=mx.domain.ne.jp"], tls: true)
         let sender = try await StackHarness(services: Self.services, mailertableRoute: "[127.0.0.1]:\(receiver.smtpPort)")
         _ = try await send(sender.smtpPort, from: "you@domain1.com", to: "you@domain.ne.jp", id: "<hop@test>")
-        try await receiver.waitUntil { receiver.mailbox("you").count == 1 }
+        try await TestSupport.eventually { receiver.mailbox("you").count == 1 }
         let mail = receiver.mailbox("you")[0]
         #expect(mail.contains("<hop@test>"))
         #expect(mail.contains("with ESMTPS id "))
@@ -77,12 +77,12 @@ struct FeedStackTests {
                 """
             let sent = try await TestSupport.runAsync(["/usr/bin/python3", "-c", python, "\(stack.smtpPort)"])
             #expect(sent.status == 0, "\(sent.stderr)")
-            try await stack.waitUntil { sink.messages.contains { $0.contains("<dsn@test>") } }
+            try await TestSupport.eventually { sink.messages.contains { $0.contains("<dsn@test>") } }
             let args = sink.messages.first { $0.contains("<dsn@test>") }?.split(separator: "\n").first { $0.hasPrefix("X-Rcpt-Args:") } ?? ""
             #expect(args.contains("NOTIFY=SUCCESS") == offersDSN, "\(args)")
             // The queue writes any receipt before it lets the message go: once it is empty,
             // a receipt, if there is one, is in user2's Maildir.
-            try await stack.waitUntil {
+            try await TestSupport.eventually {
                 let mailq = try? await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
                 return mailq?.stdout == "Mail queue is empty\n"
             }
@@ -102,7 +102,7 @@ struct FeedStackTests {
         let one = try await StackHarness(services: Self.services.filter { $0 != "smtpfeed-out" })
         try await one.start("smtpfeed-out", extra: ["outbound.smart_host=[127.0.0.1]:\(one.smtpPort)"])
         _ = try await send(one.smtpPort, from: "user2@domain1.com", to: "someone@far.test", id: "<self-loop@test>")
-        try await one.waitUntil { one.mailbox("user2").count == 1 }
+        try await TestSupport.eventually { one.mailbox("user2").count == 1 }
         #expect(one.mailbox("user2")[0].contains("config error: mail loops back to me"), "\(one.mailbox("user2"))")
         _ = try await one.stopAll()
 
@@ -122,13 +122,13 @@ struct FeedStackTests {
             """
         let sent = try await TestSupport.runAsync(["/usr/bin/python3", "-c", python, "\(a.smtpPort)"])
         #expect(sent.status == 0, "\(sent.stderr)")
-        try await a.waitUntil(timeout: .seconds(60)) { a.mailbox("user2").count + b.mailbox("user2").count >= 1 }
+        try await TestSupport.eventually(timeout: .seconds(60)) { a.mailbox("user2").count + b.mailbox("user2").count >= 1 }
         let bounces = a.mailbox("user2") + b.mailbox("user2")
         #expect(bounces.count == 1, "\(bounces.count) reports")
         #expect(bounces.first?.contains("Too many hops") == true, "\(bounces)")
         // Both queues empty: the loop has ended, not merely slowed.
         for stack in [a, b] {
-            try await stack.waitUntil {
+            try await TestSupport.eventually {
                 let mailq = try? await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])
                 return mailq?.stdout == "Mail queue is empty\n"
             }
@@ -166,7 +166,7 @@ struct FeedStackTests {
         }
         let expected = accepted.withLock { $0 }
         #expect(expected.count == 60)
-        try await stack.waitUntil(timeout: .seconds(40)) {
+        try await TestSupport.eventually(timeout: .seconds(40)) {
             let arrived = Set(sink.messages.compactMap { dump in
                 dump.split(separator: "\n").first { $0.hasPrefix("Message-ID: ") }.map { String($0.dropFirst(12)).trimmingCharacters(in: .whitespacesAndNewlines) }
             })

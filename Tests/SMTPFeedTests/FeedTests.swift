@@ -48,7 +48,7 @@ struct FeedTests {
         let results = await feed(dns: dns, port: sink.port).deliver(message(["a@mx.test", "b@mx.test"]))
         #expect(results.map(\.code) == [250, 250])
         #expect(results.first?.relay == "mx2.mx.test [127.0.0.1]")
-        try await waitUntil { sink.messages.count == 1 }
+        try await TestSupport.eventually { sink.messages.count == 1 }
         #expect(sink.messages.count == 1, "both recipients in one transaction")
         let dump = sink.messages.first ?? ""
         #expect(dump.contains("X-Rcpt-Args: <a@mx.test>") && dump.contains("X-Rcpt-Args: <b@mx.test>"))
@@ -78,7 +78,7 @@ struct FeedTests {
         let results = await f.deliver(message(["x@routed.test", "y@refused.test"]))
         #expect(results.map(\.code) == [250, 550])
         #expect(results[1].text == "we do not send there")
-        try await waitUntil { sink.messages.first?.contains("X-Rcpt-Args: <x@routed.test>") == true }
+        try await TestSupport.eventually { sink.messages.first?.contains("X-Rcpt-Args: <x@routed.test>") == true }
     }
 
     @Test("per-recipient results: one destination takes, one refuses for good, one defers; the remote text is kept")
@@ -96,7 +96,7 @@ struct FeedTests {
         #expect(results.map { $0.code / 100 } == [2, 5, 4])
         #expect(results[1].enhanced.hasPrefix("5.") && results[2].enhanced.hasPrefix("4."))
         #expect(results[1].relay == "127.0.0.1 [127.0.0.1]")
-        try await waitUntil { good.messages.count == 1 }
+        try await TestSupport.eventually { good.messages.count == 1 }
         #expect(!(hard.messages + soft.messages).contains { $0.contains("Subject: feed") })
     }
 
@@ -107,7 +107,7 @@ struct FeedTests {
         let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
         for n in 0..<3 { #expect(await f.deliver(message(["a\(n)@x.test"])).map(\.code) == [250]) }
         #expect(f.connectionsOpened == 1)
-        try await waitUntil { sink.messages.count == 3 }
+        try await TestSupport.eventually { sink.messages.count == 3 }
     }
 
     @Test("without PIPELINING, and without ESMTP (HELO fallback), the message still goes")
@@ -117,7 +117,7 @@ struct FeedTests {
             let sink = try await SMTPSink(options: options)
             let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
             #expect(await f.deliver(message(["a@x.test", "b@x.test"])).map(\.code) == [250, 250], "\(options)")
-            try await waitUntil { sink.messages.count == 1 }
+            try await TestSupport.eventually { sink.messages.count == 1 }
         }
     }
 
@@ -189,7 +189,7 @@ struct FeedTests {
         #expect(f.connectionsOpened == 0, "mx2 (preference 20, worse than ours) is not tried")
         let backup = await f.deliver(message(["b@backup.test"]))
         #expect(backup.map(\.code) == [250] && backup.first?.relay == "mx1.backup.test [127.0.0.1]", "\(backup)")
-        try await waitUntil { sink.messages.count == 1 }
+        try await TestSupport.eventually { sink.messages.count == 1 }
     }
 
     @Test("NOTIFY=SUCCESS to a next hop with DSN: passed on (dsnPassedOn); to one without (smtp-sink -N): not passed, ours to report")
@@ -202,7 +202,7 @@ struct FeedTests {
             m.recipients[0].notify = 1 // SUCCESS
             let result = try #require(await f.deliver(m).first)
             #expect(result.code == 250 && result.dsnPassedOn == offersDSN, "\(options): \(result)")
-            try await waitUntil { sink.messages.count == 1 }
+            try await TestSupport.eventually { sink.messages.count == 1 }
             let args = sink.messages.first?.split(separator: "\n").first { $0.hasPrefix("X-Rcpt-Args:") } ?? ""
             #expect(args.contains("NOTIFY=SUCCESS") == offersDSN, "\(options): \(args)")
         }
@@ -220,10 +220,6 @@ struct FeedTests {
     }
 
     /// smtp-sink writes its dump after its reply: wait for it.
-    func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(condition())
-    }
 }
 
 @Suite("smtpfeed-out: reading replies")

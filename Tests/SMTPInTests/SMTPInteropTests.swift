@@ -30,7 +30,7 @@ struct SMTPInteropTests {
         #expect((tls["starttls"] as? [Any])?.first as? Int == 220)
         #expect((tls["cipher"] as? String)?.hasPrefix("TLSv1") == true)
         #expect((tls["features_after"] as? [String])?.contains("starttls") == false)
-        try await stack.waitUntil { stack.mailbox("you").count == 2 }
+        try await TestSupport.eventually { stack.mailbox("you").count == 2 }
         let mails = stack.mailbox("you")
         let plainMail = mails.first { $0.contains("Message-ID: <plain@interop>") } ?? ""
         let tlsMail = mails.first { $0.contains("Message-ID: <tls@interop>") } ?? ""
@@ -79,7 +79,7 @@ struct SMTPInteropTests {
         let relay = try await TestSupport.runAsync(["/usr/bin/swaks", "--server", "127.0.0.1:\(stack.smtpPort)", "--local-interface", "127.0.0.2",
                                                     "--ehlo", "client.test", "--from", "friend@client.test", "--to", "someone@elsewhere.test"])
         #expect(relay.stdout.contains("<** 550 5.7.1 <someone@elsewhere.test>... Relaying denied"))
-        try await stack.waitUntil { stack.mailbox("user2").count == 2 }
+        try await TestSupport.eventually { stack.mailbox("user2").count == 2 }
         #expect(stack.mailbox("user2").contains { $0.contains("Subject: swaks tls") && $0.contains("with ESMTPS id") })
         _ = try await stack.stopAll()
     }
@@ -95,7 +95,7 @@ struct SMTPInteropTests {
         #expect((result["bad_login"] as? [Any])?.first as? Int == 535)
         #expect((result["login"] as? [Any])?.first as? Int == 235)
         #expect((result["refused"] as? [String: Any])?.isEmpty == true)
-        try await stack.waitUntil { stack.log("queue").contains("to=<friend@remote.test>") }
+        try await TestSupport.eventually { stack.log("queue").contains("to=<friend@remote.test>") }
         #expect(stack.log("smtp-in").contains("AUTH LOGIN as you"))
         _ = try await stack.stopAll()
     }
@@ -107,7 +107,7 @@ struct SMTPInteropTests {
                                                   "-l", "2048", "-f", "load@client.test", "-t", "user4@domain2.tv", "-M", "client.test",
                                                   "127.0.0.1:\(stack.smtpPort)"])
         #expect(run.status == 0, "\(run.stderr)")
-        try await stack.waitUntil(timeout: .seconds(30)) { stack.mailbox("user4").count == 200 }
+        try await TestSupport.eventually(timeout: .seconds(30)) { stack.mailbox("user4").count == 200 }
         let statuses = try await stack.stopAll()
         #expect(statuses.values.allSatisfy { $0 == 0 })
     }
@@ -153,7 +153,7 @@ struct SMTPInteropTests {
         let expected = acknowledged.withLock { $0 }
         #expect(expected.count > 50)
         print("smtp crash test: \(expected.count) messages answered 250 across 3 SIGKILLs")
-        try await stack.waitUntil(timeout: .seconds(30)) {
+        try await TestSupport.eventually(timeout: .seconds(30)) {
             let delivered = Set(stack.mailbox("user4").compactMap { mail in
                 mail.split(separator: "\n").first { $0.hasPrefix("Message-ID: ") }.map { String($0.dropFirst(12)) }
             })

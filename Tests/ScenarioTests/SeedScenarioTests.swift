@@ -78,7 +78,7 @@ struct SeedScenarioTests {
         let after = try await Self.relay(stack.smtpPort, from: "127.0.0.2", to: "friend@outside.test", id: "<after@test>")
         #expect(after[3] == "250 2.1.5 <friend@outside.test>... Recipient ok")
         #expect(after[5].hasPrefix("250 2.0.0 "))
-        try await stack.waitUntil { outside.messages.contains { $0.contains("<after@test>") } }
+        try await TestSupport.eventually { outside.messages.contains { $0.contains("<after@test>") } }
         let delivered = outside.messages.first { $0.contains("<after@test>") } ?? ""
         #expect(delivered.contains("X-Rcpt-Args: <friend@outside.test>"))
         #expect(!outside.messages.contains { $0.contains("<before@test>") })
@@ -108,7 +108,7 @@ struct SeedScenarioTests {
         #expect(replies[5] == "250 2.1.5 <user3@domain1.com>... Recipient ok")
         #expect(replies[7].hasPrefix("250 2.0.0 "))
 
-        try await stack.waitUntil { stack.mailbox("you").count == 1 }
+        try await TestSupport.eventually { stack.mailbox("you").count == 1 }
         #expect(stack.mailbox("you")[0].hasSuffix("\n\n" + body))
         let fetched = try await Self.pop(stack.pop3Port, user: "you", from: "127.0.0.2")
         let messages = fetched["messages"] as? [[String: Any]] ?? []
@@ -123,7 +123,7 @@ struct SeedScenarioTests {
         #expect(text.contains("Message-ID: <inbound@test>"))
         #expect(stack.mailbox("nobody").isEmpty)
 
-        try await stack.waitUntil { outside.messages.contains { $0.contains("<inbound@test>") } }
+        try await TestSupport.eventually { outside.messages.contains { $0.contains("<inbound@test>") } }
         let forwarded = outside.messages.first { $0.contains("<inbound@test>") } ?? ""
         #expect(forwarded.contains("X-Rcpt-Args: <user3@docomo.ne.jp>"))
         #expect(forwarded.contains(body.replacingOccurrences(of: "\n", with: "\r\n")) || forwarded.contains(body))
@@ -161,14 +161,14 @@ struct SeedScenarioTests {
         let replies = try await Self.relay(stack.smtpPort, from: "127.0.0.1", to: "someone@domain.ne.jp", id: "<routed@test>")
         #expect(replies[3] == "250 2.1.5 <someone@domain.ne.jp>... Recipient ok")
         do {
-            try await stack.waitUntil { routed.messages.contains { $0.contains("<routed@test>") } }
+            try await TestSupport.eventually { routed.messages.contains { $0.contains("<routed@test>") } }
         } catch {
             Issue.record("not at the routed sink; queue log:\n\(stack.log("queue"))\nsmtpfeed-out log:\n\(stack.log("smtpfeed-out"))")
             throw error
         }
         #expect(routed.messages.first { $0.contains("<routed@test>") }?.contains("X-Rcpt-Args: <someone@domain.ne.jp>") == true)
         #expect(outside.messages.isEmpty, "the MX was used")
-        try await stack.waitUntil { stack.log("queue").contains("to=<someone@domain.ne.jp>") }
+        try await TestSupport.eventually { stack.log("queue").contains("to=<someone@domain.ne.jp>") }
         let line = stack.log("queue").split(separator: "\n").first { $0.contains("to=<someone@domain.ne.jp>") } ?? ""
         #expect(line.contains("mailer=esmtp, relay=127.0.0.1 [127.0.0.1], dsn=2.0.0, stat=Sent"), "\(line)")
         _ = try await stack.stopAll()

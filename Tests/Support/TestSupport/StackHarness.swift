@@ -105,13 +105,4 @@ public final class StackHarness: @unchecked Sendable {
         return ((try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []).sorted()
             .compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
     }
-
-    /// Waits until `condition` holds.
-    public func waitUntil(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !(await condition()) {
-            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
 }

@@ -113,15 +113,22 @@ public enum TestSupport {
         try await offPool { try run(argv, input: input) }
     }
 
-    /// Waits until `condition` holds, checking every 20 ms, for at most `timeout` (a bound for
-    /// a broken build, not a measurement); true if it came to hold.
-    public static func eventually(timeout: Duration = .seconds(30), _ condition: @Sendable () async -> Bool) async throws -> Bool {
+    /// Waits for an event: until `condition` holds, checking every 20 ms. `timeout` bounds a
+    /// broken build, it measures nothing; past it the test fails with `TimedOut` naming the
+    /// line that waited. The one way tests wait.
+    public static func eventually(timeout: Duration = .seconds(30), file: String = #fileID, line: Int = #line,
+                                  _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { throw TimedOut(place: "\(file):\(line)", timeout: timeout) }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return await condition()
+    }
+
+    public struct TimedOut: Error, CustomStringConvertible {
+        public let place: String
+        public let timeout: Duration
+        public var description: String { "\(place): the awaited condition did not hold within \(timeout)" }
     }
 
     /// Runs blocking work on a dispatch thread, never on the cooperative pool (one thread per
