@@ -98,6 +98,15 @@ public enum Daemon {
         return senders.mapValues(sent(by:))
     }
 
+    /// A client of `service` for the daemon `me`: its socket under ipc.directory, the frame cap,
+    /// and ipc.request_timeout unless a request needs longer (`timeout`).
+    public static func client(of service: String, from me: String, configuration: MailstackConfiguration, logger: Logger,
+                              timeout: Duration? = nil) -> IPCClient {
+        IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: me,
+                                       maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout ?? configuration.ipcRequestTimeout),
+                  logger: logger)
+    }
+
     /// Loads the configuration or exits 78 (EX_CONFIG) with file, line and reason.
     public static func loadConfiguration(file: String?, overrides: [String]) -> MailstackConfiguration {
         do {

@@ -57,9 +57,7 @@ public struct POP3Environment: Sendable {
 
     /// drac registration through an IPC client of drac-registry: a failure is the caller's to
     /// log; the login stands (as qpopper's drac support did).
-    public static func dracRegistration(_ client: IPCClient) -> @Sendable (String) async throws -> Void {
-        { address in
-            _ = try await client.request(.dracAdd(.with { $0.address = address }), timeout: .seconds(2))
-        }
+    public static func dracRegistration(_ client: DracClient) -> @Sendable (String) async throws -> Void {
+        { address in try await client.add(address) }
     }
 }

@@ -24,12 +24,7 @@ import Users
 let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "pop3", configuration: configuration)
-let drac = IPCClient(
-    configuration: .init(path: configuration.socketPath(for: IPCServiceName.dracRegistry), service: IPCServiceName.dracRegistry,
-                         clientName: IPCServiceName.pop3, maxFrame: configuration.ipcMaxFrame,
-                         requestTimeout: configuration.ipcRequestTimeout),
-    logger: logger
-)
+let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCServiceName.pop3, configuration: configuration, logger: logger))
 let passwd = PasswdFile(path: configuration.pop3PasswdFile)
 for error in passwd.errors { logger.error("passwd-file: \(error)") }
 var tlsContext: NIOSSLContext?
@@ -66,7 +61,7 @@ do {
 }
 try await Daemon.run(
     service: "pop3",
-    services: [POP3Service(server: server), IPCClientService(client: drac)],
+    services: [POP3Service(server: server), IPCClientService(client: drac.ipc)],
     status: "listening on port \(server.localPorts.map(String.init).joined(separator: ", "))",
     logger: logger
 )

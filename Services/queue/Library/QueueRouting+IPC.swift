@@ -6,12 +6,10 @@ import NIOCore
 extension QueueRouting {
     /// Routing over the stack's sockets: relay-policy resolves recipients (policy.resolve),
     /// smtpfeed-out delivers remote ones (feed.deliver, the body streamed).
-    public static func ipc(policy: IPCClient, feed: IPCClient) -> QueueRouting {
+    public static func ipc(policy: PolicyClient, feed: FeedClient) -> QueueRouting {
         QueueRouting(
             resolve: { address in
-                guard case let .policyResolution(answer) = try await policy.request(.policyResolve(.with { $0.recipient = address })) else {
-                    throw IPCError.protocolViolation("relay-policy answered policy.resolve with something else")
-                }
+                let answer = try await policy.resolve(address)
                 switch answer.kind {
                 case .local: return .local(mailbox: answer.mailbox)
                 case .remote: return .remote(address: answer.address)
@@ -34,9 +32,7 @@ extension QueueRouting {
                     $0.ignoreBackoff = job.ignoreBackoff
                 }
                 let body = OneBuffer(buffer: ByteBuffer(bytes: job.body))
-                guard case let .feedResult(result) = try await feed.request(.feedDeliver(request), streaming: body) else {
-                    throw IPCError.protocolViolation("smtpfeed-out answered feed.deliver with something else")
-                }
+                let result = try await feed.deliver(request, body: body)
                 return result.results.map {
                     RecipientResult(code: Int($0.code), enhanced: $0.enhanced, text: $0.text, relay: $0.relay, dsnPassedOn: $0.dsnPassedOn)
                 }

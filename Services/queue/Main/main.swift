@@ -46,14 +46,9 @@ settings.rewriter = HeaderRewriter(
     masqueradeEnvelope: configuration.masqueradeEnvelope,
     hostname: configuration.fqdn)
 
-func client(_ service: String, timeout: Duration) -> IPCClient {
-    IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: IPCServiceName.queue,
-                                   maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout),
-              logger: logger)
-}
-let policy = client(IPCServiceName.relayPolicy, timeout: configuration.ipcRequestTimeout)
-// A remote delivery may take as long as the SMTP timeouts of RFC 5321 allow.
-let feed = client(IPCServiceName.smtpfeedOut, timeout: .seconds(3600))
+let policy = PolicyClient(Daemon.client(of: IPCServiceName.relayPolicy, from: IPCServiceName.queue, configuration: configuration, logger: logger))
+let feed = FeedClient(Daemon.client(of: IPCServiceName.smtpfeedOut, from: IPCServiceName.queue, configuration: configuration, logger: logger,
+                                    timeout: FeedClient.deliveryTimeout))
 let queue = MailQueue(spool: spool, settings: settings, routing: .ipc(policy: policy, feed: feed), pool: pool, logger: logger)
 let recovered: Int
 do {
@@ -69,7 +64,7 @@ try await Daemon.run(
     service: "queue",
     services: [
         IPCServerService(server: server, handler: QueueRequestHandler(queue: queue, administrators: administrators, logger: logger)),
-        IPCClientService(client: policy), IPCClientService(client: feed), QueueRunner(queue: queue),
+        IPCClientService(client: policy.ipc), IPCClientService(client: feed.ipc), QueueRunner(queue: queue),
     ],
     status: "\(recovered) message(s) in the queue",
     logger: logger)

@@ -36,22 +36,15 @@ let virtualDomains = (try? String(contentsOfFile: configuration.virtuserDomainsF
     .filter { !$0.isEmpty && !$0.hasPrefix("#") } ?? []
 settings.localDomains = Set(virtualDomains + configuration.localNames.map { $0.lowercased() })
 
-let drac = IPCClient(
-    configuration: .init(path: configuration.socketPath(for: IPCServiceName.dracRegistry), service: IPCServiceName.dracRegistry,
-                         clientName: IPCServiceName.relayPolicy, maxFrame: configuration.ipcMaxFrame, requestTimeout: .seconds(2)),
-    logger: logger)
+let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCServiceName.relayPolicy, configuration: configuration,
+                                    logger: logger, timeout: DracClient.lookupTimeout))
 let users = PasswdFile(path: configuration.pop3PasswdFile)
 let policy = RelayPolicy(
     settings: settings,
     access: AccessMap(lookup: map(configuration.accessMap)),
     virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap)),
     localUserExists: { users.user($0) != nil || $0 == "postmaster" },
-    isDracAuthorized: { address in
-        guard case let .dracLookupReply(reply) = try await drac.request(.dracLookup(.with { $0.address = address })) else {
-            return false
-        }
-        return reply.authorized
-    })
+    isDracAuthorized: { address in try await drac.isAuthorized(address) })
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
 let handler = PolicyRequestHandler(policy: policy, mailers: MailerTable(lookup: map(configuration.mailertableMap)),
                                    resolver: resolver, maxMessageSize: configuration.maxMessageSize, logger: logger)
@@ -59,6 +52,6 @@ let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, c
                                           activated: SocketActivation.take(), logger: logger)
 try await Daemon.run(
     service: "relay-policy",
-    services: [IPCServerService(server: server, handler: handler), IPCClientService(client: drac)],
+    services: [IPCServerService(server: server, handler: handler), IPCClientService(client: drac.ipc)],
     status: "\(settings.localDomains.count) local domains, PTR check \(settings.ptrCheck ? "on" : "off")",
     logger: logger)

@@ -102,28 +102,16 @@ public struct SMTPPeers: Sendable {
     }
 
     /// The peers over IPC: relay-policy and queue clients; `passwd` for AUTH when given.
-    public static func ipc(policy: IPCClient, queue: IPCClient, passwd: PasswdFile? = nil) -> SMTPPeers {
-        let ask: @Sendable (IPCBody) async throws -> Mailstack_Ipc_PolicyVerdict = { body in
-            guard case let .policyVerdict(verdict) = try await policy.request(body) else {
-                throw IPCError.protocolViolation("relay-policy answered with something else than a verdict")
-            }
-            return verdict
-        }
-        let submit: @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String = { submit, body in
-            guard case let .queueAccepted(accepted) = try await queue.request(.queueSubmit(submit), streaming: body) else {
-                throw IPCError.protocolViolation("queue answered with something else than queue.accepted")
-            }
-            return accepted.queueID
-        }
+    public static func ipc(policy: PolicyClient, queue: QueueClient, passwd: PasswdFile? = nil) -> SMTPPeers {
         var authenticate: (@Sendable (String, String) -> Bool)?
         if let passwd {
             authenticate = { user, password in passwd.verify(user: user, password: password) }
         }
         return SMTPPeers(
-            connect: { address in try await ask(.policyConnect(.with { $0.address = address })) },
-            mail: { mail in try await ask(.policyMail(mail)) },
-            rcpt: { rcpt in try await ask(.policyRcpt(rcpt)) },
-            submit: submit,
+            connect: { address in try await policy.connect(address) },
+            mail: { mail in try await policy.mail(mail) },
+            rcpt: { rcpt in try await policy.rcpt(rcpt) },
+            submit: { submit, body in try await queue.submit(submit, body: body) },
             authenticate: authenticate)
     }
 }

@@ -23,14 +23,10 @@ let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "smtp-in", configuration: configuration)
 
-func client(_ service: String, timeout: Duration) -> IPCClient {
-    IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: IPCServiceName.smtpIn,
-                                   maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout),
-              logger: logger)
-}
-let policy = client(IPCServiceName.relayPolicy, timeout: configuration.ipcRequestTimeout)
+let policy = PolicyClient(Daemon.client(of: IPCServiceName.relayPolicy, from: IPCServiceName.smtpIn, configuration: configuration, logger: logger))
 // The queue request lasts as long as the client's DATA (and the commit after it).
-let queue = client(IPCServiceName.queue, timeout: configuration.smtpDataTimeout + .seconds(60))
+let queue = QueueClient(Daemon.client(of: IPCServiceName.queue, from: IPCServiceName.smtpIn, configuration: configuration, logger: logger,
+                                      timeout: configuration.smtpDataTimeout + .seconds(60)))
 
 var tlsContext: NIOSSLContext?
 if !configuration.tlsCertificate.isEmpty {
@@ -64,7 +60,7 @@ func listeners(_ name: String, _ configured: [String], activated: [SocketActivat
     return configured.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
 }
 let activated = SocketActivation.take()
-var services: [any Service] = [IPCClientService(client: policy), IPCClientService(client: queue)]
+var services: [any Service] = [IPCClientService(client: policy.ipc), IPCClientService(client: queue.ipc)]
 var ports: [Int] = []
 do {
     let smtp = try await SMTPServer.bind(listeners("smtp", configuration.smtpListen, activated: activated), environment: environment)

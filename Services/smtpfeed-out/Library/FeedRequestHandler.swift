@@ -9,13 +9,8 @@ public struct FeedRequestHandler: IPCRequestHandler {
     let feed: Feed
     let logger: Logger
 
-    public init(settings: Feed.Settings, resolver: DNSResolver, policy: IPCClient, logger: Logger) {
-        feed = Feed(settings: settings, resolver: resolver, logger: logger) { domain in
-            guard case let .policyRouteReply(reply) = try await policy.request(.policyRoute(.with { $0.domain = domain })) else {
-                throw IPCError.protocolViolation("relay-policy answered policy.route with something else")
-            }
-            return reply
-        }
+    public init(settings: Feed.Settings, resolver: DNSResolver, policy: PolicyClient, logger: Logger) {
+        feed = Feed(settings: settings, resolver: resolver, logger: logger) { domain in try await policy.route(domain) }
         self.logger = logger
     }
 

@@ -39,11 +39,8 @@ settings.hostBackoff = configuration.outboundHostBackoff
 settings.requireTLS = Set(configuration.outboundRequireTLS)
 settings.tlsFingerprints = configuration.outboundTLSFingerprints.mapValues(CertificatePins.init)
 
-let policy = IPCClient(
-    configuration: .init(path: configuration.socketPath(for: IPCServiceName.relayPolicy), service: IPCServiceName.relayPolicy,
-                         clientName: IPCServiceName.smtpfeedOut, maxFrame: configuration.ipcMaxFrame,
-                         requestTimeout: configuration.ipcRequestTimeout),
-    logger: logger)
+let policy = PolicyClient(Daemon.client(of: IPCServiceName.relayPolicy, from: IPCServiceName.smtpfeedOut, configuration: configuration,
+                                        logger: logger))
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
 let server = try await Daemon.ipcListener(service: IPCServiceName.smtpfeedOut, configuration: configuration,
                                           activated: SocketActivation.take(), logger: logger)
@@ -51,7 +48,7 @@ try await Daemon.run(
     service: "smtpfeed-out",
     services: [
         IPCServerService(server: server, handler: FeedRequestHandler(settings: settings, resolver: resolver, policy: policy, logger: logger)),
-        IPCClientService(client: policy),
+        IPCClientService(client: policy.ipc),
     ],
     status: settings.smartHost.map { "smart host \($0)" } ?? "MX routing, port \(settings.defaultPort)",
     logger: logger)

@@ -1,0 +1,104 @@
+import IPC
+import NIOCore
+
+/// Each service as its clients see it: one typed client per service, next to the schema, so a
+/// caller asks `policy.rcpt(...)` and gets a verdict, never an `IPCBody` to pick apart. A reply
+/// of the wrong type is a protocol violation, said once here. Timeouts that differ from the
+/// connection's default are named here too.
+extension IPCClient {
+    /// `request` with the reply's expected type.
+    func expect<Reply>(_ body: IPCBody, timeout: Duration? = nil, _ what: String,
+                       _ reply: (IPCBody) -> Reply?) async throws -> Reply {
+        let answer = try await request(body, timeout: timeout)
+        guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(configuration.service) answered \(what) with \(answer)") }
+        return typed
+    }
+
+    func expect<Reply, Body: AsyncSequence>(_ body: IPCBody, streaming stream: Body, _ what: String,
+                                            _ reply: (IPCBody) -> Reply?) async throws -> Reply where Body.Element == ByteBuffer {
+        let answer = try await request(body, streaming: stream)
+        guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(configuration.service) answered \(what) with \(answer)") }
+        return typed
+    }
+}
+
+/// relay-policy: smtp-in's connect/MAIL/RCPT questions, smtpfeed-out's routes, the queue's
+/// resolutions.
+public struct PolicyClient: Sendable {
+    public let ipc: IPCClient
+    public init(_ ipc: IPCClient) { self.ipc = ipc }
+
+    public func connect(_ address: String) async throws -> Mailstack_Ipc_PolicyVerdict {
+        try await ipc.expect(.policyConnect(.with { $0.address = address }), "policy.connect") { if case let .policyVerdict(v) = $0 { v } else { nil } }
+    }
+
+    public func mail(_ question: Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict {
+        try await ipc.expect(.policyMail(question), "policy.mail") { if case let .policyVerdict(v) = $0 { v } else { nil } }
+    }
+
+    public func rcpt(_ question: Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict {
+        try await ipc.expect(.policyRcpt(question), "policy.rcpt") { if case let .policyVerdict(v) = $0 { v } else { nil } }
+    }
+
+    public func route(_ domain: String) async throws -> Mailstack_Ipc_PolicyRouteReply {
+        try await ipc.expect(.policyRoute(.with { $0.domain = domain }), "policy.route") { if case let .policyRouteReply(r) = $0 { r } else { nil } }
+    }
+
+    public func resolve(_ recipient: String) async throws -> Mailstack_Ipc_PolicyResolution {
+        try await ipc.expect(.policyResolve(.with { $0.recipient = recipient }), "policy.resolve") {
+            if case let .policyResolution(r) = $0 { r } else { nil }
+        }
+    }
+}
+
+/// drac-registry: relay-policy's lookups, pop3's additions.
+public struct DracClient: Sendable {
+    public let ipc: IPCClient
+    public init(_ ipc: IPCClient) { self.ipc = ipc }
+
+    /// A lookup is on the path of an RCPT: a registry that does not answer quickly is treated as
+    /// "not authorized" by the caller rather than holding the client.
+    public static let lookupTimeout: Duration = .seconds(2)
+    /// An addition is on the path of a POP3 login, which goes on without it.
+    public static let addTimeout: Duration = .seconds(2)
+
+    public func isAuthorized(_ address: String) async throws -> Bool {
+        try await ipc.expect(.dracLookup(.with { $0.address = address }), timeout: Self.lookupTimeout, "drac.lookup") {
+            if case let .dracLookupReply(r) = $0 { r.authorized } else { nil }
+        }
+    }
+
+    @discardableResult
+    public func add(_ address: String) async throws -> Mailstack_Ipc_DracEntry {
+        try await ipc.expect(.dracAdd(.with { $0.address = address }), timeout: Self.addTimeout, "drac.add") {
+            if case let .dracEntry(e) = $0 { e } else { nil }
+        }
+    }
+}
+
+/// The queue: smtp-in's submissions, the message streamed as it arrives.
+public struct QueueClient: Sendable {
+    public let ipc: IPCClient
+    public init(_ ipc: IPCClient) { self.ipc = ipc }
+
+    /// The queue id once the message is durable.
+    public func submit<Body: AsyncSequence>(_ submit: Mailstack_Ipc_QueueSubmit, body: Body) async throws -> String
+        where Body.Element == ByteBuffer {
+        try await ipc.expect(.queueSubmit(submit), streaming: body, "queue.submit") { if case let .queueAccepted(a) = $0 { a.queueID } else { nil } }
+    }
+}
+
+/// smtpfeed-out: the queue's remote deliveries, the message streamed after the request.
+public struct FeedClient: Sendable {
+    public let ipc: IPCClient
+    public init(_ ipc: IPCClient) { self.ipc = ipc }
+
+    /// A remote delivery may take as long as the SMTP timeouts of RFC 5321 allow (several MX
+    /// hosts, each with its connect, command and data timeouts).
+    public static let deliveryTimeout: Duration = .seconds(3600)
+
+    public func deliver<Body: AsyncSequence>(_ job: Mailstack_Ipc_FeedDeliver, body: Body) async throws -> Mailstack_Ipc_FeedResult
+        where Body.Element == ByteBuffer {
+        try await ipc.expect(.feedDeliver(job), streaming: body, "feed.deliver") { if case let .feedResult(r) = $0 { r } else { nil } }
+    }
+}
