@@ -63,6 +63,21 @@ public struct DSNNotify: OptionSet, Sendable, Hashable {
         }
         self = set
     }
+
+    /// The parameter's value as sent on (`NEVER`, `SUCCESS,FAILURE`); nil for the empty set
+    /// (no NOTIFY given).
+    public var esmtpValue: String? {
+        if contains(.never) { return "NEVER" }
+        let words = [(DSNNotify.success, "SUCCESS"), (.failure, "FAILURE"), (.delay, "DELAY")].filter { contains($0.0) }.map(\.1)
+        return words.isEmpty ? nil : words.joined(separator: ",")
+    }
+
+    /// Whether a notification of `kind` is wanted (RFC 3461 4.1: without NOTIFY, failures and
+    /// delays are reported, successes are not; NEVER reports nothing).
+    public func wants(_ kind: DSNNotify) -> Bool {
+        if isEmpty { return kind == .failure || kind == .delay }
+        return !contains(.never) && contains(kind)
+    }
 }
 
 /// MAIL FROM's parameters.

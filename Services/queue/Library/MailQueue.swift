@@ -298,7 +298,7 @@ public actor MailQueue {
                 // Delivered here: "delivered". Relayed to a next hop without DSN: "relayed", ours
                 // is the last report (RFC 3461 5.2.2). Relayed with NOTIFY passed on: the next
                 // hop reports, not us (5.2.1).
-                if recipient.wants(QueueEnvelope.Notify.success) && !result.dsnPassedOn {
+                if recipient.wants(.success) && !result.dsnPassedOn {
                     successes.append(.init(recipient: recipient, action: mailers[index] == "local" ? "delivered" : "relayed",
                                            status: result.enhanced, diagnostic: result.diagnostic, remoteMTA: remoteMTA(result)))
                 }
@@ -306,7 +306,7 @@ public actor MailQueue {
                 finished[index] = .failed
                 let status = result.isPermanent ? result.enhanced : "4.4.7"
                 stat = result.isPermanent ? result.diagnostic : "Deferred: \(result.diagnostic); message expired after \(DeliveryReport.words(settings.returnAfter))"
-                if recipient.wants(QueueEnvelope.Notify.failure) {
+                if recipient.wants(.failure) {
                     failures.append(.init(recipient: recipient, action: "failed", status: status, diagnostic: result.diagnostic,
                                           remoteMTA: remoteMTA(result)))
                 } else if envelope.sender.isEmpty {
@@ -315,7 +315,7 @@ public actor MailQueue {
             } else {
                 stat = "Deferred: \(result.diagnostic)"
                 lastError = result.diagnostic
-                if warnDue && recipient.wants(QueueEnvelope.Notify.delay) {
+                if warnDue && recipient.wants(.delay) {
                     delays.append(.init(recipient: recipient, action: "delayed", status: result.enhanced, diagnostic: result.diagnostic,
                                         remoteMTA: remoteMTA(result)))
                 }
@@ -429,7 +429,7 @@ public actor MailQueue {
         let id = QueueID.make(now: now)
         let report = DeliveryReport(kind: kind, hostname: settings.hostname, original: envelope, entries: entries)
         // A report to postmaster about a bounce carries NOTIFY=NEVER: it is never reported on.
-        let notify = envelope.sender.isEmpty ? QueueEnvelope.Notify.never : 0
+        let notify = envelope.sender.isEmpty ? DSNNotify.never.rawValue : 0
         try await inject(id: id, sender: "", recipient: to,
                          message: report.message(to: to, id: id, now: now, originalMessage: body), notify: notify)
         logger.info("\(envelope.id): \(id): DSN: \(report.subject)")

@@ -1,4 +1,5 @@
 import IPC
+import SMTP
 
 /// A queued message's envelope: what smtp-in received with the message (RFC 5321 and the DSN,
 /// 8BITMIME and SMTPUTF8 parameters), plus the queue id and arrival time. It is the header of
@@ -6,7 +7,7 @@ import IPC
 public struct QueueEnvelope: Equatable, Sendable {
     public struct Recipient: Equatable, Sendable {
         public var address: String
-        /// NOTIFY bits (`Notify`); 0 when the client gave none.
+        /// NOTIFY bits (`DSNNotify`, as in ipc.proto and the spool); 0 when the client gave none.
         public var notify: UInt32
         public var orcpt: String
 
@@ -16,19 +17,10 @@ public struct QueueEnvelope: Equatable, Sendable {
             self.orcpt = orcpt
         }
 
-        /// RFC 3461: without NOTIFY, failures and delays are reported, successes are not.
-        public func wants(_ kind: UInt32) -> Bool {
-            if notify == 0 { return kind == Notify.failure || kind == Notify.delay }
-            return notify & Notify.never == 0 && notify & kind != 0
+        /// Whether the client asked for (or by default gets) a notification of `kind`.
+        public func wants(_ kind: DSNNotify) -> Bool {
+            DSNNotify(rawValue: notify).wants(kind)
         }
-    }
-
-    /// NOTIFY= bits, as in ipc.proto.
-    public enum Notify {
-        public static let success: UInt32 = 1
-        public static let failure: UInt32 = 2
-        public static let delay: UInt32 = 4
-        public static let never: UInt32 = 8
     }
 
     public var id: String

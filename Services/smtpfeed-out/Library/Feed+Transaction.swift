@@ -24,8 +24,8 @@ extension Feed {
         if dsn && !message.envid.isEmpty { mail += " ENVID=\(XText.encode(message.envid))" }
         let rcpts = recipients.map { r -> String in
             var line = "RCPT TO:<\(r.address)>"
-            if dsn && r.notify != 0 {
-                line += " NOTIFY=" + (r.notify & 8 != 0 ? "NEVER" : [(1, "SUCCESS"), (2, "FAILURE"), (4, "DELAY")].filter { r.notify & UInt32($0.0) != 0 }.map(\.1).joined(separator: ","))
+            if dsn, let notify = DSNNotify(rawValue: r.notify).esmtpValue {
+                line += " NOTIFY=" + notify
             }
             if dsn && !r.orcpt.isEmpty, let semicolon = r.orcpt.firstIndex(of: ";") {
                 line += " ORCPT=\(r.orcpt[..<semicolon]);\(XText.encode(String(r.orcpt[r.orcpt.index(after: semicolon)...])))"
