@@ -12,7 +12,7 @@ import SMTPInService
 /// the last line of a group may be DATA or STARTTLS; nothing comes out while input is held or
 /// awaiting TLS, nor after a bare newline; message data without an over-long line is CRLF lines
 /// of at most `maxTextLine` octets; data ends only in data mode; the split of the input changes
-/// nothing.
+/// nothing (but whether an over-long line ended by a bare newline is also reported too long).
 func fuzzSMTPInput(_ bytes: [UInt8]) {
     var input = FuzzInput(bytes)
     let limits = input.byte()
@@ -25,7 +25,11 @@ func fuzzSMTPInput(_ bytes: [UInt8]) {
     whole.feed([stream])
     let split = SMTPInputRun(maxCommandLine: maxCommandLine, maxTextLine: maxTextLine, decisions: decisions)
     split.feed(chunks(stream, sizes: sizes.isEmpty ? [1] : sizes))
-    check(whole.events == split.events, "the split changes the output:\n\(whole.events)\n\(split.events)")
+    // An over-long line is reported as soon as it is over the limit; when it then ends in a bare
+    // newline, the whole input reports only that, a drip-fed one both (the connection closes).
+    var dripped = split.events
+    if whole.events != dripped, dripped.suffix(2) == ["<too long>", "<bareNewline>"] { dripped.remove(at: dripped.count - 2) }
+    check(whole.events == dripped, "the split changes the output:\n\(whole.events)\n\(split.events)")
 }
 
 final class SMTPInputRun {
