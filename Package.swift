@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "queue", targets: ["queue"]),
         .executable(name: "smtp-in", targets: ["smtp-in"]),
         .executable(name: "smtpfeed-out", targets: ["smtpfeed-out"]),
+        .executable(name: "mailstack-fuzz", targets: ["mailstack-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -176,6 +177,17 @@ let package = Package(
             path: "bench/queue-bench"
         ),
         .executableTarget(name: "smtp-load", dependencies: [argumentParser], path: "bench/smtp-load"),
+        // libFuzzer targets for every parser of outside input (scripts/fuzz.sh builds them with
+        // -sanitize=fuzzer,address -DFUZZING); in a normal build, a replay tool for their corpora.
+        .executableTarget(
+            name: "mailstack-fuzz",
+            dependencies: [
+                "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService",
+                "IPC", "Users", "MailstackMaps", "MailstackConfig", nio, nioPosix,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/mailstack-fuzz"
+        ),
         // A tiny socket-activated daemon used by the systemd glue tests and as a template.
         .executableTarget(
             name: "sd-probe",
@@ -233,6 +245,8 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         // The seed's own scenario against every service binary, clients on 127.0.0.2 and up.
         .testTarget(name: "ScenarioTests", dependencies: ["Listeners", "TestSupport", nio], path: "Tests/ScenarioTests"),
+        // Every fuzz corpus and regression replayed through mailstack-fuzz (no fuzzer needed).
+        .testTarget(name: "FuzzReplayTests", dependencies: ["TestSupport"], path: "Tests/FuzzReplayTests"),
         .testTarget(name: "SystemdTests", dependencies: ["MailstackSystemd", "IPC", "IPCTransport", "TestSupport", nioPosix], path: "Tests/SystemdTests"),
     ]
 )

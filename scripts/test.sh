@@ -21,6 +21,9 @@ if [ "${MAILSTACK_CHECK_PROTO:-1}" = 1 ]; then
     Shared/IPC/generate.sh --check
 fi
 
+echo "== fuzz: every target for a few seconds (libFuzzer, AddressSanitizer; its own build in .build-fuzz)"
+scripts/fuzz.sh --ci
+
 echo "== tests"
 # The two whole-machine tests first and alone (a systemd container; mailstack, Postfix and
 # Dovecot under load), then the rest one test at a time: on 2 cores, tests run side by side

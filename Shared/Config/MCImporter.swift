@@ -25,7 +25,9 @@ public struct MCImporter {
 
     public static func importMC(_ text: String) -> MCImporter {
         var importer = MCImporter()
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // CR LF is one Character in Swift, not a "\n": both end a line.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (index, raw) in lines.enumerated() {
             importer.take(String(raw), line: index + 1)
         }
         importer.closeRuleset()
@@ -267,8 +269,22 @@ public struct MCImporter {
     }
 
     static func yamlValue(_ value: ConfigValue) -> String {
+        // A double-quoted YAML scalar: `\` and `"` escaped, and every character YAML does not
+        // allow in a file or would read as a line break (C0 and C1 controls, DEL, NEL, BOM) as
+        // \uXXXX, so the value reads back exactly.
         func quote(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar.value {
+                case 0x5C: out += "\\\\"
+                case 0x22: out += "\\\""
+                case 0x20...0x7E, 0xA0...0xD7FF, 0xE000...0xFEFE, 0xFF00...0xFFFD, 0x10000...: out.unicodeScalars.append(scalar)
+                default: // all below 0x10000
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+            }
+            return out + "\""
         }
         switch value {
         case let .scalar(s): return quote(s)

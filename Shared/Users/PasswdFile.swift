@@ -135,7 +135,9 @@ public final class PasswdFile: Sendable {
     public static func parse(_ text: String, file: String) -> ([String: User], [LineError]) {
         var users: [String: User] = [:]
         var errors: [LineError] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // CR LF is one Character in Swift, not a "\n": both end a line.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (index, raw) in lines.enumerated() {
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)

@@ -29,6 +29,22 @@ struct ImportMCTests {
         #expect(report.contains("sendmail.mc:17: FEATURE(`drac'): translated -> policy.drac"))
     }
 
+    @Test("the seed with CRLF line ends imports the same (CR LF is one Character; found by fuzzing)")
+    func crlf() throws {
+        let text = try seed()
+        let lf = MCImporter.importMC(text), crlf = MCImporter.importMC(text.replacingOccurrences(of: "\n", with: "\r\n"))
+        #expect(crlf.values.map { "\($0.name)=\($0.value)@\($0.line)" } == lf.values.map { "\($0.name)=\($0.value)@\($0.line)" })
+        #expect(crlf.findings == lf.findings)
+    }
+
+    @Test("values with control characters, quotes and backslashes read back exactly from the YAML (found by fuzzing)")
+    func yamlEscapes() throws {
+        let importer = MCImporter.importMC("Dwho\u{01}st\tx\u{85}\u{FEFF}\nDmdo\"ma\\in\r\n")
+        let parsed = try ConfigLoader.parse(importer.yaml(source: "sendmail.mc"), file: "mailstack.yaml")
+        #expect(parsed.map(\.name) == ["host.name", "host.domain"])
+        #expect(parsed.map(\.entry.value) == [.scalar("ho\u{01}st\tx\u{85}\u{FEFF}"), .scalar("do\"ma\\in")])
+    }
+
     @Test("the imported configuration loads and equals the defaults, key by key")
     func equalsDefaults() throws {
         let importer = MCImporter.importMC(try seed())

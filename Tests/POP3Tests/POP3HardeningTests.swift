@@ -39,6 +39,13 @@ struct POP3HardeningTests {
         #expect(!closed)
     }
 
+    @Test("a CR inside a line is refused, never handed on as text (found by fuzzing)", arguments: ["STAT\r x", "USER a\rb", "\rSTLS"])
+    func bareCR(line: String) throws {
+        let (lines, closed) = try decode(line + "\r\nNOOP\r\n")
+        #expect(lines == [.bareCR, .line("NOOP")])
+        #expect(!closed)
+    }
+
     @Test("a client trickling one octet at a time is closed at the idle timeout: deadlines count whole lines")
     func trickle() async throws {
         try await POP3Fixture.make(idle: .seconds(2)).run { f in

@@ -97,6 +97,14 @@ struct POP3UnitTests {
         #expect(!file.verify(user: "b", password: "pw b"))
     }
 
+    @Test("a passwd-file with CRLF line ends reads as with LF (CR LF is one Character; found by fuzzing)")
+    func passwdCRLF() {
+        let (users, errors) = PasswdFile.parse("a:{PLAIN}pw a\r\nb:{PLAIN}pw b\r\nbroken\r\n", file: "passwd")
+        #expect(users["a"]?.secret == "pw a")
+        #expect(users["b"]?.secret == "pw b")
+        #expect(errors.map(\.line) == [3])
+    }
+
     @Test("Maildir: durable delivery into new/, scan moves to cur/, sizes and UIDLs stay put")
     func maildir() throws {
         let dir = try TestSupport.temporaryDirectory("maildir")

@@ -31,6 +31,22 @@ struct QueueFormatTests {
         #expect(text.hasSuffix("\r\nMessage-ID: <0ABCDEF1234567@host.domain.com>\r\n\r\n"))
     }
 
+    @Test("a message of one line that is no field: Date: and Message-ID: follow it, not glued to it (found by fuzzing)")
+    func addedAfterNonField() {
+        let (out, _) = rewriter.rewrite(Array("hello world\r\n".utf8), id: "0ABCDEFGHIJKLM", now: 1_700_000_000)
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(text.hasPrefix("hello world\r\nDate: "))
+        #expect(text.hasSuffix("\r\nMessage-ID: <0ABCDEFGHIJKLM@host.domain.com>\r\n"))
+        #expect(rewriter.rewrite(out, id: "0ABCDEFGHIJKLM", now: 1_700_000_100).section == out)
+    }
+
+    @Test("a folded Message-ID is reported unfolded: it is logged as msgid= (found by fuzzing)")
+    func foldedMessageID() {
+        let (out, id) = rewriter.rewrite(Array("Message-ID:\r\n <folded@x>\r\nDate: x\r\n\r\n".utf8), id: "Q", now: 0)
+        #expect(id == "<folded@x>")
+        #expect(String(decoding: out, as: UTF8.self) == "Message-ID:\r\n <folded@x>\r\nDate: x\r\n\r\n")
+    }
+
     @Test("queue ids: 14 safe characters, unique")
     func ids() {
         let ids = (0..<1000).map { _ in QueueID.make() }
@@ -96,6 +112,21 @@ struct QueueFormatTests {
             .message(to: "s@x.test", id: "DSN1", now: 1_700_000_100, originalMessage: message), as: UTF8.self)
         #expect(headers.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: s@x.test\r\n\r\n--DSN1"))
         #expect(!headers.contains("secret body"))
+    }
+
+    @Test("no field adds a line to a DSN: CR and LF in addresses, ENVID, ORCPT or a peer's reply become spaces (found by fuzzing)")
+    func reportFieldsStayOnTheirLine() {
+        var original = QueueEnvelope(id: "ORIG", arrival: 1_700_000_000, sender: "s@x.test",
+                                     recipients: [.init(address: "a@x.test\r\nBcc: evil@x.test", orcpt: "rfc822;a\n@x")])
+        original.envid = "E\r1"
+        let entry = DeliveryReport.Entry(recipient: original.recipients[0], action: "failed", status: "5.1.1",
+                                         diagnostic: "550 5.1.1 no\r\n\r\n--DSN1/host.domain.com\r\ninjected", remoteMTA: "mx.test")
+        let text = String(decoding: DeliveryReport(kind: .failure, hostname: "host.domain.com", original: original, entries: [entry])
+            .message(to: "s@x.test", id: "DSN1", now: 1_700_000_100, originalMessage: Array("Subject: s\r\n\r\nbody\r\n".utf8)), as: UTF8.self)
+        #expect(text.contains("\r\nFinal-Recipient: RFC822; a@x.test  Bcc: evil@x.test\r\n"))
+        #expect(text.contains("\r\nOriginal-Envelope-Id: E 1\r\n"))
+        #expect(text.contains("\r\nDiagnostic-Code: SMTP; 550 5.1.1 no    --DSN1/host.domain.com  injected\r\n"))
+        #expect(!text.contains("\r\nBcc:") && !text.contains("\r\ninjected"))
     }
 
     @Test("a delay warning: sendmail's subject and words, headers only")

@@ -114,6 +114,10 @@ struct SeedMapsTests {
         #expect(try table.route("local.test")?.route == .local(user: "postmaster"))
         #expect(try table.route("anything.else")?.route == .error(code: 550, enhanced: "5.7.1", text: "No route"))
         #expect(throws: MailerTable.Failure.badRoute(key: "bad.test", value: "smtp:[127.0.0.1]x")) { try table.route("bad.test") }
+        // An empty domain (a route question for "" or ".") crashed relay-policy (found by fuzzing).
+        #expect(MailerTable.keys(for: "") == ["", "."])
+        #expect(MailerTable.keys(for: ".") == ["", "."])
+        #expect(try table.route("")?.route == .error(code: 550, enhanced: "5.7.1", text: "No route"))
     }
 }
 

@@ -234,4 +234,15 @@ struct ReplyDecoderTests {
         #expect(refusal == SMTPReply(550, "5.1.1", "<a@b>... User unknown"))
         #expect(throws: (any Error).self) { try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\n")) }
     }
+
+    @Test("a CR inside a reply line is refused: it would reach logs and DSNs as a line break (found by fuzzing)")
+    func crInsideLine() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(SMTPReplyDecoder()))
+        #expect(throws: (any Error).self) { try channel.writeInbound(ByteBuffer(string: "550 5.1.1 no\rX-Injected: yes\r\n")) }
+        #expect(try channel.readInbound(as: SMTPReply.self) == nil)
+        let tolerant = EmbeddedChannel(handler: ByteToMessageHandler(SMTPReplyDecoder()))
+        try tolerant.writeInbound(ByteBuffer(string: "250 ok\r\r\n220 bare LF\n"))
+        #expect(try tolerant.readInbound(as: SMTPReply.self)?.lines == ["ok"])
+        #expect(try tolerant.readInbound(as: SMTPReply.self)?.lines == ["bare LF"])
+    }
 }

@@ -70,6 +70,13 @@ struct SMTPDecoderTests {
         #expect(!out.contains { $0.hasPrefix("data:") })
     }
 
+    @Test("the data before a bare newline comes out before the news of it, nothing after (found by fuzzing)", arguments: [nil, 1])
+    func dataBeforeBareNewline(chunk: Int?) throws {
+        let items = try decode("DATA\r\nx\r\n\r.\r\nMAIL FROM:<evil@x>\r\n", chunked: chunk)
+        #expect(items.last == .bareNewline)
+        #expect(flatten(items) == ["DATA", "<bare newline>", "partial:x\r\n"]) // the data came before the news
+    }
+
     @Test("bare LF or CR in a command line", arguments: ["NOOP\n", "NO\rOP\r\n", "QUIT\r"])
     func bareInCommand(line: String) throws {
         let out = flatten(try decode(line + "NOOP\r\n"))

@@ -6,10 +6,13 @@ import Synchronization
 public enum POP3Line: Sendable, Equatable {
     case line(String)
     case tooLong
+    /// A CR inside the line (not before its LF): refused, never handed on as text (it would
+    /// reach replies and logs as a line break).
+    case bareCR
 }
 
 /// Splits input at LF (a CR before it is dropped), refusing lines over `maxLine` octets
-/// (CRLF included) without buffering them.
+/// (CRLF included) without buffering them, and lines with a CR anywhere else.
 ///
 /// After a line that is STLS (as `POP3Command.parse` reads it: one definition for the decoder
 /// and the session), everything else is discarded until the session has either
@@ -52,6 +55,10 @@ public struct POP3LineDecoder: ByteToMessageDecoder {
         }
         if line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == 13 {
             line.moveWriterIndex(to: line.writerIndex - 1)
+        }
+        if line.readableBytesView.contains(13) {
+            context.fireChannelRead(Self.wrapInboundOut(.bareCR))
+            return .continue
         }
         let text = String(buffer: line)
         // The session's own parser decides what STLS is ("STLS " with a trailing space is STLS

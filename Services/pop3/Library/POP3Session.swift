@@ -79,7 +79,7 @@ public struct POP3Session {
         try await send("+OK ready \(banner)")
         while !closing, case let line? = try await nextLine(&lines) {
             guard case let .line(text) = line else {
-                try await bad("-ERR Line too long")
+                try await bad(line == .tooLong ? "-ERR Line too long" : "-ERR Bare CR in command line")
                 continue
             }
             let command: POP3Command

@@ -122,7 +122,9 @@ public struct DeliveryReport: Sendable {
             return false
         }()
         head += ["", "--\(boundary)", "Content-Type: \(full ? "message/rfc822" : "text/rfc822-headers")", ""]
-        var out = Array((head.joined(separator: "\r\n") + "\r\n").utf8)
+        // Each element is one line: a CR or LF inside one came from a field (an address, ENVID,
+        // ORCPT, a peer's reply) and would start a line, a header field or a MIME part of its own.
+        var out = Array((head.map(Self.oneLine).joined(separator: "\r\n") + "\r\n").utf8)
         let returned = full ? originalMessage : Self.headerSection(originalMessage)
         out += returned
         if !(returned.suffix(2) == [0x0D, 0x0A]) { out += [0x0D, 0x0A] }
@@ -144,6 +146,12 @@ public struct DeliveryReport: Sendable {
         case .delay: return "Deferred: \(entry.diagnostic)"
         case .success: return entry.action == "relayed" ? "relayed; expect no further notifications" : "Successfully delivered"
         }
+    }
+
+    /// `text` with every CR and LF replaced by a space.
+    static func oneLine(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) else { return text }
+        return String(decoding: text.utf8.map { $0 == 0x0D || $0 == 0x0A ? 0x20 : $0 }, as: UTF8.self)
     }
 
     /// The header section of a message: its lines up to, not including, the empty line.

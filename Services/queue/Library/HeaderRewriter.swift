@@ -68,8 +68,10 @@ public struct HeaderRewriter: Sendable {
             }
         }
         var added: [String] = []
-        var messageID = fields.first { $0.name.lowercased() == "message-id" }?.value
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        // Unfolded (RFC 5322 section 2.2.3: CR and LF removed): it is logged as msgid=.
+        var messageID = fields.first { $0.name.lowercased() == "message-id" }
+            .map { String(String.UnicodeScalarView($0.value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" })) }?
+            .trimmingCharacters(in: .whitespaces) ?? ""
         if !names.contains("date") { added.append("Date: \(RFC5322Date.format(now))") }
         if !names.contains("message-id") {
             messageID = "<\(id)@\(hostname)>"
@@ -82,7 +84,9 @@ public struct HeaderRewriter: Sendable {
             out += field.raw.isEmpty ? Array("\(field.name):\(field.value)".utf8) : field.raw
         }
         // Added fields go before the empty line that ends the section.
-        let endsWithBlank = out.count >= 2 && out.suffix(2) == [0x0D, 0x0A] && fields.last?.name == ""
+        // Only the empty line itself: a last line that is no field (no colon) also has no name,
+        // and the added fields would be glued to its end.
+        let endsWithBlank = out.count >= 2 && out.suffix(2) == [0x0D, 0x0A] && fields.last?.name == "" && fields.last?.raw == [0x0D, 0x0A]
         if endsWithBlank { out.removeLast(2) }
         for line in added { out += Array((line + "\r\n").utf8) }
         if endsWithBlank { out += [0x0D, 0x0A] }

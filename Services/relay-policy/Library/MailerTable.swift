@@ -37,7 +37,7 @@ public struct MailerTable: Sendable {
     public static func keys(for domain: String) -> [String] {
         var labels = domain.lowercased().trimmingTrailingDot().split(separator: ".").map(String.init)
         var keys = [labels.joined(separator: ".")]
-        labels.removeFirst()
+        labels = Array(labels.dropFirst()) // "" and "." have no labels at all
         while !labels.isEmpty {
             keys.append("." + labels.joined(separator: "."))
             labels.removeFirst()

@@ -101,6 +101,15 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
+    /// Data mode: the message octets before the bare newline go out first, then the news.
+    mutating func bareNewline(after out: inout ByteBuffer, context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
+        if out.readableBytes > 0 {
+            context.fireChannelRead(Self.wrapInboundOut(.data(out)))
+            out.clear()
+        }
+        return bareNewline(context: context, buffer: &buffer)
+    }
+
     mutating func decodeCommand(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
         // Every complete line in the buffer goes out in one group, so the session can work on
         // a pipelined group together (relay-policy questions for its RCPTs at once).
@@ -167,7 +176,7 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
             guard let lf = view.firstIndex(of: 0x0A) else {
                 // A partial line: hand it on only when it is over the limit (it will be refused);
                 // keep a trailing CR, whose LF may be in the next read.
-                if view.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
+                if view.dropLast().contains(0x0D) { return bareNewline(after: &out, context: context, buffer: &buffer) }
                 if lineLength + view.count > maxTextLine {
                     lineTooLong = true
                     var take = view.count - (view.last == 0x0D ? 1 : 0)
@@ -181,7 +190,7 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
             }
             let length = lf - buffer.readerIndex // octets before the LF
             guard length >= 1, view[lf - 1] == 0x0D, !view[view.startIndex..<(lf - 1)].contains(0x0D) else {
-                return bareNewline(context: context, buffer: &buffer)
+                return bareNewline(after: &out, context: context, buffer: &buffer)
             }
             if atLineStart && length == 2 && view.first == 0x2E {
                 buffer.moveReaderIndex(forwardBy: 3)

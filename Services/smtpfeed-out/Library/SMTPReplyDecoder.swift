@@ -34,6 +34,8 @@ public struct SMTPReplyDecoder: ByteToMessageDecoder {
         var bytes = Array(line.readableBytesView)
         while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
         let text = String(decoding: bytes, as: UTF8.self)
+        // A CR inside a line would reach logs, the queue's last error and DSNs as a line break.
+        guard !bytes.contains(0x0D) else { throw Malformed(description: "CR inside a reply line: \(text.prefix(80))") }
         guard bytes.count >= 3, let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)), (200...599).contains(code),
               bytes.count == 3 || bytes[3] == 0x20 || bytes[3] == 0x2D else {
             throw Malformed(description: "not an SMTP reply: \(text.prefix(80))")
