@@ -235,6 +235,17 @@ struct ReplyDecoderTests {
         #expect(throws: (any Error).self) { try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\n")) }
     }
 
+    @Test("only an RFC 3463 code of the reply's class is split off as the enhanced code (found by fuzzing)", arguments: [
+        ("250 242.0.0 OK", "", "242.0.0 OK"), ("250 2.0.0 OK", "2.0.0", "OK"), ("550 2.0.0 no", "", "2.0.0 no"),
+        ("250 2.1234.0 x", "", "2.1234.0 x"), ("250 2.\u{0663}.0 x", "", "2.\u{0663}.0 x"), ("451 4.7.5 TLS", "4.7.5", "TLS"),
+    ])
+    func enhancedCodes(line: String, enhanced: String, text: String) throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(SMTPReplyDecoder()))
+        try channel.writeInbound(ByteBuffer(string: line + "\r\n"))
+        let reply = try channel.readInbound(as: SMTPReply.self)
+        #expect(reply?.enhanced == enhanced && reply?.lines == [text], "\(String(describing: reply))")
+    }
+
     @Test("a CR inside a reply line is refused: it would reach logs and DSNs as a line break (found by fuzzing)")
     func crInsideLine() throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(SMTPReplyDecoder()))

@@ -49,8 +49,7 @@ public struct SMTPReplyDecoder: ByteToMessageDecoder {
         greeted = true
         // An enhanced status code (RFC 2034) at the start of the last line is split off.
         var enhanced = ""
-        if let first = lines.last?.split(separator: " ", maxSplits: 1).first,
-           first.split(separator: ".").count == 3, first.allSatisfy({ $0.isNumber || $0 == "." }), first.first.map(String.init) == String(code / 100) {
+        if let first = lines.last?.split(separator: " ", maxSplits: 1).first, SMTPReply.isEnhancedCode(first, for: code) {
             enhanced = String(first)
             lines = lines.map { line in
                 line.hasPrefix(enhanced + " ") ? String(line.dropFirst(enhanced.count + 1)) : line == enhanced ? "" : line
