@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPC
+import IPCTransport
+import Logging
+import Maildir
+import NIOCore
+import NIOPosix
+import SMTP
+import Synchronization
+
+/// Delivery: due messages started while there is capacity, each attempt's recipients routed and
+/// delivered (Maildirs here, remote ones through smtpfeed-out), the results applied to the
+/// message's state, and the DSNs the results call for.
+extension MailQueue {
+    /// Starts due messages while there is capacity.
+    func pump() {
+        while inFlight < settings.deliveries, !ready.isEmpty {
+            let id = ready.removeFirst()
+            guard var entry = entries[id], !entry.inFlight else { continue }
+            entry.inFlight = true
+            entries[id] = entry
+            inFlight += 1
+            Task { await self.attempt(entry) }
+        }
+    }
+
+    func attempt(_ entry: Entry) async {
+        let id = entry.envelope.id
+        let outcome = await deliver(entry)
+        inFlight -= 1
+        if let outcome {
+            if outcome.done {
+                entries[id] = nil
+            } else {
+                entries[id]?.state = outcome.state
+                entries[id]?.flushed = false
+                entries[id]?.inFlight = false
+                earliestDue = min(earliestDue, outcome.state.next)
+            }
+        } else {
+            // The attempt could not even be recorded (the spool failed): try again later.
+            let next = Self.now() + Int64(settings.minAge.components.seconds)
+            entries[id]?.state.next = next
+            entries[id]?.inFlight = false
+            earliestDue = min(earliestDue, next)
+        }
+        pump()
+    }
+
+    struct Outcome {
+        var state: QueueState
+        var done: Bool
+    }
+
+    /// One attempt for every unfinished recipient, then the reports and the new state.
+    nonisolated func deliver(_ entry: Entry) async -> Outcome? {
+        let envelope = entry.envelope
+        var state = entry.state
+        let pending = envelope.recipients.indices.filter { !state.isFinished($0) }
+        let body: [UInt8]
+        do {
+            body = try await spool.body(of: envelope.id, at: entry.location)
+        } catch {
+            logger.error("\(envelope.id): cannot read the spool file: \(error)")
+            return nil
+        }
+        let started = Self.now()
+        let routes = await resolveAll(pending.map { envelope.recipients[$0].address })
+        var results: [Int: RecipientResult] = [:]
+        var mailers: [Int: String] = [:]
+        var locals: [String: [Int]] = [:]
+        var remotes: [(index: Int, address: String)] = []
+        for (index, route) in zip(pending, routes) {
+            switch route {
+            case let .local(mailbox): locals[mailbox, default: []].append(index); mailers[index] = "local"
+            case let .remote(address): remotes.append((index, address)); mailers[index] = "esmtp"
+            case let .failed(result): results[index] = result; mailers[index] = "error"
+            }
+        }
+        for (mailbox, indices) in locals.sorted(by: { $0.key < $1.key }) {
+            let result = await deliverLocal(envelope, body: body, mailbox: mailbox)
+            for index in indices { results[index] = result }
+        }
+        if !remotes.isEmpty {
+            var job = envelope
+            job.recipients = remotes.map { remote in
+                var recipient = envelope.recipients[remote.index]
+                if recipient.orcpt.isEmpty, remote.address != recipient.address { recipient.orcpt = "rfc822;" + recipient.address }
+                recipient.address = remote.address
+                return recipient
+            }
+            var answers: [RecipientResult]
+            do {
+                answers = try await routing.deliverRemote(.init(envelope: job, body: body, ignoreBackoff: entry.flushed))
+                if answers.count != remotes.count {
+                    answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
+                }
+            } catch {
+                answers = remotes.map { _ in
+                    RecipientResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)", ourSide: true)
+                }
+            }
+            for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
+        }
+
+        // Classify, log, and gather the reports.
+        let now = Self.now()
+        let age = now - envelope.arrival
+        let expired = age >= Int64(settings.returnAfter.components.seconds)
+        let warnDue = !state.warned && age >= Int64(settings.warnAfter.components.seconds)
+        var failures: [DeliveryReport.Entry] = []
+        var delays: [DeliveryReport.Entry] = []
+        var successes: [DeliveryReport.Entry] = []
+        var finished: [Int: QueueState.Outcome] = [:]
+        var lastError = ""
+        for index in pending {
+            let recipient = envelope.recipients[index]
+            guard let result = results[index] else { continue }
+            let stat: String
+            if result.isSuccess {
+                finished[index] = .delivered
+                stat = "Sent (\(result.text))"
+                // Delivered here: "delivered". Relayed to a next hop without DSN: "relayed", ours
+                // is the last report (RFC 3461 5.2.2). Relayed with NOTIFY passed on: the next
+                // hop reports, not us (5.2.1).
+                if recipient.wants(.success) && !result.dsnPassedOn {
+                    successes.append(.init(recipient: recipient, action: mailers[index] == "local" ? "delivered" : "relayed",
+                                           status: result.enhanced, diagnostic: result.diagnostic, remoteMTA: remoteMTA(result)))
+                }
+            } else if result.isPermanent || expired {
+                finished[index] = .failed
+                let status = result.isPermanent ? result.enhanced : "4.4.7"
+                stat = result.isPermanent ? result.diagnostic : "Deferred: \(result.diagnostic); message expired after \(DeliveryReport.words(settings.returnAfter))"
+                if recipient.wants(.failure) {
+                    failures.append(.init(recipient: recipient, action: "failed", status: status, diagnostic: result.diagnostic,
+                                          remoteMTA: remoteMTA(result)))
+                } else if envelope.sender.isEmpty {
+                    logger.error("\(envelope.id): double bounce to <\(recipient.address)> failed too; discarded")
+                }
+            } else {
+                stat = "Deferred: \(result.diagnostic)"
+                lastError = result.diagnostic
+                if warnDue && recipient.wants(.delay) {
+                    delays.append(.init(recipient: recipient, action: "delayed", status: result.enhanced, diagnostic: result.diagnostic,
+                                        remoteMTA: remoteMTA(result)))
+                }
+            }
+            let orcpt = recipient.orcpt.isEmpty ? "" : ", orcpt=\(recipient.orcpt)"
+            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(mailers[index] ?? "?"), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(stat)")
+        }
+
+        // Reports first (durable), then the state: a crash in between sends a report twice,
+        // never loses one.
+        do {
+            try await report(.failure, envelope: envelope, entries: failures, body: body, now: now)
+            if warnDue {
+                try await report(.delay(warnAfter: settings.warnAfter, returnAfter: settings.returnAfter), envelope: envelope,
+                                 entries: delays, body: body, now: now)
+            }
+            try await report(.success, envelope: envelope, entries: successes, body: body, now: now)
+        } catch {
+            logger.error("\(envelope.id): cannot queue a delivery report: \(error); retrying the message later")
+            return nil
+        }
+        for (index, outcome) in finished { state.finished[index] = outcome }
+        state.attempts += 1
+        state.lastError = lastError
+        if warnDue { state.warned = true }
+        let done = envelope.recipients.indices.allSatisfy { state.isFinished($0) }
+        do {
+            if done {
+                try await spool.remove(envelope.id)
+                logger.debug("\(envelope.id): done, removed from the spool")
+            } else {
+                // A peer of ours that was down (restarting) is retried soon, not after min_age.
+                let ourSide = pending.contains { results[$0]?.ourSide == true && !state.isFinished($0) }
+                let wait = ourSide ? min(settings.minAge, settings.peerRetry) : settings.minAge
+                state.next = now + max(1, Int64(wait.components.seconds))
+                try await spool.write(state, of: envelope.id)
+            }
+        } catch {
+            logger.error("\(envelope.id): cannot record the attempt: \(error)")
+            return nil
+        }
+        return Outcome(state: state, done: done)
+    }
+
+    nonisolated func remoteMTA(_ result: RecipientResult) -> String {
+        result.relay == "local" ? "" : String(result.relay.prefix { $0 != " " })
+    }
+
+    /// Every recipient's route, asked of relay-policy concurrently; a failure to ask is a
+    /// temporary failure of that recipient. (The routes are gathered in a locked array: returned
+    /// as task-group results they crashed release builds under load with an out-of-range index,
+    /// seen in bench/feed/run.sh with Swift 6.3.1; not understood further.)
+    nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
+        @Sendable func unavailable(_ error: Error) -> QueueRouting.Route {
+            .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)", ourSide: true))
+        }
+        if addresses.count == 1 {
+            do { return [try await routing.resolve(addresses[0])] } catch { return [unavailable(error)] }
+        }
+        let routes = RouteSlots(count: addresses.count)
+        await withDiscardingTaskGroup { group in
+            for (i, address) in addresses.enumerated() {
+                group.addTask {
+                    let route: QueueRouting.Route
+                    do { route = try await self.routing.resolve(address) } catch { route = unavailable(error) }
+                    routes.slots.withLock { $0[i] = route }
+                }
+            }
+        }
+        return routes.slots.withLock { $0.map { $0 ?? unavailable(CancellationError()) } }
+    }
+
+    /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
+    /// readers expect, with sendmail's local mailer's Return-Path: on top.
+    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String) async -> RecipientResult {
+        let path = settings.maildirRoot + "/" + mailbox
+        do {
+            let name = try await pool.runIfActive {
+                var data = Array("Return-Path: <\(envelope.sender)>\n".utf8)
+                data.reserveCapacity(body.count + data.count)
+                var i = 0
+                while i < body.count {
+                    if body[i] == 0x0D, i + 1 < body.count, body[i + 1] == 0x0A {
+                        i += 1
+                        continue
+                    }
+                    data.append(body[i])
+                    i += 1
+                }
+                return try Maildir(path: path).deliver(data)
+            }
+            return RecipientResult(code: 250, enhanced: "2.0.0", text: "Delivered to \(mailbox) (\(name.prefix { $0 != "," }))", relay: "local")
+        } catch {
+            logger.error("\(envelope.id): Maildir \(path): \(error)")
+            return RecipientResult(code: 451, enhanced: "4.3.0", text: "Maildir \(mailbox) unavailable", relay: "local")
+        }
+    }
+
+    /// Queues a report about `entries` to the sender (to postmaster for a message from the null
+    /// sender, which is never bounced to anyone else).
+    nonisolated func report(_ kind: DeliveryReport.Kind, envelope: QueueEnvelope, entries: [DeliveryReport.Entry],
+                            body: [UInt8], now: Int64) async throws {
+        guard !entries.isEmpty else { return }
+        let to: String
+        if envelope.sender.isEmpty {
+            guard case .failure = kind else { return }
+            to = settings.postmaster + "@" + settings.hostname
+        } else {
+            to = envelope.sender
+        }
+        let id = QueueID.make(now: now)
+        let report = DeliveryReport(kind: kind, hostname: settings.hostname, original: envelope, entries: entries)
+        // A report to postmaster about a bounce carries NOTIFY=NEVER: it is never reported on.
+        let notify = envelope.sender.isEmpty ? DSNNotify.never.rawValue : 0
+        try await inject(id: id, sender: "", recipient: to,
+                         message: report.message(to: to, id: id, now: now, originalMessage: body), notify: notify)
+        logger.info("\(envelope.id): \(id): DSN: \(report.subject)")
+    }
+
+    /// "HH:MM:SS", or "D+HH:MM:SS", as sendmail logs delays.
+    nonisolated static func clock(_ seconds: Int64) -> String {
+        let s = max(0, seconds)
+        let hms = "\(String(s / 3600 % 24).leftPadded(to: 2)):\(String(s / 60 % 60).leftPadded(to: 2)):\(String(s % 60).leftPadded(to: 2))"
+        return s >= 86400 ? "\(s / 86400)+\(hms)" : hms
+    }
+}
+
+/// The routes of one attempt's recipients, filled in by concurrent questions.
+final class RouteSlots: Sendable {
+    let slots: Mutex<[QueueRouting.Route?]>
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+}
