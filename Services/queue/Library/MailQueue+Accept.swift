@@ -12,11 +12,11 @@ extension MailQueue {
         try requireFreeSpace(for: submit)
         let now = Self.now()
         // smtp-in names the id in its Received: header and its 250 reply; honour it when valid,
-        // but never over a message the queue holds: a peer reusing an id must not replace a
-        // queued message (the commit's rename would). A second writer of the same id at once
-        // fails on tmp/'s exclusive create.
+        // but never over a message the queue holds (msg/<id> exists until it is removed): a
+        // peer reusing an id must not replace a queued message (the commit's rename would). A
+        // second writer of the same id at once fails on tmp/'s exclusive create.
         let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
-        if await holds(id) || spool.exists(id) {
+        if spool.exists(id) {
             logger.warning("queue.submit with the id \(id) of a queued message refused")
             throw IPCHandlerError(.badRequest, "queue id \(id) is in use")
         }

@@ -112,9 +112,6 @@ public actor MailQueue {
     }
 
     /// Queues a message whose file is committed.
-    /// Whether a message with this id is in the queue.
-    func holds(_ id: String) -> Bool { entries[id] != nil }
-
     func enqueue(_ envelope: QueueEnvelope, location: Spool.Location, now: Bool = false) {
         var state = QueueState()
         if settings.queueOnly && !now {

@@ -52,7 +52,13 @@ extension SMTPSession {
         defer { queued.cancel() }
         var size = 0
         var hops = HopCounter()
-        var refused: SMTPReply?
+        /// The first reason the message is refused; answered at the final dot.
+        var refusal: SMTPRefusal?
+        func refuse(_ reason: SMTPRefusal) {
+            guard refusal == nil else { return }
+            refusal = reason
+            stream.fail(reason)
+        }
         await handOff.send(ByteBuffer(string: await receivedHeader(queueID: queueID, recipients: t.recipients)), to: stream)
         while true {
             guard let next = try await input.next() else {
@@ -65,27 +71,25 @@ extension SMTPSession {
                 size += chunk.readableBytes
                 if !hops.headerDone {
                     hops.feed(chunk.readableBytesView)
-                    if hops.hops > environment.maxHopCount && refused == nil {
-                        // sendmail's MaxHopCount: the message is in a loop (the final count
-                        // goes into the reply at the end).
-                        refused = SMTPReply(554, "5.4.6", "Too many hops")
-                        stream.fail(SMTPRefusal.tooManyHops)
-                    }
+                    // sendmail's MaxHopCount: the message is in a loop.
+                    if hops.hops > environment.maxHopCount { refuse(.tooManyHops) }
                 }
-                if size > environment.maxMessageSize && refused == nil {
-                    refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
-                    stream.fail(SMTPRefusal.tooLarge)
-                }
-                if refused == nil { await handOff.send(chunk, to: stream) }
+                if size > environment.maxMessageSize { refuse(.tooLarge) }
+                if refusal == nil { await handOff.send(chunk, to: stream) }
             case let .dataEnd(lineTooLong):
-                if lineTooLong && refused == nil {
-                    refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
-                    stream.fail(SMTPRefusal.lineTooLong)
-                }
-                if refused?.enhanced == "5.4.6" {
-                    refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
-                }
-                if let refused {
+                if lineTooLong { refuse(.lineTooLong) }
+                if let refusal {
+                    let refused: SMTPReply
+                    switch refusal {
+                    case .tooManyHops:
+                        refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
+                    case .tooLarge:
+                        refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
+                    case .lineTooLong:
+                        refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
+                    case .bareNewline:
+                        refused = SMTPReply(550, "5.5.2", "Error: bare <LF> received")
+                    }
                     logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
                     try await send(refused)
                     return .proceed
