@@ -49,7 +49,7 @@ let package = Package(
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
         // Shared/IPCTransport: NIO server and client for the IPC protocol over Unix sockets.
-        .target(name: "IPCTransport", dependencies: ["IPC", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
+        .target(name: "IPCTransport", dependencies: ["IPC", "SMTP", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
         // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
         .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
         // Shared/Config: the configuration file, its documented keys, the sendmail.mc importer.
@@ -109,7 +109,7 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps", "DNS", "IPC", "IPCTransport", logging],
+            dependencies: ["MailstackMaps", "DNS", "IPC", "IPCTransport", "SMTP", logging],
             path: "Services/relay-policy/Library"
         ),
         .executableTarget(

@@ -89,8 +89,8 @@ func makeEnvelope(_ input: inout FuzzInput) -> QueueEnvelope {
     let arrival = 1 + Int64(input.int(below: 1 << 16)) << 15
     var envelope = QueueEnvelope(id: id, arrival: arrival, sender: input.string(), recipients: [])
     envelope.envid = input.string()
-    envelope.ret = input.pick(["", "FULL", "HDRS"])
-    envelope.body = input.pick(["", "8BITMIME", "7BIT"])
+    envelope.ret = input.pick([nil, DSNReturn.full, .headers])
+    envelope.body = input.pick([nil, SMTPBodyType.eightBitMIME, .sevenBit])
     envelope.smtputf8 = input.bool()
     envelope.clientAddress = input.string()
     envelope.clientName = envelope.clientAddress.isEmpty ? "" : input.string()
@@ -99,7 +99,7 @@ func makeEnvelope(_ input: inout FuzzInput) -> QueueEnvelope {
     let repeats = 1 + input.int(below: 400)
     var recipients: [QueueEnvelope.Recipient] = []
     for _ in 0..<distinct {
-        let notify = UInt32(input.byte() & 0x0F)
+        let notify = DSNNotify(rawValue: UInt32(input.byte() & 0x0F))
         recipients.append(.init(address: input.string(), notify: notify, orcpt: input.string()))
     }
     envelope.recipients = (0..<repeats).flatMap { _ in recipients }

@@ -19,7 +19,7 @@ public struct SMTPParameterError: Error, Equatable, Sendable {
 /// BODY= (RFC 6152 8BITMIME).
 ///
 ///     body-value = "7BIT" / "8BITMIME"
-public enum SMTPBodyType: String, Sendable, Equatable {
+public enum SMTPBodyType: String, Sendable, Equatable, CaseIterable {
     case sevenBit = "7BIT"
     case eightBitMIME = "8BITMIME"
 }
@@ -27,7 +27,7 @@ public enum SMTPBodyType: String, Sendable, Equatable {
 /// RET= (RFC 3461 section 4.3): what a failure DSN returns of the message.
 ///
 ///     ret-value = "FULL" / "HDRS"
-public enum DSNReturn: String, Sendable, Equatable {
+public enum DSNReturn: String, Sendable, Equatable, CaseIterable {
     case full = "FULL"
     case headers = "HDRS"
 }

@@ -3,8 +3,9 @@ import IPC
 import IPCTransport
 import Logging
 import NIOCore
-import Testing
+import SMTP
 import TestSupport
+import Testing
 
 /// The queue and relay-policy binaries with the seed's virtusertable: submissions over the
 /// queue's socket as smtp-in makes them, Maildirs on disk, mailq and flush through the

@@ -1,8 +1,9 @@
 import Foundation
 import IPCTransport
 import QueueService
-import Testing
+import SMTP
 import TestSupport
+import Testing
 
 @Suite("queue: delivery, retries, reports, restarts", .serialized)
 struct QueueDeliveryTests {
@@ -61,7 +62,7 @@ struct QueueDeliveryTests {
 
         // postmaster cannot receive: the double bounce is logged and dropped, not looped.
         let broken = try QueueHarness(route: { address in
-            .failed(RecipientResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown"))
+            .failed(DeliveryResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown"))
         })
         try await broken.start()
         _ = try await broken.submit(from: "", to: ["nobody@domain1.com"], message: Self.message)
@@ -91,7 +92,7 @@ struct QueueDeliveryTests {
         // smtpfeed-out's answer: far-dsn@ went to a DSN server (NOTIFY passed on), far-plain@ to one without DSN.
         let harness = try QueueHarness(remote: { job in
             job.envelope.recipients.map { r in
-                RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]", dsnPassedOn: r.address.hasPrefix("far-dsn@"))
+                DeliveryResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]", dsnPassedOn: r.address.hasPrefix("far-dsn@"))
             }
         })
         try await harness.start()
@@ -109,7 +110,7 @@ struct QueueDeliveryTests {
 
         // Only recipients whose NOTIFY went on: no receipt at all, the queue empties.
         let passed = try QueueHarness(remote: { job in
-            job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok", relay: "sink [127.0.0.1]", dsnPassedOn: true) }
+            job.envelope.recipients.map { _ in DeliveryResult(code: 250, enhanced: "2.0.0", text: "Ok", relay: "sink [127.0.0.1]", dsnPassedOn: true) }
         })
         try await passed.start()
         let (passedID, _) = try await passed.submit(from: "user2@domain1.com", to: ["far-dsn@remote.test"], message: Self.message, notify: 1)
@@ -128,7 +129,7 @@ struct QueueDeliveryTests {
             $0.returnAfter = .seconds(4)
         }, remote: { job in
             attempts.withLock { $0 += 1 }
-            return job.envelope.recipients.map { _ in RecipientResult(code: 451, enhanced: "4.4.1", text: "Connection refused", relay: "mx.remote.test [127.0.0.9]") }
+            return job.envelope.recipients.map { _ in DeliveryResult(code: 451, enhanced: "4.4.1", text: "Connection refused", relay: "mx.remote.test [127.0.0.9]") }
         })
         try await harness.start()
         let (id, _) = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)
@@ -153,7 +154,7 @@ struct QueueDeliveryTests {
     func restart() async throws {
         let dir = try TestSupport.temporaryDirectory("queue-restart")
         let down = try QueueHarness(dir: dir, settings: { $0.minAge = .seconds(3600); $0.warnAfter = .seconds(7200); $0.returnAfter = .seconds(9000) },
-                                    remote: { job in job.envelope.recipients.map { _ in RecipientResult(code: 421, enhanced: "4.3.2", text: "busy") } })
+                                    remote: { job in job.envelope.recipients.map { _ in DeliveryResult(code: 421, enhanced: "4.3.2", text: "busy") } })
         try await down.start()
         let (id, _) = try await down.submit(from: "user2@domain1.com", to: ["you@domain1.com", "far@remote.test"], message: Self.message)
         try await TestSupport.eventually { await down.queue.list().first?.attempts == 1 }
@@ -185,7 +186,7 @@ struct QueueDeliveryTests {
         }, remote: { job in
             let n = calls.withLock { $0 += 1; return $0 }
             if n == 1 { throw POSIXError(.ECONNREFUSED) }
-            return job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "ok", relay: "sink [127.0.0.1]") }
+            return job.envelope.recipients.map { _ in DeliveryResult(code: 250, enhanced: "2.0.0", text: "ok", relay: "sink [127.0.0.1]") }
         })
         try await harness.start()
         _ = try await harness.submit(from: "user2@domain1.com", to: ["far@remote.test"], message: Self.message)

@@ -61,9 +61,9 @@ struct QueueFormatTests {
         pool.start()
         let spool = try Spool(directory: dir, pool: pool)
         var envelope = QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a b%@x.test",
-                                     recipients: [.init(address: "you@domain1.com", notify: 6, orcpt: "rfc822;you@domain1.com")])
+                                     recipients: [.init(address: "you@domain1.com", notify: [.failure, .delay], orcpt: "rfc822;you@domain1.com")])
         envelope.envid = "E 1"
-        envelope.ret = "HDRS"
+        envelope.ret = .headers
         envelope.clientAddress = "127.0.0.2"
         envelope.clientName = "client.test"
         let writer = try spool.create(envelope)
@@ -107,7 +107,7 @@ struct QueueFormatTests {
         #expect(full.contains("\r\nOriginal-Recipient: rfc822;nobody@domain1.com\r\nFinal-Recipient: RFC822; nobody@domain1.com\r\nAction: failed\r\nStatus: 5.1.1\r\nRemote-MTA: DNS; mx.test\r\nDiagnostic-Code: SMTP; 550 5.1.1 <nobody@domain1.com>... User unknown\r\n"))
         #expect(full.contains("Content-Type: message/rfc822\r\n\r\nSubject: hello\r\nFrom: s@x.test\r\n\r\nsecret body\r\n"))
         #expect(full.hasSuffix("\r\n--DSN1/host.domain.com--\r\n"))
-        original.ret = "HDRS"
+        original.ret = .headers
         let headers = String(decoding: DeliveryReport(kind: .failure, hostname: "host.domain.com", original: original, entries: [entry])
             .message(to: "s@x.test", id: "DSN1", now: 1_700_000_100, originalMessage: message), as: UTF8.self)
         #expect(headers.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: s@x.test\r\n\r\n--DSN1"))

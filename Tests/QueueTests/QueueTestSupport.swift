@@ -5,6 +5,7 @@ import Maildir
 import NIOCore
 import NIOPosix
 import QueueService
+import SMTP
 import TestSupport
 
 /// A queue in this process over a real spool and real Maildirs in a temporary directory, with
@@ -19,8 +20,8 @@ final class QueueHarness: @unchecked Sendable {
 
     init(dir: String? = nil, settings configure: (inout MailQueue.Settings) -> Void = { _ in },
          route: @escaping @Sendable (String) throws -> QueueRouting.Route = QueueHarness.seedRoute,
-         remote: @escaping @Sendable (QueueRouting.RemoteJob) throws -> [RecipientResult] = { job in
-             job.envelope.recipients.map { _ in RecipientResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]") }
+         remote: @escaping @Sendable (QueueRouting.RemoteJob) throws -> [DeliveryResult] = { job in
+             job.envelope.recipients.map { _ in DeliveryResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]") }
          }) throws {
         self.dir = try dir ?? TestSupport.temporaryDirectory("queue")
         pool = NIOThreadPool(numberOfThreads: 4)
@@ -49,7 +50,7 @@ final class QueueHarness: @unchecked Sendable {
         if ["you", "user2", "postmaster"].contains(user) && ["domain1.com", "host.domain.com"].contains(domain) {
             return .local(mailbox: user)
         }
-        if domain == "domain1.com" { return .failed(RecipientResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown")) }
+        if domain == "domain1.com" { return .failed(DeliveryResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown")) }
         return .remote(address: address)
     }
 

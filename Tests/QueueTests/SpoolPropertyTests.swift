@@ -1,7 +1,8 @@
 import Foundation
 import QueueService
-import Testing
+import SMTP
 import TestSupport
+import Testing
 
 /// SplitMix64: a small seeded generator, so a failing case is reproduced by its seed
 /// (`SPOOL_SEED=<n> swift test --skip-build --filter SpoolPropertyTests`).
@@ -79,13 +80,13 @@ struct SpoolGenerator {
         var recipients: [QueueEnvelope.Recipient] = []
         for _ in 0..<count {
             let notify = pick([0, 15, UInt32.max], or: 0...15)
-            recipients.append(.init(address: text(254), notify: notify, orcpt: text(500)))
+            recipients.append(.init(address: text(254), notify: DSNNotify(rawValue: notify), orcpt: text(500)))
         }
         let arrival = pick([1, Int64.max], or: 1...4_000_000_000)
         var envelope = QueueEnvelope(id: id(index), arrival: arrival, sender: text(254), recipients: recipients)
         envelope.envid = text(100)
-        envelope.ret = ["", "FULL", "HDRS"].randomElement(using: &random)!
-        envelope.body = ["", "7BIT", "8BITMIME"].randomElement(using: &random)!
+        envelope.ret = [nil, DSNReturn.full, .headers].randomElement(using: &random)!
+        envelope.body = [nil, SMTPBodyType.sevenBit, .eightBitMIME].randomElement(using: &random)!
         envelope.smtputf8 = Bool.random(using: &random)
         envelope.clientAddress = text(45)
         envelope.clientName = text(255)

@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import QueueService
+import SMTP
 import TestSupport
 
 /// A spool in a temporary directory with its own I/O pool. `restarted()` opens the same
@@ -47,12 +48,12 @@ final class TestSpool: @unchecked Sendable {
 func octets(_ e: QueueEnvelope) -> [(String, [UInt8])] {
     var fields: [(String, [UInt8])] = [
         ("id", Array(e.id.utf8)), ("arrival", Array(String(e.arrival).utf8)), ("sender", Array(e.sender.utf8)),
-        ("envid", Array(e.envid.utf8)), ("ret", Array(e.ret.utf8)), ("body", Array(e.body.utf8)),
+        ("envid", Array(e.envid.utf8)), ("ret", Array((e.ret?.rawValue ?? "").utf8)), ("body", Array((e.body?.rawValue ?? "").utf8)),
         ("smtputf8", [e.smtputf8 ? 1 : 0]), ("client address", Array(e.clientAddress.utf8)),
         ("client name", Array(e.clientName.utf8)), ("helo", Array(e.helo.utf8)), ("recipients", Array(String(e.recipients.count).utf8)),
     ]
     for (i, r) in e.recipients.enumerated() {
-        fields += [("rcpt \(i) notify", Array(String(r.notify).utf8)), ("rcpt \(i) address", Array(r.address.utf8)),
+        fields += [("rcpt \(i) notify", Array(String(r.notify.rawValue).utf8)), ("rcpt \(i) address", Array(r.address.utf8)),
                    ("rcpt \(i) orcpt", Array(r.orcpt.utf8))]
     }
     return fields

@@ -3,6 +3,7 @@ import Foundation
 import IPC
 import Logging
 import NIOCore
+import SMTP
 import SMTPFeedService
 import Testing
 import TestSupport
@@ -31,7 +32,7 @@ struct FeedTLSTests {
     }
 
     func message(_ recipient: String = "a@secure.test") -> Feed.Message {
-        Feed.Message(id: "TLSTEST", sender: "s@client.test", recipients: [Feed.Recipient(address: recipient)],
+        Feed.Message(id: "TLSTEST", sender: "s@client.test", recipients: [EnvelopeRecipient(address: recipient)],
                      body: ByteBuffer(string: "Subject: tls\r\n\r\nbody\r\n"))
     }
 

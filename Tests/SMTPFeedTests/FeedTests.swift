@@ -30,7 +30,7 @@ struct FeedTests {
     }
 
     func message(_ recipients: [String], body: String = FeedTests.body) -> Feed.Message {
-        Feed.Message(id: "TESTID", sender: "s@client.test", recipients: recipients.map { Feed.Recipient(address: $0) },
+        Feed.Message(id: "TESTID", sender: "s@client.test", recipients: recipients.map { EnvelopeRecipient(address: $0) },
                      body: ByteBuffer(string: body))
     }
 
@@ -199,7 +199,7 @@ struct FeedTests {
             let sink = try await SMTPSink(options: options)
             let f = feed(dns: dns, port: 9, routes: ["x.test": Self.route("127.0.0.1", port: sink.port)])
             var m = message(["a@x.test"])
-            m.recipients[0].notify = 1 // SUCCESS
+            m.recipients[0].notify = .success
             let result = try #require(await f.deliver(m).first)
             #expect(result.code == 250 && result.dsnPassedOn == offersDSN, "\(options): \(result)")
             try await TestSupport.eventually { sink.messages.count == 1 }

@@ -118,7 +118,7 @@ public struct DeliveryReport: Sendable {
             }
         }
         let full: Bool = {
-            if case .failure = kind { return original.ret != "HDRS" }
+            if case .failure = kind { return original.ret != .headers }
             return false
         }()
         head += ["", "--\(boundary)", "Content-Type: \(full ? "message/rfc822" : "text/rfc822-headers")", ""]

@@ -68,7 +68,7 @@ extension MailQueue {
         }
         let started = Self.now()
         let routes = await resolveAll(pending.map { envelope.recipients[$0].address })
-        var results: [Int: RecipientResult] = [:]
+        var results: [Int: DeliveryResult] = [:]
         var mailers: [Int: String] = [:]
         var locals: [String: [Int]] = [:]
         var remotes: [(index: Int, address: String)] = []
@@ -91,15 +91,15 @@ extension MailQueue {
                 recipient.address = remote.address
                 return recipient
             }
-            var answers: [RecipientResult]
+            var answers: [DeliveryResult]
             do {
                 answers = try await routing.deliverRemote(.init(envelope: job, body: body, ignoreBackoff: entry.flushed))
                 if answers.count != remotes.count {
-                    answers = remotes.map { _ in RecipientResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
+                    answers = remotes.map { _ in DeliveryResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
                 }
             } catch {
                 answers = remotes.map { _ in
-                    RecipientResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)", ourSide: true)
+                    DeliveryResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)", ourSide: true)
                 }
             }
             for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
@@ -187,7 +187,7 @@ extension MailQueue {
         return Outcome(state: state, done: done)
     }
 
-    nonisolated func remoteMTA(_ result: RecipientResult) -> String {
+    nonisolated func remoteMTA(_ result: DeliveryResult) -> String {
         result.relay == "local" ? "" : String(result.relay.prefix { $0 != " " })
     }
 
@@ -197,7 +197,7 @@ extension MailQueue {
     /// seen in bench/feed/run.sh with Swift 6.3.1; not understood further.)
     nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
         @Sendable func unavailable(_ error: Error) -> QueueRouting.Route {
-            .failed(RecipientResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)", ourSide: true))
+            .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)", ourSide: true))
         }
         if addresses.count == 1 {
             do { return [try await routing.resolve(addresses[0])] } catch { return [unavailable(error)] }
@@ -217,7 +217,7 @@ extension MailQueue {
 
     /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
     /// readers expect, with sendmail's local mailer's Return-Path: on top.
-    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String) async -> RecipientResult {
+    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String) async -> DeliveryResult {
         let path = settings.maildirRoot + "/" + mailbox
         do {
             let name = try await pool.runIfActive {
@@ -234,10 +234,10 @@ extension MailQueue {
                 }
                 return try Maildir(path: path).deliver(data)
             }
-            return RecipientResult(code: 250, enhanced: "2.0.0", text: "Delivered to \(mailbox) (\(name.prefix { $0 != "," }))", relay: "local")
+            return DeliveryResult(code: 250, enhanced: "2.0.0", text: "Delivered to \(mailbox) (\(name.prefix { $0 != "," }))", relay: "local")
         } catch {
             logger.error("\(envelope.id): Maildir \(path): \(error)")
-            return RecipientResult(code: 451, enhanced: "4.3.0", text: "Maildir \(mailbox) unavailable", relay: "local")
+            return DeliveryResult(code: 451, enhanced: "4.3.0", text: "Maildir \(mailbox) unavailable", relay: "local")
         }
     }
 
@@ -256,7 +256,7 @@ extension MailQueue {
         let id = QueueID.make(now: now)
         let report = DeliveryReport(kind: kind, hostname: settings.hostname, original: envelope, entries: entries)
         // A report to postmaster about a bounce carries NOTIFY=NEVER: it is never reported on.
-        let notify = envelope.sender.isEmpty ? DSNNotify.never.rawValue : 0
+        let notify: DSNNotify = envelope.sender.isEmpty ? .never : []
         try await inject(id: id, sender: "", recipient: to,
                          message: report.message(to: to, id: id, now: now, originalMessage: body), notify: notify)
         logger.info("\(envelope.id): \(id): DSN: \(report.subject)")

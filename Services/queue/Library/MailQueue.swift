@@ -126,7 +126,7 @@ public actor MailQueue {
     }
 
     /// Writes a message this queue makes itself (a DSN) and queues it.
-    func inject(id: String, sender: String, recipient: String, message: [UInt8], notify: UInt32) async throws {
+    func inject(id: String, sender: String, recipient: String, message: [UInt8], notify: DSNNotify) async throws {
         let now = Self.now()
         var envelope = QueueEnvelope(id: id, arrival: now, sender: sender,
                                      recipients: [.init(address: recipient, notify: notify)])

@@ -1,3 +1,5 @@
+import SMTP
+
 /// The spool file's header: the envelope as text records (`SpoolText`), ended by an empty line.
 ///
 ///     mailstack-queue 1
@@ -14,7 +16,7 @@
 ///     <empty line>
 ///
 /// Every text value can be carried (escaped); what cannot be (an id that is no file name, an
-/// unknown RET or BODY, no recipients, a header over `maxHeaderLength`) is refused by the writer,
+/// no recipients, a header over `maxHeaderLength`) is refused by the writer,
 /// before the message is taken, never written to be lost at the next start.
 extension QueueEnvelope {
     static let magic = "mailstack-queue 1"
@@ -44,20 +46,18 @@ extension QueueEnvelope {
         }
         guard arrival > 0 else { throw Unstorable(description: "arrival \(arrival) is not a positive epoch time") }
         guard !recipients.isEmpty else { throw Unstorable(description: "no recipients") }
-        guard Self.isOneOf(Self.retValues, ret) else { throw Unstorable(description: "RET '\(ret)' is not FULL or HDRS") }
-        guard Self.isOneOf(Self.bodyValues, body) else { throw Unstorable(description: "BODY '\(body)' is not 7BIT or 8BITMIME") }
         var out = Array((Self.magic + "\n").utf8)
         SpoolText.appendRecord("id", [id], to: &out)
         SpoolText.appendRecord("arrival", [String(arrival)], to: &out)
         SpoolText.appendRecord("sender", [sender], to: &out)
         if !envid.isEmpty { SpoolText.appendRecord("envid", [envid], to: &out) }
-        if !ret.isEmpty { SpoolText.appendRecord("ret", [ret], to: &out) }
-        if !body.isEmpty { SpoolText.appendRecord("body", [body], to: &out) }
+        if let ret { SpoolText.appendRecord("ret", [ret.rawValue], to: &out) }
+        if let body { SpoolText.appendRecord("body", [body.rawValue], to: &out) }
         if smtputf8 { SpoolText.appendRecord("smtputf8", ["1"], to: &out) }
         if !clientAddress.isEmpty || !clientName.isEmpty { SpoolText.appendRecord("client", [clientAddress, clientName], to: &out) }
         if !helo.isEmpty { SpoolText.appendRecord("helo", [helo], to: &out) }
         for r in recipients {
-            SpoolText.appendRecord("rcpt", [String(r.notify), r.address, r.orcpt], to: &out)
+            SpoolText.appendRecord("rcpt", [String(r.notify.rawValue), r.address, r.orcpt], to: &out)
             // Checked as it grows: a huge envelope is refused without building all of it.
             guard out.count < Self.maxHeaderLength else { break }
         }
@@ -68,12 +68,13 @@ extension QueueEnvelope {
         return out
     }
 
-    static let retValues = ["", "FULL", "HDRS"]
-    static let bodyValues = ["", "7BIT", "8BITMIME"]
-
-    /// Compared as octets (String's == would take canonically equivalent text as equal).
-    static func isOneOf(_ values: [String], _ value: String) -> Bool {
-        values.contains { $0.utf8.elementsEqual(value.utf8) }
+    /// The case whose keyword `value` is, compared as octets (String's == would take
+    /// canonically equivalent text as equal); a keyword of no case is a damaged header.
+    static func keyword<K: RawRepresentable & CaseIterable>(_ value: String, of _: K.Type) throws -> K where K.RawValue == String {
+        guard let match = K.allCases.first(where: { $0.rawValue.utf8.elementsEqual(value.utf8) }) else {
+            throw ParseError(description: "unknown RET or BODY")
+        }
+        return match
     }
 
     static func isIDOctet(_ byte: UInt8) -> Bool {
@@ -103,8 +104,8 @@ extension QueueEnvelope {
             case "arrival": envelope.arrival = fields.count > 1 ? SpoolText.integer(fields[1], as: Int64.self) ?? 0 : 0
             case "sender": envelope.sender = try value(1)
             case "envid": envelope.envid = try value(1)
-            case "ret": envelope.ret = try value(1)
-            case "body": envelope.body = try value(1)
+            case "ret": envelope.ret = try keyword(try value(1), of: DSNReturn.self)
+            case "body": envelope.body = try keyword(try value(1), of: SMTPBodyType.self)
             case "smtputf8": envelope.smtputf8 = try value(1) == "1"
             case "client": (envelope.clientAddress, envelope.clientName) = (try value(1), try value(2))
             case "helo": envelope.helo = try value(1)
@@ -112,16 +113,13 @@ extension QueueEnvelope {
                 guard fields.count >= 3, let notify = SpoolText.integer(fields[1], as: UInt32.self) else {
                     throw ParseError(description: "bad rcpt line")
                 }
-                envelope.recipients.append(Recipient(address: try value(2), notify: notify, orcpt: try value(3)))
+                envelope.recipients.append(Recipient(address: try value(2), notify: DSNNotify(rawValue: notify), orcpt: try value(3)))
             default:
                 break // a field of a later version: ignored
             }
         }
         guard !envelope.id.isEmpty, envelope.arrival > 0, !envelope.recipients.isEmpty else {
             throw ParseError(description: "header lacks id, arrival or recipients")
-        }
-        guard isOneOf(retValues, envelope.ret), isOneOf(bodyValues, envelope.body) else {
-            throw ParseError(description: "unknown RET or BODY")
         }
         return envelope
     }

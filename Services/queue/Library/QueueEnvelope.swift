@@ -1,27 +1,12 @@
 import IPC
+import IPCTransport
 import SMTP
 
 /// A queued message's envelope: what smtp-in received with the message (RFC 5321 and the DSN,
 /// 8BITMIME and SMTPUTF8 parameters), plus the queue id and arrival time. It is the header of
 /// the spool file, written once and never changed; delivery progress lives in `QueueState`.
 public struct QueueEnvelope: Equatable, Sendable {
-    public struct Recipient: Equatable, Sendable {
-        public var address: String
-        /// NOTIFY bits (`DSNNotify`, as in ipc.proto and the spool); 0 when the client gave none.
-        public var notify: UInt32
-        public var orcpt: String
-
-        public init(address: String, notify: UInt32 = 0, orcpt: String = "") {
-            self.address = address
-            self.notify = notify
-            self.orcpt = orcpt
-        }
-
-        /// Whether the client asked for (or by default gets) a notification of `kind`.
-        public func wants(_ kind: DSNNotify) -> Bool {
-            DSNNotify(rawValue: notify).wants(kind)
-        }
-    }
+    public typealias Recipient = EnvelopeRecipient
 
     public var id: String
     /// Epoch seconds.
@@ -30,10 +15,10 @@ public struct QueueEnvelope: Equatable, Sendable {
     public var sender: String
     public var recipients: [Recipient]
     public var envid: String = ""
-    /// "FULL", "HDRS" or "" (not given).
-    public var ret: String = ""
-    /// "8BITMIME", "7BIT" or "".
-    public var body: String = ""
+    /// Nil when not given.
+    public var ret: DSNReturn?
+    /// Nil when not given.
+    public var body: SMTPBodyType?
     public var smtputf8 = false
     public var clientAddress: String = ""
     public var clientName: String = ""
@@ -49,10 +34,10 @@ public struct QueueEnvelope: Equatable, Sendable {
     /// The envelope of a submitted message.
     public init(id: String, arrival: Int64, submit: Mailstack_Ipc_QueueSubmit) {
         self.init(id: id, arrival: arrival, sender: submit.sender,
-                  recipients: submit.recipients.map { Recipient(address: $0.address, notify: $0.notify, orcpt: $0.orcpt) })
+                  recipients: submit.recipients.map(EnvelopeRecipient.init))
         envid = submit.envid
-        ret = submit.ret == .retFull ? "FULL" : submit.ret == .retHdrs ? "HDRS" : ""
-        body = submit.body == .body8Bitmime ? "8BITMIME" : submit.body == .body7Bit ? "7BIT" : ""
+        ret = DSNReturn(submit.ret)
+        body = SMTPBodyType(submit.body)
         smtputf8 = submit.smtputf8
         clientAddress = submit.clientAddress
         clientName = submit.clientName

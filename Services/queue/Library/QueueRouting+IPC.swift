@@ -2,6 +2,7 @@ import Foundation
 import IPC
 import IPCTransport
 import NIOCore
+import SMTP
 
 extension QueueRouting {
     /// Routing over the stack's sockets: relay-policy resolves recipients (policy.resolve),
@@ -14,28 +15,24 @@ extension QueueRouting {
                 case .local: return .local(mailbox: answer.mailbox)
                 case .remote: return .remote(address: answer.address)
                 default:
-                    return .failed(RecipientResult(code: Int(answer.error.code), enhanced: answer.error.enhanced, text: answer.error.text))
+                    return .failed(DeliveryResult(SMTPReply(answer.error)))
                 }
             },
             deliverRemote: { job in
                 let request = Mailstack_Ipc_FeedDeliver.with {
                     $0.queueID = job.envelope.id
                     $0.sender = job.envelope.sender
-                    $0.recipients = job.envelope.recipients.map { r in
-                        .with { $0.address = r.address; $0.notify = r.notify; $0.orcpt = r.orcpt }
-                    }
+                    $0.recipients = job.envelope.recipients.map(\.ipc)
                     $0.envid = job.envelope.envid
-                    $0.ret = job.envelope.ret == "FULL" ? .retFull : job.envelope.ret == "HDRS" ? .retHdrs : .retUnspecified
-                    $0.body = job.envelope.body == "8BITMIME" ? .body8Bitmime : job.envelope.body == "7BIT" ? .body7Bit : .bodyUnspecified
+                    $0.ret = job.envelope.ret.ipc
+                    $0.body = job.envelope.body.ipc
                     $0.smtputf8 = job.envelope.smtputf8
                     $0.size = UInt64(job.body.count)
                     $0.ignoreBackoff = job.ignoreBackoff
                 }
                 let body = OneBuffer(buffer: ByteBuffer(bytes: job.body))
                 let result = try await feed.deliver(request, body: body)
-                return result.results.map {
-                    RecipientResult(code: Int($0.code), enhanced: $0.enhanced, text: $0.text, relay: $0.relay, dsnPassedOn: $0.dsnPassedOn)
-                }
+                return result.results.map(DeliveryResult.init)
             })
     }
 }

@@ -2,6 +2,7 @@ import DNS
 import IPC
 import IPCTransport
 import Logging
+import SMTP
 
 /// relay-policy's IPC requests: connect, mail, rcpt, route. Every question is answered; a
 /// failure behind it (a map that cannot be read, DNS or drac-registry down) is a temporary
@@ -27,7 +28,7 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             return .policyVerdict(await self.connect(connect.address))
         case let .policyMail(mail):
             if mail.size > UInt64(maxMessageSize) {
-                return .policyVerdict(Self.verdict(.reject(PolicyReply(552, "5.3.4", "Message size exceeds fixed maximum message size",
+                return .policyVerdict(Self.verdict(.reject(SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size",
                                                                        reason: "SIZE=\(mail.size)"))))
             }
             return .policyVerdict(guarded("MAIL", { try policy.mail(sender: mail.sender) }))
@@ -37,7 +38,7 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 return .policyVerdict(Self.verdict(try await policy.rcpt(rcpt.recipient, client: client)))
             } catch {
                 logger.error("rcpt \(rcpt.recipient) from \(client.address): \(error)")
-                return .policyVerdict(Self.verdict(.reject(PolicyReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
+                return .policyVerdict(Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
                                                                        reason: "\(error)"))))
             }
         case let .policyRoute(route):
@@ -63,7 +64,7 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             return verdict
         } catch {
             logger.error("connect from \(address): \(error)")
-            var verdict = Self.verdict(.reject(PolicyReply(421, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
+            var verdict = Self.verdict(.reject(SMTPReply(421, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
             verdict.client = Self.message(RelayPolicy.Client(address: address, resolve: resolve))
             return verdict
         }
@@ -74,7 +75,7 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             return Self.verdict(try decide())
         } catch {
             logger.error("\(what): \(error)")
-            return Self.verdict(.reject(PolicyReply(451, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
+            return Self.verdict(.reject(SMTPReply(451, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
         }
     }
 
@@ -94,12 +95,12 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 reply.user = user
             case let .error(code, enhanced, text):
                 reply.kind = .error
-                reply.error = Self.message(PolicyReply(code, enhanced, text, reason: "mailertable \(match.key)"))
+                reply.error = SMTPReply(code, enhanced, text, reason: "mailertable \(match.key)").ipc
             }
         } catch {
             logger.error("route \(domain): \(error)")
             reply.kind = .error
-            reply.error = Self.message(PolicyReply(451, "4.3.0", "Temporary routing failure", reason: "\(error)"))
+            reply.error = SMTPReply(451, "4.3.0", "Temporary routing failure", reason: "\(error)").ipc
         }
         return reply
     }
@@ -118,12 +119,12 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 reply.key = key ?? ""
             case let .error(error):
                 reply.kind = .error
-                reply.error = Self.message(error)
+                reply.error = error.ipc
             }
         } catch {
             logger.error("resolve \(recipient): \(error)")
             reply.kind = .error
-            reply.error = Self.message(PolicyReply(451, "4.3.0", "Temporary failure resolving <\(recipient)>", reason: "\(error)"))
+            reply.error = SMTPReply(451, "4.3.0", "Temporary failure resolving <\(recipient)>", reason: "\(error)").ipc
         }
         return reply
     }
@@ -137,18 +138,9 @@ public struct PolicyRequestHandler: IPCRequestHandler {
         case .discard: verdict.action = .discard
         case let .reject(reply):
             verdict.action = .reject
-            verdict.reply = message(reply)
+            verdict.reply = reply.ipc
         }
         return verdict
-    }
-
-    static func message(_ reply: PolicyReply) -> Mailstack_Ipc_PolicyReply {
-        .with {
-            $0.code = UInt32(reply.code)
-            $0.enhanced = reply.enhanced
-            $0.text = reply.text
-            $0.reason = reply.reason
-        }
     }
 
     static func message(_ client: RelayPolicy.Client) -> Mailstack_Ipc_PolicyClient {

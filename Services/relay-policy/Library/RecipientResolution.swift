@@ -1,3 +1,5 @@
+import SMTP
+
 /// Where a recipient goes after virtusertable: the queue's question at delivery time.
 public enum RecipientResolution: Equatable, Sendable {
     /// A local mailbox.
@@ -5,7 +7,7 @@ public enum RecipientResolution: Equatable, Sendable {
     /// An address outside the local domains, for smtpfeed-out.
     case remote(address: String, key: String?)
     /// A permanent or temporary refusal (virtusertable error:, unknown user, a forwarding loop).
-    case error(PolicyReply)
+    case error(SMTPReply)
 }
 
 extension RelayPolicy {
@@ -29,7 +31,7 @@ extension RelayPolicy {
             if firstKey == nil { firstKey = match?.key }
             switch match?.result {
             case let .error(code, enhanced, text)?:
-                return .error(PolicyReply(code, enhanced, "<\(recipient)>... \(text)", reason: "virtusertable \(match!.key)"))
+                return .error(SMTPReply(code, enhanced, "<\(recipient)>... \(text)", reason: "virtusertable \(match!.key)"))
             case let .local(target)?:
                 return mailbox(target, recipient: recipient, key: firstKey)
             case let .forward(target)?:
@@ -38,12 +40,12 @@ extension RelayPolicy {
                 return mailbox(String(user.prefix { $0 != "+" }), recipient: recipient, key: firstKey)
             }
         }
-        return .error(PolicyReply(554, "5.4.6", "<\(recipient)>... Too many virtusertable hops (loop?)",
+        return .error(SMTPReply(554, "5.4.6", "<\(recipient)>... Too many virtusertable hops (loop?)",
                                   reason: "more than \(maxHops) forwarding steps"))
     }
 
     func mailbox(_ name: String, recipient: String, key: String?) -> RecipientResolution {
         localUserExists(name) ? .local(mailbox: name, key: key)
-            : .error(PolicyReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(name)"))
+            : .error(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(name)"))
     }
 }

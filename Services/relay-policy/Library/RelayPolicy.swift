@@ -1,3 +1,5 @@
+import SMTP
+
 /// relay-policy's decisions: sendmail's check_relay, check_mail and check_rcpt with the seed's
 /// Local_check_relay, over the access map, virtusertable and drac.
 ///
@@ -74,13 +76,13 @@ public struct RelayPolicy: Sendable {
         if settings.ptrCheck, !client.isLoopback, !isExemptFromPTRCheck(address) {
             switch resolve {
             case .temp:
-                return (.reject(PolicyReply(450, "4.7.1", "Access denied. Cannot resolve PTR record for \(address)",
+                return (.reject(SMTPReply(450, "4.7.1", "Access denied. Cannot resolve PTR record for \(address)",
                                             reason: "PTR lookup temporarily failed")), client)
             case .fail:
-                return (.reject(PolicyReply(450, "4.7.1", "Access denied. IP name lookup failed \(client.name)",
+                return (.reject(SMTPReply(450, "4.7.1", "Access denied. IP name lookup failed \(client.name)",
                                             reason: "no PTR record")), client)
             case let .forged(forgedName):
-                return (.reject(PolicyReply(450, "4.7.1", "Access denied. IP name possibly forged \(forgedName)",
+                return (.reject(SMTPReply(450, "4.7.1", "Access denied. IP name possibly forged \(forgedName)",
                                             reason: "PTR name does not resolve back to the address")), client)
             case .ok:
                 break
@@ -88,11 +90,11 @@ public struct RelayPolicy: Sendable {
         }
         switch match?.action {
         case .reject?:
-            return (.reject(PolicyReply(550, "5.7.1", "Access denied", reason: "access \(match!.key) REJECT")), client)
+            return (.reject(SMTPReply(550, "5.7.1", "Access denied", reason: "access \(match!.key) REJECT")), client)
         case .discard?:
             return (.discard, client)
         case let .error(code, enhanced, text)?:
-            return (.reject(PolicyReply(code, enhanced ?? Self.defaultEnhanced(code), text, reason: "access \(match!.key) ERROR")), client)
+            return (.reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access \(match!.key) ERROR")), client)
         default:
             return (.accept(relay: client.isLoopback), client)
         }
@@ -102,10 +104,8 @@ public struct RelayPolicy: Sendable {
         settings.ptrCheckAllow.contains { $0 == address || ($0.hasSuffix(".") && address.hasPrefix($0)) }
     }
 
-    static func defaultEnhanced(_ code: Int) -> String { code >= 500 ? "5.7.1" : "4.7.1" }
-
     /// sendmail's log line for a rejected connection, which fail2ban's sendmail filters read.
-    public static func checkRelayLogLine(client: Client, reply: PolicyReply) -> String {
+    public static func checkRelayLogLine(client: Client, reply: SMTPReply) -> String {
         "ruleset=check_relay, arg1=\(client.name), arg2=\(client.address), relay=\(client.name) [\(client.address)], reject=\(reply)"
     }
 
@@ -115,17 +115,17 @@ public struct RelayPolicy: Sendable {
     public func mail(sender: String) throws -> PolicyDecision {
         guard !sender.isEmpty else { return .accept(relay: false) } // the null sender (bounces)
         if let problem = Self.backDoor(sender) {
-            return .reject(PolicyReply(553, "5.1.7", "<\(sender)>... Sender address invalid", reason: problem))
+            return .reject(SMTPReply(553, "5.1.7", "<\(sender)>... Sender address invalid", reason: problem))
         }
         guard let (user, domain) = Self.split(sender) else {
-            return .reject(PolicyReply(553, "5.1.7", "<\(sender)>... Sender address invalid", reason: "not user@domain"))
+            return .reject(SMTPReply(553, "5.1.7", "<\(sender)>... Sender address invalid", reason: "not user@domain"))
         }
         let keys = ["From:\(user)@\(domain)", "\(user)@\(domain)"] + AccessMap.domainKeys(domain, tag: .from) + ["From:\(user)@", "\(user)@"]
         switch try access.decide([keys])?.action {
-        case .reject?: return .reject(PolicyReply(550, "5.7.1", "<\(sender)>... Access denied", reason: "access From REJECT"))
+        case .reject?: return .reject(SMTPReply(550, "5.7.1", "<\(sender)>... Access denied", reason: "access From REJECT"))
         case .discard?: return .discard
         case let .error(code, enhanced, text)?:
-            return .reject(PolicyReply(code, enhanced ?? Self.defaultEnhanced(code), text, reason: "access From ERROR"))
+            return .reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access From ERROR"))
         default: return .accept(relay: false)
         }
     }
@@ -140,16 +140,16 @@ public struct RelayPolicy: Sendable {
             return .reject(relayingDenied(recipient, client: client, reason: problem))
         }
         guard let (user, rawDomain) = Self.split(recipient) else {
-            return .reject(PolicyReply(553, "5.1.3", "<\(recipient)>... User address required", reason: "not user@domain"))
+            return .reject(SMTPReply(553, "5.1.3", "<\(recipient)>... User address required", reason: "not user@domain"))
         }
         let domain = rawDomain.lowercased().trimmingTrailingDot()
         let toKeys = ["To:\(user)@\(domain)"] + AccessMap.domainKeys(domain, tag: .to).filter { $0.hasPrefix("To:") }
         let toMatch = try access.decide([toKeys])
         switch toMatch?.action {
-        case .reject?: return .reject(PolicyReply(550, "5.7.1", "<\(recipient)>... Access denied", reason: "access \(toMatch!.key) REJECT"))
+        case .reject?: return .reject(SMTPReply(550, "5.7.1", "<\(recipient)>... Access denied", reason: "access \(toMatch!.key) REJECT"))
         case .discard?: return .discard
         case let .error(code, enhanced, text)?:
-            return .reject(PolicyReply(code, enhanced ?? Self.defaultEnhanced(code), text, reason: "access \(toMatch!.key) ERROR"))
+            return .reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access \(toMatch!.key) ERROR"))
         default: break
         }
         if settings.localDomains.contains(domain) {
@@ -161,7 +161,7 @@ public struct RelayPolicy: Sendable {
                 if try await isDracAuthorized(client.address) { return .accept(relay: true) }
             } catch {
                 // drac-registry cannot answer: the client may be allowed; say so temporarily.
-                return .reject(PolicyReply(451, "4.3.0", "<\(recipient)>... Relaying temporarily unavailable; try again later",
+                return .reject(SMTPReply(451, "4.3.0", "<\(recipient)>... Relaying temporarily unavailable; try again later",
                                            reason: "drac-registry: \(error)"))
             }
         }
@@ -172,28 +172,28 @@ public struct RelayPolicy: Sendable {
         let match = try virtusers.resolve(user: user, domain: domain)
         switch match?.result {
         case let .error(code, enhanced, text)?:
-            return .reject(PolicyReply(code, enhanced, "<\(recipient)>... \(text)", reason: "virtusertable \(match!.key)"))
+            return .reject(SMTPReply(code, enhanced, "<\(recipient)>... \(text)", reason: "virtusertable \(match!.key)"))
         case .forward?:
             return .accept(relay: false)
         case let .local(target)?:
             return localUserExists(target) ? .accept(relay: false)
-                : .reject(PolicyReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(target)"))
+                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(target)"))
         case nil:
             let local = String(user.prefix { $0 != "+" })
             return localUserExists(local) ? .accept(relay: false)
-                : .reject(PolicyReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(local)"))
+                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(local)"))
         }
     }
 
     /// `550 5.7.1 <rcpt>... Relaying denied`, with sendmail's variants for unresolved clients.
-    func relayingDenied(_ recipient: String, client: Client, reason: String) -> PolicyReply {
+    func relayingDenied(_ recipient: String, client: Client, reason: String) -> SMTPReply {
         let text: String
         switch client.resolve {
         case .fail: text = "<\(recipient)>... Relaying denied. IP name lookup failed [\(client.address)]"
         case let .forged(name): text = "<\(recipient)>... Relaying denied. IP name possibly forged [\(client.address)] (\(name))"
         default: text = "<\(recipient)>... Relaying denied"
         }
-        return PolicyReply(550, "5.7.1", text, reason: reason)
+        return SMTPReply(550, "5.7.1", text, reason: reason)
     }
 
     /// Ways to hide a remote address in a local-looking one: source routes (`@a:b@c`), the

@@ -1,4 +1,5 @@
 import MailstackMaps
+import SMTP
 
 /// sendmail's virtusertable (cf/README "virtusertable"), for the domains listed in
 /// virtuser-domains. For `user+detail@dom` the keys are tried in this order:
@@ -100,7 +101,7 @@ public struct VirtualUserTable: Sendable {
             enhanced = enhanced ?? "5.1.1"
             rest = rest.dropFirst(6)
         }
-        let resolvedEnhanced = enhanced ?? (code.map { $0 >= 500 ? "5.0.0" : "4.0.0" } ?? "5.0.0")
+        let resolvedEnhanced = enhanced ?? SMTPReply.defaultEnhanced(for: code ?? 550)
         let resolvedCode = code ?? (resolvedEnhanced.hasPrefix("4") ? 450 : 550)
         let message = String(rest).trimmingWhitespace()
         return .error(code: resolvedCode, enhanced: resolvedEnhanced, text: message.isEmpty ? "User unknown" : message)

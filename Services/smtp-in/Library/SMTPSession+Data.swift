@@ -121,7 +121,7 @@ extension SMTPSession {
         (esmtp ? "ESMTP" : "SMTP") + (tlsActive ? "S" : "") + (authenticatedUser != nil ? "A" : "")
     }
 
-    func receivedHeader(queueID: String, recipients: [Recipient]) async -> String {
+    func receivedHeader(queueID: String, recipients: [EnvelopeRecipient]) async -> String {
         var from = "from \(helo ?? address) (\(relay))"
         if let user = authenticatedUser { from += " (authenticated as \(user))" }
         var header = "Received: \(from)\r\n\tby \(hostname) with \(proto) id \(queueID)"

@@ -124,7 +124,7 @@ extension SMTPSession {
             return try await bad(error.reply)
         }
         // RFC 5321 4.5.1: <postmaster> without a domain must be accepted.
-        let recipient = Recipient(address: rcptAddress(argument) ?? path.address, parameters: parameters)
+        let recipient = EnvelopeRecipient(address: rcptAddress(argument) ?? path.address, notify: parameters.notify ?? [], orcpt: parameters.orcpt ?? "")
         if !t.parameters.smtputf8 && !recipient.address.allSatisfy(\.isASCII) {
             try await reply(553, "5.6.7", "<\(recipient.address)>... Non-ASCII address requires SMTPUTF8")
             return .proceed
@@ -178,7 +178,7 @@ extension SMTPSession {
             return .answered(.proceed)
         }
         if verdict.action == .reject {
-            return .answered(try await bad(SMTPReply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)))
+            return .answered(try await bad(SMTPReply(verdict.reply)))
         }
         return .accepted(discard: verdict.action == .discard)
     }

@@ -38,13 +38,8 @@ struct SMTPSession {
     struct Transaction {
         var sender: String
         var parameters: MailParameters
-        var recipients: [Recipient] = []
+        var recipients: [EnvelopeRecipient] = []
         var discard = false
-    }
-
-    struct Recipient {
-        var address: String
-        var parameters: RcptParameters
     }
 
     enum Next {
@@ -75,8 +70,9 @@ struct SMTPSession {
             client = verdict.client
             switch verdict.action {
             case .reject:
-                connectReject = SMTPReply(Int(verdict.reply.code), verdict.reply.enhanced, verdict.reply.text)
-                logger.notice("connect from \(relay) refused: \(verdict.reply.code) \(verdict.reply.enhanced) \(verdict.reply.text)")
+                let refusal = SMTPReply(verdict.reply)
+                connectReject = refusal
+                logger.notice("connect from \(relay) refused: \(refusal) (\(refusal.reason))")
             case .discard:
                 discardAll = true
             default:

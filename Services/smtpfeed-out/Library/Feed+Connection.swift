@@ -4,7 +4,7 @@ import SMTP
 /// not to this host itself, with the TLS the destination's policy asks for.
 extension Feed {
     struct Refusal: Error {
-        var reply: Result
+        var reply: DeliveryResult
         /// The host is to be skipped for a while (it could not be reached or refused to talk).
         var backoff: Bool
     }
@@ -24,13 +24,12 @@ extension Feed {
             client = try await SMTPClient.connect(host: host, address: address, port: port, key: key, timeout: settings.connectTimeout)
             opened.add(1, ordering: .relaxed)
         } catch {
-            return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.1", text: "Connection to \(host) [\(address)]:\(port) failed: \(error)"),
+            return .failure(Refusal(reply: DeliveryResult(code: 451, enhanced: "4.4.1", text: "Connection to \(host) [\(address)]:\(port) failed: \(error)"),
                                     backoff: true))
         }
         func refuse(_ reply: SMTPReply, backoff: Bool) async -> Swift.Result<SMTPClient, Refusal> {
             await client.close()
-            let enhanced = reply.enhanced.isEmpty ? (reply.code >= 500 ? "5.0.0" : "4.0.0") : reply.enhanced
-            return .failure(Refusal(reply: Result(code: reply.code, enhanced: enhanced, text: reply.lines.joined(separator: " ")), backoff: backoff))
+            return .failure(Refusal(reply: DeliveryResult(code: reply.code, enhanced: reply.enhanced, text: reply.text), backoff: backoff))
         }
         do {
             let greeting = try await client.reply(within: settings.commandTimeout)
@@ -59,7 +58,7 @@ extension Feed {
             return .success(client)
         } catch {
             await client.close()
-            return .failure(Refusal(reply: Result(code: 451, enhanced: "4.4.2", text: "\(host) [\(address)]: \(error)"), backoff: true))
+            return .failure(Refusal(reply: DeliveryResult(code: 451, enhanced: "4.4.2", text: "\(host) [\(address)]: \(error)"), backoff: true))
         }
     }
 
@@ -81,7 +80,7 @@ extension Feed {
         logger.error("SYSERR: \(client.relay): 553 5.3.5 \(host) config error: mail loops back to me (MX problem?)")
         try? await client.send("QUIT\r\n")
         await client.close()
-        return .failure(Refusal(reply: Result(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)",
+        return .failure(Refusal(reply: DeliveryResult(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)",
                                               relay: client.relay), backoff: false))
     }
 

@@ -5,26 +5,25 @@ import SMTP
 extension Feed {
     /// MAIL, RCPTs, DATA (pipelined when offered) and the message. Returns a result per
     /// recipient and whether the connection can be used again.
-    func transaction(_ message: Message, recipients: [Recipient], over client: SMTPClient) async -> ([Result], Bool) {
+    func transaction(_ message: Message, recipients: [EnvelopeRecipient], over client: SMTPClient) async -> ([DeliveryResult], Bool) {
         let relay = client.relay
         // With DSN offered, NOTIFY and ORCPT go on to the next hop, which reports from then on.
         let dsn = client.offers("DSN")
-        func result(_ reply: SMTPReply) -> Result {
-            Result(code: reply.code, enhanced: reply.enhanced.isEmpty ? (reply.code < 400 ? "2.0.0" : reply.code < 500 ? "4.0.0" : "5.0.0") : reply.enhanced,
-                   text: reply.lines.joined(separator: " "), relay: relay, dsnPassedOn: dsn)
+        func result(_ reply: SMTPReply) -> DeliveryResult {
+            DeliveryResult(code: reply.code, enhanced: reply.enhanced, text: reply.text, relay: relay, dsnPassedOn: dsn)
         }
         if message.smtputf8 && !client.offers("SMTPUTF8") {
-            return (recipients.map { _ in Result(code: 553, enhanced: "5.6.7", text: "\(relay) does not support SMTPUTF8", relay: relay) }, true)
+            return (recipients.map { _ in DeliveryResult(code: 553, enhanced: "5.6.7", text: "\(relay) does not support SMTPUTF8", relay: relay) }, true)
         }
         var mail = "MAIL FROM:<\(message.sender)>"
         if client.offers("SIZE") { mail += " SIZE=\(message.body.readableBytes)" }
         if message.eightBit && client.offers("8BITMIME") { mail += " BODY=8BITMIME" }
         if message.smtputf8 { mail += " SMTPUTF8" }
-        if dsn && !message.ret.isEmpty { mail += " RET=\(message.ret)" }
+        if dsn, let ret = message.ret { mail += " RET=\(ret.rawValue)" }
         if dsn && !message.envid.isEmpty { mail += " ENVID=\(XText.encode(message.envid))" }
         let rcpts = recipients.map { r -> String in
             var line = "RCPT TO:<\(r.address)>"
-            if dsn, let notify = DSNNotify(rawValue: r.notify).esmtpValue {
+            if dsn, let notify = r.notify.esmtpValue {
                 line += " NOTIFY=" + notify
             }
             if dsn && !r.orcpt.isEmpty, let semicolon = r.orcpt.firstIndex(of: ";") {
@@ -33,7 +32,7 @@ extension Feed {
             return line
         }
         do {
-            var results: [Result?] = recipients.map { _ in nil }
+            var results: [DeliveryResult?] = recipients.map { _ in nil }
             let pipelining = client.offers("PIPELINING")
             if pipelining {
                 try await client.send(([mail] + rcpts + ["DATA"]).joined(separator: "\r\n") + "\r\n")
@@ -85,7 +84,7 @@ extension Feed {
             }
             return (results.map { $0! }, true)
         } catch {
-            return (recipients.map { _ in Result(code: 451, enhanced: "4.4.2", text: "Lost connection with \(relay): \(error)", relay: relay) }, false)
+            return (recipients.map { _ in DeliveryResult(code: 451, enhanced: "4.4.2", text: "Lost connection with \(relay): \(error)", relay: relay) }, false)
         }
     }
 

@@ -55,32 +55,14 @@ public final class Feed: Sendable {
         }
     }
 
-    /// One recipient's outcome.
-    public struct Result: Equatable, Sendable {
-        public var code: Int
-        public var enhanced: String
-        public var text: String
-        public var relay: String = ""
-        /// The next hop offered DSN and took our NOTIFY and ORCPT: further delivery status
-        /// notifications are its job, and a "relayed" one from us would be wrong (RFC 3461 5.2.1; 5.2.2 when it lacks DSN).
-        public var dsnPassedOn = false
-
-        public init(code: Int, enhanced: String, text: String, relay: String = "", dsnPassedOn: Bool = false) {
-            self.code = code
-            self.enhanced = enhanced
-            self.text = text
-            self.relay = relay
-            self.dsnPassedOn = dsnPassedOn
-        }
-    }
 
     /// A message to deliver.
     public struct Message: Sendable {
         public var id: String
         public var sender: String
-        public var recipients: [Recipient]
+        public var recipients: [EnvelopeRecipient]
         public var envid = ""
-        public var ret = ""
+        public var ret: DSNReturn?
         public var eightBit = false
         public var smtputf8 = false
         /// Try exchangers that failed recently too (an administrator's flush).
@@ -88,7 +70,7 @@ public final class Feed: Sendable {
         /// CRLF lines, not dot-stuffed.
         public var body: ByteBuffer
 
-        public init(id: String, sender: String, recipients: [Recipient], body: ByteBuffer) {
+        public init(id: String, sender: String, recipients: [EnvelopeRecipient], body: ByteBuffer) {
             self.id = id
             self.sender = sender
             self.recipients = recipients
@@ -96,19 +78,6 @@ public final class Feed: Sendable {
         }
     }
 
-    public struct Recipient: Sendable {
-        public var address: String
-        public var notify: UInt32
-        public var orcpt: String
-
-        public init(address: String, notify: UInt32 = 0, orcpt: String = "") {
-            self.address = address
-            self.notify = notify
-            self.orcpt = orcpt
-        }
-
-        var domain: String { String(address[address.index(after: address.lastIndex(of: "@") ?? address.startIndex)...]).lowercased() }
-    }
 
     let settings: Settings
     let router: FeedRouter
@@ -139,10 +108,10 @@ public final class Feed: Sendable {
     }
 
     /// Delivers `message`; returns a result per recipient, in order.
-    public func deliver(_ message: Message) async -> [Result] {
+    public func deliver(_ message: Message) async -> [DeliveryResult] {
         if message.body.readableBytes > settings.maxMessageSize {
             return message.recipients.map { _ in
-                Result(code: 552, enhanced: "5.3.4", text: "Message is too large; \(settings.maxMessageSize) octets max")
+                DeliveryResult(code: 552, enhanced: "5.3.4", text: "Message is too large; \(settings.maxMessageSize) octets max")
             }
         }
         // Destinations of every domain, resolved in parallel.
@@ -157,7 +126,7 @@ public final class Feed: Sendable {
             }
         }
         let destinations = found.value.withLock { $0 }
-        var results = [Result?](repeating: nil, count: message.recipients.count)
+        var results = [DeliveryResult?](repeating: nil, count: message.recipients.count)
         // Recipients whose destinations are the same hosts travel together (whatever the order
         // the MX shuffle gave each domain), if their domains need the same TLS.
         struct Group: Hashable {
@@ -166,7 +135,7 @@ public final class Feed: Sendable {
         }
         var groups: [Group: (hosts: [FeedRouter.Host], tls: OutboundTLSPolicy, indices: [Int])] = [:]
         for (index, recipient) in message.recipients.enumerated() {
-            switch destinations[recipient.domain] ?? .failed(Result(code: 451, enhanced: "4.3.0", text: "no route")) {
+            switch destinations[recipient.domain] ?? .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "no route")) {
             case let .failed(result): results[index] = result
             case let .hosts(hosts):
                 let tls = settings.tlsPolicy(for: recipient.domain)
@@ -187,19 +156,19 @@ public final class Feed: Sendable {
                 }
             }
         }
-        return delivered.value.withLock { $0 }.map { $0 ?? Result(code: 451, enhanced: "4.3.0", text: "not attempted") }
+        return delivered.value.withLock { $0 }.map { $0 ?? DeliveryResult(code: 451, enhanced: "4.3.0", text: "not attempted") }
     }
 
     /// Tries the hosts (and their addresses) in order: a host that cannot be reached or answers
     /// every recipient with a 4xx passes the message on to the next; any 2xx or 5xx is final.
-    func deliver(_ message: Message, recipients: [Recipient], to hosts: [FeedRouter.Host], tls: OutboundTLSPolicy) async -> [Result] {
-        var last = recipients.map { _ in Result(code: 451, enhanced: "4.4.1", text: "No mail exchanger could be reached") }
+    func deliver(_ message: Message, recipients: [EnvelopeRecipient], to hosts: [FeedRouter.Host], tls: OutboundTLSPolicy) async -> [DeliveryResult] {
+        var last = recipients.map { _ in DeliveryResult(code: 451, enhanced: "4.4.1", text: "No mail exchanger could be reached") }
         for host in hosts {
             for address in host.addresses {
                 let key = "\(address):\(host.port)"
                 let relay = "\(host.name) [\(address)]"
                 if !message.ignoreBackoff, let until = failedHosts.withLock({ $0[key] }), until > .now {
-                    last = recipients.map { _ in Result(code: 451, enhanced: "4.4.1", text: "\(relay) failed recently; not retried yet", relay: relay) }
+                    last = recipients.map { _ in DeliveryResult(code: 451, enhanced: "4.4.1", text: "\(relay) failed recently; not retried yet", relay: relay) }
                     continue
                 }
                 await connections.acquire(key)
@@ -207,7 +176,7 @@ public final class Feed: Sendable {
                 switch await connection(host: host.name, address: address, port: host.port, tls: tls) {
                 case let .failure(refusal):
                     if refusal.backoff { failedHosts.withLock { $0[key] = .now + settings.hostBackoff } }
-                    last = recipients.map { _ in Result(code: refusal.reply.code, enhanced: refusal.reply.enhanced, text: refusal.reply.text, relay: relay) }
+                    last = recipients.map { _ in DeliveryResult(code: refusal.reply.code, enhanced: refusal.reply.enhanced, text: refusal.reply.text, relay: relay) }
                     if refusal.reply.code >= 500 { return last }
                 case let .success(client):
                     let (answers, reusable) = await transaction(message, recipients: recipients, over: client)

@@ -2,6 +2,7 @@ import DNS
 import IPC
 import IPCTransport
 import Logging
+import SMTP
 
 /// smtpfeed-out's IPC requests: feed.deliver from the queue, the message streamed after it; the
 /// answer is a result per recipient. The queue sends many at once; each is delivered as it comes.
@@ -22,25 +23,16 @@ public struct FeedRequestHandler: IPCRequestHandler {
         // Read one octet over the limit at most, so an oversized message is answered per recipient.
         let body = try await stream.collect(upTo: feed.settings.maxMessageSize + 1 + 64 * 1024)
         var message = Feed.Message(id: job.queueID, sender: job.sender,
-                                   recipients: job.recipients.map { Feed.Recipient(address: $0.address, notify: $0.notify, orcpt: $0.orcpt) },
+                                   recipients: job.recipients.map(EnvelopeRecipient.init),
                                    body: body)
         message.envid = job.envid
-        message.ret = job.ret == .retFull ? "FULL" : job.ret == .retHdrs ? "HDRS" : ""
-        message.eightBit = job.body == .body8Bitmime
+        message.ret = DSNReturn(job.ret)
+        message.eightBit = SMTPBodyType(job.body) == .eightBitMIME
         message.smtputf8 = job.smtputf8
         message.ignoreBackoff = job.ignoreBackoff
         let results = await feed.deliver(message)
         return .feedResult(.with {
-            $0.results = zip(job.recipients, results).map { recipient, result in
-                .with {
-                    $0.address = recipient.address
-                    $0.code = UInt32(result.code)
-                    $0.enhanced = result.enhanced
-                    $0.text = result.text
-                    $0.relay = result.relay
-                    $0.dsnPassedOn = result.dsnPassedOn
-                }
-            }
+            $0.results = zip(job.recipients, results).map { recipient, result in result.ipc(address: recipient.address) }
         })
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import DNS
 import IPC
+import IPCTransport
 import SMTP
 
 /// Where mail for a domain goes: the smart host, else relay-policy's mailertable route
@@ -21,7 +22,7 @@ struct FeedRouter: Sendable {
 
     enum Destination: Equatable, Sendable {
         case hosts([Host])
-        case failed(Feed.Result)
+        case failed(DeliveryResult)
     }
 
     let resolver: DNSResolver
@@ -43,14 +44,14 @@ struct FeedRouter: Sendable {
             case .smtp:
                 return await hosts(answer.host, mxLookup: answer.mxLookup, port: answer.port == 0 ? defaultPort : Int(answer.port))
             case .error:
-                return .failed(Feed.Result(code: Int(answer.error.code), enhanced: answer.error.enhanced, text: answer.error.text))
+                return .failed(DeliveryResult(SMTPReply(answer.error)))
             case .local:
-                return .failed(Feed.Result(code: 550, enhanced: "5.3.5", text: "mailertable local: routes are not for smtpfeed-out (\(answer.key))"))
+                return .failed(DeliveryResult(code: 550, enhanced: "5.3.5", text: "mailertable local: routes are not for smtpfeed-out (\(answer.key))"))
             default:
                 return await hosts(domain, mxLookup: true, port: defaultPort)
             }
         } catch {
-            return .failed(Feed.Result(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
+            return .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
         }
     }
 
@@ -62,7 +63,7 @@ struct FeedRouter: Sendable {
 
     /// sendmail's words for mail that would come back to this host.
     static func loopsBack(_ host: String) -> Destination {
-        .failed(Feed.Result(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)"))
+        .failed(DeliveryResult(code: 553, enhanced: "5.3.5", text: "\(host) config error: mail loops back to me (MX problem?)"))
     }
 
     static func isAddress(_ text: String) -> Bool {
@@ -87,7 +88,7 @@ struct FeedRouter: Sendable {
             do {
                 let records = try await resolver.mx(name)
                 if records.count == 1, records[0].host == "" || records[0].host == "." {
-                    return .failed(Feed.Result(code: 556, enhanced: "5.1.10", text: "Domain \(name) does not accept mail (null MX)"))
+                    return .failed(DeliveryResult(code: 556, enhanced: "5.1.10", text: "Domain \(name) does not accept mail (null MX)"))
                 }
                 if !records.isEmpty { names = records.map(\.host) }
                 if let ours = records.first(where: isLocal) {
@@ -95,9 +96,9 @@ struct FeedRouter: Sendable {
                     if names.isEmpty { return Self.loopsBack(ours.host) }
                 }
             } catch .nxdomain {
-                return .failed(Feed.Result(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=MX"))
+                return .failed(DeliveryResult(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=MX"))
             } catch {
-                return .failed(Feed.Result(code: 451, enhanced: "4.4.3", text: "Host or domain name lookup failed temporarily for \(name): \(error)"))
+                return .failed(DeliveryResult(code: 451, enhanced: "4.4.3", text: "Host or domain name lookup failed temporarily for \(name): \(error)"))
             }
         }
         // No MX: the domain's own name is the mail exchanger (RFC 5321 5.1).
@@ -120,8 +121,8 @@ struct FeedRouter: Sendable {
         }
         if hosts.isEmpty {
             return temporary || mxLookup && names != [name]
-                ? .failed(Feed.Result(code: 451, enhanced: "4.4.3", text: "No address for the mail exchangers of \(name) now"))
-                : .failed(Feed.Result(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=A"))
+                ? .failed(DeliveryResult(code: 451, enhanced: "4.4.3", text: "No address for the mail exchangers of \(name) now"))
+                : .failed(DeliveryResult(code: 550, enhanced: "5.1.2", text: "Host or domain name not found. Name service error for name=\(name) type=A"))
         }
         return .hosts(hosts)
     }

@@ -1,25 +1,5 @@
 import DNS
-
-/// A decision's reply, as smtp-in sends it: code, enhanced code, the text the client sees, and
-/// the reason for the log (which the client does not see).
-public struct PolicyReply: Equatable, Sendable, CustomStringConvertible {
-    public var code: Int
-    public var enhanced: String
-    public var text: String
-    public var reason: String
-
-    public init(_ code: Int, _ enhanced: String, _ text: String, reason: String = "") {
-        self.code = code
-        self.enhanced = enhanced
-        self.text = text
-        self.reason = reason
-    }
-
-    /// `550 5.7.1 Access denied`
-    public var description: String { "\(code) \(enhanced) \(text)" }
-
-    public var isTemporary: Bool { code < 500 }
-}
+import SMTP
 
 /// What relay-policy decides for a connection, a sender or a recipient.
 public enum PolicyDecision: Equatable, Sendable {
@@ -27,9 +7,9 @@ public enum PolicyDecision: Equatable, Sendable {
     case accept(relay: Bool)
     /// Accept and throw the message away (access DISCARD).
     case discard
-    case reject(PolicyReply)
+    case reject(SMTPReply)
 
-    public var reply: PolicyReply? {
+    public var reply: SMTPReply? {
         if case let .reject(reply) = self { return reply }
         return nil
     }
