@@ -17,6 +17,7 @@ final class QueueHarness: @unchecked Sendable {
     let remoteJobs = Locked<[QueueRouting.RemoteJob]>([])
     var runner: Task<Void, Never>?
     let logs: LogCapture
+    let clock = TestClock()
 
     init(dir: String? = nil, settings configure: (inout MailQueue.Settings) -> Void = { _ in },
          route: @escaping @Sendable (String) throws -> QueueRouting.Route = QueueHarness.seedRoute,
@@ -41,7 +42,7 @@ final class QueueHarness: @unchecked Sendable {
                 jobs.withLock { $0.append(job) }
                 return try remote(job)
             }),
-            pool: pool, logger: Logger(label: "queue") { _ in logs })
+            pool: pool, logger: Logger(label: "queue") { _ in logs }, clock: clock.queueClock)
     }
 
     /// you, user2, postmaster are local; anything @domain1.com else is unknown; the rest remote.
@@ -91,6 +92,21 @@ final class QueueHarness: @unchecked Sendable {
         let new = dir + "/maildirs/\(user)/new"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []
         return names.sorted().compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
+    }
+}
+
+/// The queue's time in a test: it starts at the real time and moves only when the test says, so
+/// min_age, warn_after and return_after pass in no wall-clock time and never by luck. The
+/// queue looks at it every few milliseconds (an event the test causes, not a timer it races).
+final class TestClock: Sendable {
+    let seconds = Locked<Int64>(Int64(Date().timeIntervalSince1970))
+
+    var now: Int64 { seconds.withLock { $0 } }
+
+    func advance(_ duration: Duration) { seconds.withLock { $0 += duration.components.seconds } }
+
+    var queueClock: QueueClock {
+        QueueClock(now: { self.now }, tick: { try await Task.sleep(for: .milliseconds(5)) })
     }
 }
 

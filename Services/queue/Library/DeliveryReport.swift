@@ -11,7 +11,7 @@ public struct DeliveryReport: Sendable {
         case success
     }
 
-    public struct Entry: Sendable {
+    public struct Entry: Equatable, Sendable {
         public var recipient: QueueEnvelope.Recipient
         public var action: String        // failed, delayed, delivered, relayed
         public var status: String        // 5.1.1

@@ -10,7 +10,7 @@ extension MailQueue {
         -> (id: String, size: Int) where Body.Element == ByteBuffer {
         guard !submit.recipients.isEmpty else { throw IPCHandlerError(.badRequest, "no recipients") }
         try requireFreeSpace(for: submit)
-        let now = Self.now()
+        let now = clock.now()
         // smtp-in names the id in its Received: header and its 250 reply; honour it when valid,
         // but never over a message the queue holds (msg/<id> exists until it is removed): a
         // peer reusing an id must not replace a queued message (the commit's rename would). A

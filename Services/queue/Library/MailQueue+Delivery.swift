@@ -14,7 +14,7 @@ import Synchronization
 /// delivered (Maildirs here, remote ones through smtpfeed-out), the results applied to the
 /// message's state, and the DSNs the results call for.
 extension MailQueue {
-    /// Starts due messages while there is capacity.
+    /// Starts due messages while there is capacity (in `run`'s task group).
     func pump() {
         while inFlight < settings.deliveries, !ready.isEmpty {
             let id = ready.removeFirst()
@@ -22,7 +22,7 @@ extension MailQueue {
             entry.inFlight = true
             entries[id] = entry
             inFlight += 1
-            Task { await self.attempt(entry) }
+            startContinuation.yield(entry)
         }
     }
 
@@ -41,7 +41,7 @@ extension MailQueue {
             }
         } else {
             // The attempt could not even be recorded (the spool failed): try again later.
-            let next = Self.now() + Int64(settings.minAge.components.seconds)
+            let next = clock.now() + Int64(settings.minAge.components.seconds)
             entries[id]?.state.next = next
             entries[id]?.inFlight = false
             earliestDue = min(earliestDue, next)
@@ -66,7 +66,7 @@ extension MailQueue {
             logger.error("\(envelope.id): cannot read the spool file: \(error)")
             return nil
         }
-        let started = Self.now()
+        let started = clock.now()
         let routes = await resolveAll(pending.map { envelope.recipients[$0].address })
         var results: [Int: DeliveryResult] = [:]
         var mailers: [Int: String] = [:]
@@ -105,79 +105,41 @@ extension MailQueue {
             for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
         }
 
-        // Classify, log, and gather the reports.
-        let now = Self.now()
-        let age = now - envelope.arrival
-        let expired = age >= Int64(settings.returnAfter.components.seconds)
-        let warnDue = !state.warned && age >= Int64(settings.warnAfter.components.seconds)
-        var failures: [DeliveryReport.Entry] = []
-        var delays: [DeliveryReport.Entry] = []
-        var successes: [DeliveryReport.Entry] = []
-        var finished: [Int: QueueState.Outcome] = [:]
-        var lastError = ""
-        for index in pending {
-            let recipient = envelope.recipients[index]
-            guard let result = results[index] else { continue }
-            let stat: String
-            if result.isSuccess {
-                finished[index] = .delivered
-                stat = "Sent (\(result.text))"
-                // Delivered here: "delivered". Relayed to a next hop without DSN: "relayed", ours
-                // is the last report (RFC 3461 5.2.2). Relayed with NOTIFY passed on: the next
-                // hop reports, not us (5.2.1).
-                if recipient.wants(.success) && !result.dsnPassedOn {
-                    successes.append(.init(recipient: recipient, action: mailers[index] == "local" ? "delivered" : "relayed",
-                                           status: result.enhanced, diagnostic: result.diagnostic, remoteMTA: remoteMTA(result)))
-                }
-            } else if result.isPermanent || expired {
-                finished[index] = .failed
-                let status = result.isPermanent ? result.enhanced : "4.4.7"
-                stat = result.isPermanent ? result.diagnostic : "Deferred: \(result.diagnostic); message expired after \(DeliveryReport.words(settings.returnAfter))"
-                if recipient.wants(.failure) {
-                    failures.append(.init(recipient: recipient, action: "failed", status: status, diagnostic: result.diagnostic,
-                                          remoteMTA: remoteMTA(result)))
-                } else if envelope.sender.isEmpty {
-                    logger.error("\(envelope.id): double bounce to <\(recipient.address)> failed too; discarded")
-                }
-            } else {
-                stat = "Deferred: \(result.diagnostic)"
-                lastError = result.diagnostic
-                if warnDue && recipient.wants(.delay) {
-                    delays.append(.init(recipient: recipient, action: "delayed", status: result.enhanced, diagnostic: result.diagnostic,
-                                        remoteMTA: remoteMTA(result)))
-                }
-            }
+        // Decide, log, then act: reports, the state.
+        let now = clock.now()
+        let attempted = pending.compactMap { index in
+            results[index].map { DeliveryDecision.Attempted(index: index, result: $0, mailer: mailers[index] ?? "?") }
+        }
+        let decision = DeliveryDecision.decide(attempted, envelope: envelope, state: state, now: now, timing: timing)
+        for item in attempted {
+            let recipient = envelope.recipients[item.index], result = item.result
             let orcpt = recipient.orcpt.isEmpty ? "" : ", orcpt=\(recipient.orcpt)"
-            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(mailers[index] ?? "?"), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(stat)")
+            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(item.mailer), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(decision.stats[item.index] ?? "")")
+        }
+        for index in decision.discarded {
+            logger.error("\(envelope.id): double bounce to <\(envelope.recipients[index].address)> failed too; discarded")
         }
 
         // Reports first (durable), then the state: a crash in between sends a report twice,
         // never loses one.
         do {
-            try await report(.failure, envelope: envelope, entries: failures, body: body, now: now)
-            if warnDue {
+            try await report(.failure, envelope: envelope, entries: decision.failures, body: body, now: now)
+            if decision.warnDue {
                 try await report(.delay(warnAfter: settings.warnAfter, returnAfter: settings.returnAfter), envelope: envelope,
-                                 entries: delays, body: body, now: now)
+                                 entries: decision.delays, body: body, now: now)
             }
-            try await report(.success, envelope: envelope, entries: successes, body: body, now: now)
+            try await report(.success, envelope: envelope, entries: decision.successes, body: body, now: now)
         } catch {
             logger.error("\(envelope.id): cannot queue a delivery report: \(error); retrying the message later")
             return nil
         }
-        for (index, outcome) in finished { state.finished[index] = outcome }
-        state.attempts += 1
-        state.lastError = lastError
-        if warnDue { state.warned = true }
+        state = decision.apply(to: state, attempted: attempted, now: now, timing: timing)
         let done = envelope.recipients.indices.allSatisfy { state.isFinished($0) }
         do {
             if done {
                 try await spool.remove(envelope.id)
                 logger.debug("\(envelope.id): done, removed from the spool")
             } else {
-                // A peer of ours that was down (restarting) is retried soon, not after min_age.
-                let ourSide = pending.contains { results[$0]?.ourSide == true && !state.isFinished($0) }
-                let wait = ourSide ? min(settings.minAge, settings.peerRetry) : settings.minAge
-                state.next = now + max(1, Int64(wait.components.seconds))
                 try await spool.write(state, of: envelope.id)
             }
         } catch {
@@ -185,10 +147,6 @@ extension MailQueue {
             return nil
         }
         return Outcome(state: state, done: done)
-    }
-
-    nonisolated func remoteMTA(_ result: DeliveryResult) -> String {
-        result.relay == "local" ? "" : String(result.relay.prefix { $0 != " " })
     }
 
     /// Every recipient's route, asked of relay-policy concurrently; a failure to ask is a

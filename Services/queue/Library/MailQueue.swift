@@ -54,6 +54,10 @@ public actor MailQueue {
     nonisolated let routing: QueueRouting
     nonisolated let logger: Logger
     nonisolated let pool: NIOThreadPool
+    nonisolated let clock: QueueClock
+    /// Attempts to start, handed to `run`, whose task group owns every delivery.
+    nonisolated let starts: AsyncStream<Entry>
+    nonisolated let startContinuation: AsyncStream<Entry>.Continuation
     var entries: [String: Entry] = [:]
     /// Ids due now, in order.
     var ready: [String] = []
@@ -62,15 +66,20 @@ public actor MailQueue {
     /// scans the queue only when something is due.
     var earliestDue = Int64.max
 
-    public init(spool: Spool, settings: Settings, routing: QueueRouting, pool: NIOThreadPool, logger: Logger) {
+    public init(spool: Spool, settings: Settings, routing: QueueRouting, pool: NIOThreadPool, logger: Logger,
+                clock: QueueClock = .system) {
         self.spool = spool
         self.settings = settings
         self.routing = routing
         self.pool = pool
         self.logger = logger
+        self.clock = clock
+        (starts, startContinuation) = AsyncStream.makeStream(of: Entry.self)
     }
 
-    nonisolated static func now() -> Int64 { Int64(time(nil)) }
+    nonisolated var timing: DeliveryDecision.Timing {
+        .init(minAge: settings.minAge, warnAfter: settings.warnAfter, returnAfter: settings.returnAfter, peerRetry: settings.peerRetry)
+    }
 
     // MARK: start
 
@@ -81,7 +90,7 @@ public actor MailQueue {
         if removed > 0 { logger.notice("removed \(removed) unacknowledged message(s) from the spool's tmp/") }
         for message in stored {
             entries[message.envelope.id] = Entry(envelope: message.envelope, state: message.state, location: message.location)
-            if message.state.next <= Self.now() {
+            if message.state.next <= clock.now() {
                 ready.append(message.envelope.id)
             } else {
                 earliestDue = min(earliestDue, message.state.next)
@@ -90,32 +99,46 @@ public actor MailQueue {
         return stored.count
     }
 
-    /// Delivers until cancelled: due messages start as capacity allows; deferred ones become
-    /// due with the clock.
+    /// Delivers until cancelled: due messages start as capacity allows, each attempt a child
+    /// of this task (cancelling it cancels them, and it returns when they have ended); deferred
+    /// messages become due with the clock. Called once.
     public func run() async {
         pump()
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: .milliseconds(250)) } catch { break }
-            let now = Self.now()
-            guard now >= earliestDue else { continue }
-            earliestDue = .max
-            for (id, entry) in entries where !entry.inFlight && entry.state.next != 0 {
-                if entry.state.next <= now {
-                    entries[id]?.state.next = 0
-                    ready.append(id)
-                } else {
-                    earliestDue = min(earliestDue, entry.state.next)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while (try? await self.clock.tick()) != nil {
+                    await self.releaseDue()
                 }
             }
-            pump()
+            for await entry in starts {
+                group.addTask { await self.attempt(entry) }
+            }
+            group.cancelAll()
         }
+    }
+
+    /// Deferred messages whose time has come join the ready ones: the clock's tick (tests call
+    /// it to know the queue has looked since they moved the clock).
+    public func releaseDue() {
+        let now = clock.now()
+        guard now >= earliestDue else { return }
+        earliestDue = .max
+        for (id, entry) in entries where !entry.inFlight && entry.state.next != 0 {
+            if entry.state.next <= now {
+                entries[id]?.state.next = 0
+                ready.append(id)
+            } else {
+                earliestDue = min(earliestDue, entry.state.next)
+            }
+        }
+        pump()
     }
 
     /// Queues a message whose file is committed.
     func enqueue(_ envelope: QueueEnvelope, location: Spool.Location, now: Bool = false) {
         var state = QueueState()
         if settings.queueOnly && !now {
-            state.next = Self.now() + Int64(settings.minAge.components.seconds)
+            state.next = clock.now() + Int64(settings.minAge.components.seconds)
             earliestDue = min(earliestDue, state.next)
             entries[envelope.id] = Entry(envelope: envelope, state: state, location: location)
             return
@@ -127,7 +150,7 @@ public actor MailQueue {
 
     /// Writes a message this queue makes itself (a DSN) and queues it.
     func inject(id: String, sender: String, recipient: String, message: [UInt8], notify: DSNNotify) async throws {
-        let now = Self.now()
+        let now = clock.now()
         var envelope = QueueEnvelope(id: id, arrival: now, sender: sender,
                                      recipients: [.init(address: recipient, notify: notify)])
         envelope.clientName = "localhost"
