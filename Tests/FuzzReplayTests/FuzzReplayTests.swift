@@ -27,11 +27,11 @@ struct FuzzReplayTests {
     }
 
     @Test("corpus and regressions replay without a property violation", arguments: targets)
-    func replay(target: String) throws {
+    func replay(target: String) async throws {
         var paths = ["\(Self.root)/corpus/\(target)"]
         let regressions = "\(Self.root)/regressions/\(target)"
         if FileManager.default.fileExists(atPath: regressions) { paths.append(regressions) }
-        let result = try TestSupport.run([Self.fuzz, target] + paths)
+        let result = try await TestSupport.runAsync([Self.fuzz, target] + paths)
         #expect(result.status == 0, "\(target): \(result.stdout.split(separator: "\n").last ?? "")\n\(result.stderr)")
         #expect(result.stdout.contains("replayed"))
     }

@@ -22,6 +22,11 @@ enum MapTestSupport {
     @discardableResult
     static func run(_ argv: [String], input: [UInt8] = []) throws -> TestSupport.Result { try TestSupport.run(argv, input: input) }
 
+    /// `run` off the cooperative pool, for async tests (a blocking wait there stalls the others).
+    static func runAsync(_ argv: [String], input: [UInt8] = []) async throws -> TestSupport.Result {
+        try await TestSupport.runAsync(argv, input: input)
+    }
+
     /// The lines of a `makemap -u` dump, sorted (hash order is not meaningful).
     static func sortedLines(_ text: String) -> [String] { TestSupport.sortedLines(text) }
 

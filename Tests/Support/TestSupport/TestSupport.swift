@@ -131,11 +131,15 @@ public enum TestSupport {
         public var description: String { "\(place): the awaited condition did not hold within \(timeout)" }
     }
 
-    /// Runs blocking work on a dispatch thread, never on the cooperative pool (one thread per
-    /// core: two blocked threads would stall every async test).
+    /// Runs blocking work on a thread of its own, never on the cooperative pool (one thread per
+    /// core: two blocked threads would stall every async test) nor on Dispatch's global queue
+    /// (on Linux it grows by about a thread a second when its workers block, so with the suite
+    /// in parallel a blocking read waited seconds just to start, behind other tests' reads).
     public static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
+            let thread = Thread { continuation.resume(with: Swift.Result { try work() }) }
+            thread.stackSize = 1 << 20
+            thread.start()
         }
     }
 
