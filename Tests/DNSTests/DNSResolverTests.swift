@@ -17,7 +17,7 @@ struct DNSResolverTests {
     ]
 
     func resolver(_ dns: TestDNSServer) -> DNSResolver {
-        DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(1), attempts: 1)
+        DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(10), attempts: 1)
     }
 
     @Test("client resolve: OK, FORGED, FAIL, and IPv6")

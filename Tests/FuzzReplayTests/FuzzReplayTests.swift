@@ -6,7 +6,7 @@ import TestSupport
 /// (Fuzz/regressions/<target>) replayed through `mailstack-fuzz TARGET ...` of this build: a
 /// property that stops holding fails here, without the fuzzer build. (scripts/test.sh also runs
 /// each target under libFuzzer for a few seconds; scripts/fuzz.sh runs them long.)
-@Suite("fuzz corpora and regressions replayed")
+@Suite("fuzz corpora and regressions replayed", .serialized)
 struct FuzzReplayTests {
     static let fuzz = TestSupport.binary("mailstack-fuzz")
     static let root = TestSupport.packageRoot + "/Fuzz"

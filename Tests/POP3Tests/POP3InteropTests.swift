@@ -38,7 +38,7 @@ struct POP3InteropTests {
         let pop3 = try DaemonProcess("pop3", arguments: common + [
             "--set", "pop3.listen=127.0.0.1:\(port),[::1]:\(port)", "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.failure_delay=0s",
         ], stderrPath: dir + "/pop3.log")
-        for _ in 0..<200 where !pop3LogReady(dir) { try await Task.sleep(for: .milliseconds(25)) }
+        try await TestSupport.eventually { pop3LogReady(dir) }
         return Stack(dir: dir, port: port, drac: drac, pop3: pop3)
     }
 
@@ -55,7 +55,7 @@ struct POP3InteropTests {
             "--set", "ipc.directory=\(dir)", "--set", "queue.maildir_root=\(dir)/mail", "--set", "pop3.listen=127.0.0.1:\(port)",
             "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.max_sessions=1000", "--set", "pop3.max_sessions_per_address=1000",
         ], stderrPath: dir + "/pop3.log", wrapper: ["/usr/bin/prlimit", "--nofile=64:64"])
-        for _ in 0..<200 where !pop3LogReady(dir) { try await Task.sleep(for: .milliseconds(25)) }
+        try await TestSupport.eventually { pop3LogReady(dir) }
         // More connections than the daemon has descriptors: the rest wait in the backlog and
         // every accept of them fails with EMFILE.
         var held: [Int32] = []
@@ -70,16 +70,17 @@ struct POP3InteropTests {
             }
             if connected == 0 { held.append(fd) } else { close(fd) }
         }
-        try await Task.sleep(for: .seconds(1))
+        try await TestSupport.eventually { pop3.stderr.contains("accepting a connection: ") }
         #expect(kill(pop3.pid, 0) == 0, "pop3 exited: \(pop3.stderr)")
-        #expect(pop3.stderr.contains("accepting a connection: "), "\(pop3.stderr.suffix(2000))")
         for fd in held { close(fd) }
-        var greeting = ""
-        for _ in 0..<50 where !greeting.hasPrefix("+OK") {
-            try await Task.sleep(for: .milliseconds(200))
-            if let client = try? LineClient(port: port) { greeting = (try? await client.line()) ?? "" }
+        let greeting = Locked("")
+        try await TestSupport.eventually {
+            guard let client = try? LineClient(port: port) else { return false }
+            let line = (try? await client.line()) ?? ""
+            greeting.withLock { $0 = line }
+            return line.hasPrefix("+OK")
         }
-        #expect(greeting.hasPrefix("+OK"), "no greeting after the descriptors were freed: \(pop3.stderr.suffix(2000))")
+        #expect(greeting.withLock { $0 }.hasPrefix("+OK"), "no greeting after the descriptors were freed: \(pop3.stderr.suffix(2000))")
         #expect(try await pop3.stop() == 0)
     }
 

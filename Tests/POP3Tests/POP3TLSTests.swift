@@ -17,7 +17,7 @@ struct POP3TLSTests {
             "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "pop3.tls_certificate=\(dir)/cert.pem",
             "--set", "pop3.tls_key=\(dir)/key.pem", "--set", "pop3.failure_delay=0s",
         ], stderrPath: dir + "/pop3.log")
-        for _ in 0..<200 where !pop3.stderr.contains("pop3 ready") { try await Task.sleep(for: .milliseconds(25)) }
+        try await TestSupport.eventually { pop3.stderr.contains("pop3 ready") }
         return (dir, port, pop3)
     }
 

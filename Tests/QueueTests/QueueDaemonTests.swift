@@ -73,7 +73,7 @@ struct QueueDaemonTests {
     }
 
     static func client(_ dir: String) -> IPCClient {
-        IPCClient(configuration: .init(path: dir + "/queue.sock", service: "queue", clientName: "smtp-in", requestTimeout: .seconds(5),
+        IPCClient(configuration: .init(path: dir + "/queue.sock", service: "queue", clientName: "smtp-in", requestTimeout: .seconds(30),
                                        backoffInitial: .milliseconds(20), backoffMax: .milliseconds(200)),
                   logger: Logger(label: "test"))
     }
@@ -133,12 +133,13 @@ struct QueueDaemonTests {
         #expect(mailq.stdout.contains("remote delivery unavailable"))
         // The attempt that logged the deferral may still be finishing (a message in flight is not
         // flushed: "0 messages"); the next flush schedules it.
-        var flush = try await stack.mailstack(["flush"])
-        for _ in 0..<50 where flush.stdout == "0 messages scheduled for delivery now\n" {
-            try await Task.sleep(for: .milliseconds(100))
-            flush = try await stack.mailstack(["flush"])
+        let flushed = Locked("")
+        try await TestSupport.eventually {
+            guard let flush = try? await stack.mailstack(["flush"]) else { return false }
+            flushed.withLock { $0 = "\(flush.status) \(flush.stdout) \(flush.stderr)" }
+            return flush.stdout != "0 messages scheduled for delivery now\n"
         }
-        #expect(flush.status == 0 && flush.stdout == "1 message scheduled for delivery now\n", "\(flush.stdout) \(flush.stderr)")
+        #expect(flushed.withLock { $0 } == "0 1 message scheduled for delivery now\n ")
         let missing = try await stack.mailstack(["flush", "NOSUCHMESSAGE0"])
         #expect(missing.status == 66)
         let outsider = try await stack.mailstack(["mailq"], as: "65534")

@@ -21,13 +21,13 @@ struct FeedTLSTests {
         var settings = Feed.Settings()
         settings.hostname = "host.domain.com"
         settings.defaultPort = server.port
-        settings.connectTimeout = .seconds(2)
-        settings.commandTimeout = .seconds(5)
+        settings.connectTimeout = .seconds(10)
+        settings.commandTimeout = .seconds(30)
         settings.trustRootsFile = certificates.trustedRoots
         configure(&settings)
         var logger = Logger(label: "feed")
         logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] != nil ? .trace : .critical
-        return Feed(settings: settings, resolver: DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(2)),
+        return Feed(settings: settings, resolver: DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(10)),
                     logger: logger) { _ in .init() }
     }
 

@@ -20,12 +20,12 @@ struct FeedTests {
         var settings = Feed.Settings()
         settings.hostname = "host.domain.com"
         settings.defaultPort = port
-        settings.connectTimeout = .seconds(2)
-        settings.commandTimeout = .seconds(5)
+        settings.connectTimeout = .seconds(10)
+        settings.commandTimeout = .seconds(30)
         configure(&settings)
         var logger = Logger(label: "feed")
         logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] != nil ? .trace : .critical
-        let resolver = DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(2))
+        let resolver = DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(10))
         return Feed(settings: settings, resolver: resolver, logger: logger) { domain in routes[domain] ?? .init() }
     }
 
@@ -123,11 +123,11 @@ struct FeedTests {
 
     @Test("a server slower than the command timeout: a temporary failure, and the host is backed off")
     func timeout() async throws {
-        let sink = try await SMTPSink(options: ["-w", "3"])
+        let sink = try await SMTPSink(options: ["-w", "30"])
         let dns = try await TestDNSServer(records: [])
         let f = feed(dns: dns, port: 9, configure: { $0.commandTimeout = .seconds(1) },
                      routes: ["slow.test": Self.route("127.0.0.1", port: sink.port)])
-        // smtp-sink answers after 3 s: a 451 (not its 250) shows smtpfeed-out did not wait for it.
+        // smtp-sink answers DATA after 30 s: a 451 (not its 250) shows smtpfeed-out did not wait for it.
         let results = await f.deliver(message(["a@slow.test"]))
         #expect(results.first?.code == 451)
         let again = await f.deliver(message(["a@slow.test"]))

@@ -12,7 +12,7 @@ struct SystemdGlueTests {
 
     func ping(_ path: String) async throws -> String {
         let client = IPCClient(configuration: .init(path: path, service: "sd-probe", clientName: "test",
-                                                    requestTimeout: .seconds(5)), logger: logger)
+                                                    requestTimeout: .seconds(30)), logger: logger)
         return try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask { await client.run(); return "" }
             var p = Mailstack_Ipc_Ping()

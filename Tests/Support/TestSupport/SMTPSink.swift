@@ -18,11 +18,8 @@ public final class SMTPSink: @unchecked Sendable {
         pid = try TestSupport.spawn([TestSupport.packageRoot + "/scripts/postfix-tool", "smtp-sink", "-u", "nobody",
                                      "-d", directory + "/%M%S."] + options + ["\(address):\(self.port)", "100"],
                                     stdout: directory + ".log", stderr: directory + ".err")
-        for _ in 0..<200 {
-            if Self.listening(address, self.port) { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw POSIXError(.ETIMEDOUT)
+        let (address, port) = (address, self.port)
+        try await TestSupport.eventually { Self.listening(address, port) }
     }
 
     deinit {

@@ -71,11 +71,7 @@ public final class StackHarness: @unchecked Sendable {
         if !previous.isEmpty { try previous.write(toFile: log + ".old", atomically: true, encoding: .utf8) }
         let process = try DaemonProcess(service, arguments: (settings + extra).flatMap { ["--set", $0] }, stderrPath: log)
         processes[service] = process
-        let deadline = ContinuousClock.now + .seconds(15)
-        while !process.stderr.contains("\(service) ready") {
-            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await TestSupport.eventually { process.stderr.contains("\(service) ready") }
     }
 
     /// Stops one service (SIGTERM, or the signal given); returns its exit status.

@@ -143,13 +143,9 @@ public enum TestSupport {
         }
     }
 
-    /// Waits until `path` exists (a daemon's socket), up to `timeout`.
-    public static func waitForFile(_ path: String, timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !FileManager.default.fileExists(atPath: path) {
-            guard ContinuousClock.now < deadline else { throw POSIXError(.ETIMEDOUT) }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+    /// Waits until `path` exists (a daemon's socket).
+    public static func waitForFile(_ path: String, file: String = #fileID, line: Int = #line) async throws {
+        try await eventually(file: file, line: line) { FileManager.default.fileExists(atPath: path) }
     }
 
     /// Sorted lines of a text.
