@@ -90,8 +90,7 @@ public enum Daemon {
         case "queue": senders = ["queue.submit": ["smtp-in"]]
         case "smtpfeed-out": senders = ["feed.deliver": ["queue"]]
         case "relay-policy":
-            senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"],
-                       "policy.route": ["smtpfeed-out"], "policy.resolve": ["queue"]]
+            senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"], "policy.resolve": ["queue"]]
         case "drac-registry": senders = ["drac.lookup": ["relay-policy"], "drac.list": []]
         default: senders = [:]
         }

@@ -1,7 +1,7 @@
 /// Constants of the mailstack IPC protocol. The schema is `ipc.proto` beside this file.
 public enum IPCProtocol {
     /// Bumped on any incompatible change of `ipc.proto`; exchanged in the hello frames.
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
 }
 
 /// Limits of the IPC protocol. Each is a named constant with the reason for its value.

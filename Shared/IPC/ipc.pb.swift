@@ -287,15 +287,8 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .policyRcpt(newValue)}
   }
 
-  /// -> PolicyRouteReply
-  public var policyRoute: Mailstack_Ipc_PolicyRoute {
-    get {
-      if case .policyRoute(let v)? = body {return v}
-      return Mailstack_Ipc_PolicyRoute()
-    }
-    set {body = .policyRoute(newValue)}
-  }
-
+  /// 43 was PolicyRoute (smtpfeed-out asked for mailertable routes; they now come with the
+  /// message, from relay-policy's resolution).
   public var policyVerdict: Mailstack_Ipc_PolicyVerdict {
     get {
       if case .policyVerdict(let v)? = body {return v}
@@ -304,15 +297,7 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .policyVerdict(newValue)}
   }
 
-  public var policyRouteReply: Mailstack_Ipc_PolicyRouteReply {
-    get {
-      if case .policyRouteReply(let v)? = body {return v}
-      return Mailstack_Ipc_PolicyRouteReply()
-    }
-    set {body = .policyRouteReply(newValue)}
-  }
-
-  /// -> PolicyResolution (the queue's recipient expansion)
+  /// 45 was PolicyRouteReply, the answer to 43.
   public var policyResolve: Mailstack_Ipc_PolicyResolve {
     get {
       if case .policyResolve(let v)? = body {return v}
@@ -430,11 +415,10 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     case policyMail(Mailstack_Ipc_PolicyMail)
     /// -> PolicyVerdict
     case policyRcpt(Mailstack_Ipc_PolicyRcpt)
-    /// -> PolicyRouteReply
-    case policyRoute(Mailstack_Ipc_PolicyRoute)
+    /// 43 was PolicyRoute (smtpfeed-out asked for mailertable routes; they now come with the
+    /// message, from relay-policy's resolution).
     case policyVerdict(Mailstack_Ipc_PolicyVerdict)
-    case policyRouteReply(Mailstack_Ipc_PolicyRouteReply)
-    /// -> PolicyResolution (the queue's recipient expansion)
+    /// 45 was PolicyRouteReply, the answer to 43.
     case policyResolve(Mailstack_Ipc_PolicyResolve)
     case policyResolution(Mailstack_Ipc_PolicyResolution)
     /// queue. submit (smtp-in; the message follows as a stream) is answered only once the
@@ -984,18 +968,7 @@ public nonisolated struct Mailstack_Ipc_PolicyRcpt: Sendable {
   fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
 }
 
-public nonisolated struct Mailstack_Ipc_PolicyRoute: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var domain: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
+/// A mailertable route, as relay-policy resolves it for a remote recipient.
 public nonisolated struct Mailstack_Ipc_PolicyRouteReply: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1079,8 +1052,10 @@ public nonisolated struct Mailstack_Ipc_PolicyRouteReply: Sendable {
   fileprivate var _error: Mailstack_Ipc_PolicyReply? = nil
 }
 
-/// The queue's question for each recipient at delivery: where does it go after virtusertable
-/// (and forwarding chains inside local domains)?
+/// The queue's question for each recipient at delivery: where does it go? relay-policy decides
+/// once, with everything it knows (virtusertable and its chains inside local domains, the
+/// aliases, the passwd-file, mailertable): the queue delivers from the answer, smtpfeed-out gets
+/// the route with the message and asks nobody.
 public nonisolated struct Mailstack_Ipc_PolicyResolve: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1099,68 +1074,131 @@ public nonisolated struct Mailstack_Ipc_PolicyResolution: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var kind: Mailstack_Ipc_PolicyResolution.Kind = .local
-
-  /// LOCAL: the local user
-  public var mailbox: String = String()
-
-  /// REMOTE: the address to send to
-  public var address: String = String()
-
-  /// ERROR
-  public var error: Mailstack_Ipc_PolicyReply {
-    get {_error ?? Mailstack_Ipc_PolicyReply()}
-    set {_error = newValue}
-  }
-  /// Returns true if `error` has been explicitly set.
-  public var hasError: Bool {self._error != nil}
-  /// Clears the value of `error`. Subsequent reads from it will return its default value.
-  public mutating func clearError() {self._error = nil}
+  /// One or more: an alias names many targets (a list), each delivered and tracked on its own.
+  public var deliveries: [Mailstack_Ipc_PolicyDelivery] = []
 
   /// the virtusertable key that matched, for the log
   public var key: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyDelivery: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Mailstack_Ipc_PolicyDelivery.Kind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
+
+  /// MAILBOX: the local user
+  public var mailbox: String {
+    get {_storage._mailbox}
+    set {_uniqueStorage()._mailbox = newValue}
+  }
+
+  /// REMOTE: the address to send to
+  public var address: String {
+    get {_storage._address}
+    set {_uniqueStorage()._address = newValue}
+  }
+
+  /// REMOTE: mailertable's route for its domain (NONE: MX routing)
+  public var route: Mailstack_Ipc_PolicyRouteReply {
+    get {_storage._route ?? Mailstack_Ipc_PolicyRouteReply()}
+    set {_uniqueStorage()._route = newValue}
+  }
+  /// Returns true if `route` has been explicitly set.
+  public var hasRoute: Bool {_storage._route != nil}
+  /// Clears the value of `route`. Subsequent reads from it will return its default value.
+  public mutating func clearRoute() {_uniqueStorage()._route = nil}
+
+  /// PROGRAM: the command line without "|"; FILE: the absolute path
+  public var target: String {
+    get {_storage._target}
+    set {_uniqueStorage()._target = newValue}
+  }
+
+  /// ERROR
+  public var error: Mailstack_Ipc_PolicyReply {
+    get {_storage._error ?? Mailstack_Ipc_PolicyReply()}
+    set {_uniqueStorage()._error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {_storage._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {_uniqueStorage()._error = nil}
+
+  /// the alias the target came from; empty when none did
+  public var alias: String {
+    get {_storage._alias}
+    set {_uniqueStorage()._alias = newValue}
+  }
+
+  /// owner-LIST@domain when the target came from LIST and owner-LIST exists: the envelope
+  /// sender of this delivery, so its bounces go to the list's owner. Empty: the message's own.
+  public var sender: String {
+    get {_storage._sender}
+    set {_uniqueStorage()._sender = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
     public typealias RawValue = Int
 
-    /// deliver to mailbox
-    case local // = 0
+    /// a passwd-file user's Maildir
+    case mailbox // = 0
 
-    /// send to address (smtpfeed-out)
+    /// an address for smtpfeed-out, with its route
     case remote // = 1
 
+    /// "|command" of an alias, for local-delivery
+    case program // = 2
+
+    /// "/path" of an alias, for local-delivery
+    case file // = 3
+
     /// fail with error (5xx permanent, 4xx retry)
-    case error // = 2
+    case error // = 4
     case UNRECOGNIZED(Int)
 
     public init() {
-      self = .local
+      self = .mailbox
     }
 
     public init?(rawValue: Int) {
       switch rawValue {
-      case 0: self = .local
+      case 0: self = .mailbox
       case 1: self = .remote
-      case 2: self = .error
+      case 2: self = .program
+      case 3: self = .file
+      case 4: self = .error
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
 
     public var rawValue: Int {
       switch self {
-      case .local: return 0
+      case .mailbox: return 0
       case .remote: return 1
-      case .error: return 2
+      case .program: return 2
+      case .file: return 3
+      case .error: return 4
       case .UNRECOGNIZED(let i): return i
       }
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    public static let allCases: [Mailstack_Ipc_PolicyResolution.Kind] = [
-      .local,
+    public static let allCases: [Mailstack_Ipc_PolicyDelivery.Kind] = [
+      .mailbox,
       .remote,
+      .program,
+      .file,
       .error,
     ]
 
@@ -1168,7 +1206,7 @@ public nonisolated struct Mailstack_Ipc_PolicyResolution: Sendable {
 
   public init() {}
 
-  fileprivate var _error: Mailstack_Ipc_PolicyReply? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Mailstack_Ipc_Recipient: Sendable {
@@ -1343,6 +1381,10 @@ public nonisolated struct Mailstack_Ipc_FeedDeliver: Sendable {
   /// An administrator asked for this attempt (mailstack flush): try hosts that failed recently.
   public var ignoreBackoff: Bool = false
 
+  /// Each recipient's route as relay-policy resolved it (same order as recipients): smtpfeed-out
+  /// asks nobody. A missing entry means MX routing.
+  public var routes: [Mailstack_Ipc_PolicyRouteReply] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1401,7 +1443,7 @@ nonisolated extension Mailstack_Ipc_BodyType: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{3}policy_route\0\u{3}policy_verdict\0\u{3}policy_route_reply\0\u{3}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1632,19 +1674,6 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .policyRcpt(v)
         }
       }()
-      case 43: try {
-        var v: Mailstack_Ipc_PolicyRoute?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .policyRoute(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .policyRoute(v)
-        }
-      }()
       case 44: try {
         var v: Mailstack_Ipc_PolicyVerdict?
         var hadOneofValue = false
@@ -1656,19 +1685,6 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .policyVerdict(v)
-        }
-      }()
-      case 45: try {
-        var v: Mailstack_Ipc_PolicyRouteReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .policyRouteReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .policyRouteReply(v)
         }
       }()
       case 46: try {
@@ -1886,17 +1902,9 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
       guard case .policyRcpt(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
     }()
-    case .policyRoute?: try {
-      guard case .policyRoute(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
-    }()
     case .policyVerdict?: try {
       guard case .policyVerdict(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
-    }()
-    case .policyRouteReply?: try {
-      guard case .policyRouteReply(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
     }()
     case .policyResolve?: try {
       guard case .policyResolve(let v)? = self.body else { preconditionFailure() }
@@ -2669,36 +2677,6 @@ nonisolated extension Mailstack_Ipc_PolicyRcpt: SwiftProtobuf.Message, SwiftProt
   }
 }
 
-nonisolated extension Mailstack_Ipc_PolicyRoute: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PolicyRoute"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.domain) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.domain.isEmpty {
-      try visitor.visitSingularStringField(value: self.domain, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Mailstack_Ipc_PolicyRoute, rhs: Mailstack_Ipc_PolicyRoute) -> Bool {
-    if lhs.domain != rhs.domain {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
 nonisolated extension Mailstack_Ipc_PolicyRouteReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PolicyRouteReply"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}key\0\u{1}host\0\u{3}mx_lookup\0\u{1}port\0\u{1}user\0\u{1}error\0")
@@ -2799,7 +2777,7 @@ nonisolated extension Mailstack_Ipc_PolicyResolve: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Mailstack_Ipc_PolicyResolution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PolicyResolution"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}mailbox\0\u{1}address\0\u{1}error\0\u{1}key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}deliveries\0\u{1}key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2807,52 +2785,152 @@ nonisolated extension Mailstack_Ipc_PolicyResolution: SwiftProtobuf.Message, Swi
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.mailbox) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.address) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._error) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.deliveries) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.kind != .local {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    if !self.deliveries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.deliveries, fieldNumber: 1)
     }
-    if !self.mailbox.isEmpty {
-      try visitor.visitSingularStringField(value: self.mailbox, fieldNumber: 2)
-    }
-    if !self.address.isEmpty {
-      try visitor.visitSingularStringField(value: self.address, fieldNumber: 3)
-    }
-    try { if let v = self._error {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     if !self.key.isEmpty {
-      try visitor.visitSingularStringField(value: self.key, fieldNumber: 5)
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Mailstack_Ipc_PolicyResolution, rhs: Mailstack_Ipc_PolicyResolution) -> Bool {
-    if lhs.kind != rhs.kind {return false}
-    if lhs.mailbox != rhs.mailbox {return false}
-    if lhs.address != rhs.address {return false}
-    if lhs._error != rhs._error {return false}
+    if lhs.deliveries != rhs.deliveries {return false}
     if lhs.key != rhs.key {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Mailstack_Ipc_PolicyResolution.Kind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOCAL\0\u{1}REMOTE\0\u{1}ERROR\0")
+nonisolated extension Mailstack_Ipc_PolicyDelivery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyDelivery"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}mailbox\0\u{1}address\0\u{1}route\0\u{1}target\0\u{1}error\0\u{1}alias\0\u{1}sender\0")
+
+  fileprivate class _StorageClass {
+    var _kind: Mailstack_Ipc_PolicyDelivery.Kind = .mailbox
+    var _mailbox: String = String()
+    var _address: String = String()
+    var _route: Mailstack_Ipc_PolicyRouteReply? = nil
+    var _target: String = String()
+    var _error: Mailstack_Ipc_PolicyReply? = nil
+    var _alias: String = String()
+    var _sender: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _kind = source._kind
+      _mailbox = source._mailbox
+      _address = source._address
+      _route = source._route
+      _target = source._target
+      _error = source._error
+      _alias = source._alias
+      _sender = source._sender
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._mailbox) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._address) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._route) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._target) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._error) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._alias) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._sender) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._kind != .mailbox {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 1)
+      }
+      if !_storage._mailbox.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._mailbox, fieldNumber: 2)
+      }
+      if !_storage._address.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._address, fieldNumber: 3)
+      }
+      try { if let v = _storage._route {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._target.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._target, fieldNumber: 5)
+      }
+      try { if let v = _storage._error {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._alias.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._alias, fieldNumber: 7)
+      }
+      if !_storage._sender.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sender, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyDelivery, rhs: Mailstack_Ipc_PolicyDelivery) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._mailbox != rhs_storage._mailbox {return false}
+        if _storage._address != rhs_storage._address {return false}
+        if _storage._route != rhs_storage._route {return false}
+        if _storage._target != rhs_storage._target {return false}
+        if _storage._error != rhs_storage._error {return false}
+        if _storage._alias != rhs_storage._alias {return false}
+        if _storage._sender != rhs_storage._sender {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyDelivery.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MAILBOX\0\u{1}REMOTE\0\u{1}PROGRAM\0\u{1}FILE\0\u{1}ERROR\0")
 }
 
 nonisolated extension Mailstack_Ipc_Recipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3186,7 +3264,7 @@ nonisolated extension Mailstack_Ipc_QueueFlushed: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeedDeliver"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{1}size\0\u{3}ignore_backoff\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipients\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{1}smtputf8\0\u{1}size\0\u{3}ignore_backoff\0\u{1}routes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3203,6 +3281,7 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
       case 7: try { try decoder.decodeSingularBoolField(value: &self.smtputf8) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.ignoreBackoff) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.routes) }()
       default: break
       }
     }
@@ -3236,6 +3315,9 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
     if self.ignoreBackoff != false {
       try visitor.visitSingularBoolField(value: self.ignoreBackoff, fieldNumber: 9)
     }
+    if !self.routes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.routes, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3249,6 +3331,7 @@ nonisolated extension Mailstack_Ipc_FeedDeliver: SwiftProtobuf.Message, SwiftPro
     if lhs.smtputf8 != rhs.smtputf8 {return false}
     if lhs.size != rhs.size {return false}
     if lhs.ignoreBackoff != rhs.ignoreBackoff {return false}
+    if lhs.routes != rhs.routes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

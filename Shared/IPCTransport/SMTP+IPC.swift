@@ -94,3 +94,70 @@ extension Optional where Wrapped == SMTPBodyType {
         }
     }
 }
+
+extension MailRoute {
+    /// A mailertable answer; a `local:` entry never reaches smtpfeed-out (relay-policy delivers
+    /// it locally), so one here is an error of ours.
+    public init(_ message: Mailstack_Ipc_PolicyRouteReply) {
+        switch message.kind {
+        case .smtp: self = .smtp(host: message.host, mxLookup: message.mxLookup, port: message.port == 0 ? nil : Int(message.port))
+        case .error: self = .error(SMTPReply(message.error))
+        case .local: self = .error(SMTPReply(554, "5.3.5", "mailertable local: route \(message.key) reached smtpfeed-out"))
+        default: self = .mx
+        }
+    }
+
+    public var ipc: Mailstack_Ipc_PolicyRouteReply {
+        .with {
+            switch self {
+            case .mx: $0.kind = .none
+            case let .smtp(host, mxLookup, port):
+                $0.kind = .smtp
+                $0.host = host
+                $0.mxLookup = mxLookup
+                $0.port = UInt32(clamping: port ?? 0)
+            case let .error(reply):
+                $0.kind = .error
+                $0.error = reply.ipc
+            }
+        }
+    }
+}
+
+extension MailTarget {
+    public init(_ message: Mailstack_Ipc_PolicyDelivery) {
+        let kind: Kind = switch message.kind {
+        case .mailbox: .mailbox(message.mailbox)
+        case .remote: .remote(address: message.address, route: message.hasRoute ? MailRoute(message.route) : .mx)
+        case .program: .program(message.target)
+        case .file: .file(message.target)
+        case .error, .UNRECOGNIZED: .error(SMTPReply(message.error))
+        }
+        self.init(kind, alias: message.alias, sender: message.sender.isEmpty ? nil : message.sender)
+    }
+
+    public var ipc: Mailstack_Ipc_PolicyDelivery {
+        .with {
+            switch kind {
+            case let .mailbox(user):
+                $0.kind = .mailbox
+                $0.mailbox = user
+            case let .remote(address, route):
+                $0.kind = .remote
+                $0.address = address
+                $0.route = route.ipc
+            case let .program(command):
+                $0.kind = .program
+                $0.target = command
+            case let .file(path):
+                $0.kind = .file
+                $0.target = path
+            case let .error(reply):
+                $0.kind = .error
+                $0.error = reply.ipc
+            }
+            $0.alias = alias
+            $0.sender = sender ?? ""
+        }
+    }
+}

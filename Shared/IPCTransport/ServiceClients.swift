@@ -40,10 +40,6 @@ public struct PolicyClient: Sendable {
         try await ipc.expect(.policyRcpt(question), "policy.rcpt") { if case let .policyVerdict(v) = $0 { v } else { nil } }
     }
 
-    public func route(_ domain: String) async throws -> Mailstack_Ipc_PolicyRouteReply {
-        try await ipc.expect(.policyRoute(.with { $0.domain = domain }), "policy.route") { if case let .policyRouteReply(r) = $0 { r } else { nil } }
-    }
-
     public func resolve(_ recipient: String) async throws -> Mailstack_Ipc_PolicyResolution {
         try await ipc.expect(.policyResolve(.with { $0.recipient = recipient }), "policy.resolve") {
             if case let .policyResolution(r) = $0 { r } else { nil }

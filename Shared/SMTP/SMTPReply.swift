@@ -2,7 +2,7 @@
 /// the log (which the client never sees); rendered with CRLF, multi-line when the text has
 /// several lines. Every service speaks it: smtp-in's replies, relay-policy's decisions, the
 /// queue's and smtpfeed-out's delivery results (`DeliveryResult`).
-public struct SMTPReply: Equatable, Sendable, CustomStringConvertible {
+public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
     public var code: Int
     public var enhanced: String
     public var lines: [String]

@@ -66,11 +66,12 @@ struct DeliveryDecisionTests {
         state.warned = row.warned
         let result = DeliveryResult(code: row.code, enhanced: enhanced, text: "text", relay: row.mailer == "local" ? "local" : "mx.y.test [127.0.0.9]",
                                     ourSide: row.ourSide, dsnPassedOn: row.dsnPassedOn)
-        let attempted = [DeliveryDecision.Attempted(index: 0, result: result, mailer: row.mailer)]
-        let decision = DeliveryDecision.decide(attempted, envelope: envelope, state: state, now: now, timing: Self.timing)
+        let target = row.mailer == "local" ? MailTarget(.mailbox("r")) : MailTarget(.remote(address: "r@y.test", route: .mx))
+        let attempted = [DeliveryDecision.Attempted(index: 0, target: target, result: result, mailer: row.mailer)]
+        let decision = DeliveryDecision.decide(attempted, targets: [0: [target.key]], envelope: envelope, state: state, now: now, timing: Self.timing)
 
         #expect(decision.finished[0] == row.outcome)
-        let reports = decision.failures + decision.delays + decision.successes
+        let reports = (decision.failures + decision.delays + decision.successes).map(\.entry)
         #expect(reports.map { "\($0.action) \($0.status)" } == (row.report.map { [$0] } ?? []))
         #expect(decision.warnDue == row.warnDue)
         #expect(decision.discarded == (row.discarded ? [0] : []))
@@ -88,15 +89,50 @@ struct DeliveryDecisionTests {
         let now: Int64 = 1_800_000_000
         let envelope = QueueEnvelope(id: "1xYWV3b1nZkBHG", arrival: now, sender: "s@x.test",
                                      recipients: ["a@y.test", "b@y.test", "c@y.test"].map { .init(address: $0) })
+        func remote(_ i: Int) -> MailTarget { MailTarget(.remote(address: envelope.recipients[i].address, route: .mx)) }
         let attempted = [
-            DeliveryDecision.Attempted(index: 0, result: DeliveryResult(code: 250, enhanced: "2.0.0", text: "ok"), mailer: "esmtp"),
-            DeliveryDecision.Attempted(index: 1, result: DeliveryResult(code: 550, enhanced: "5.1.1", text: "unknown"), mailer: "esmtp"),
-            DeliveryDecision.Attempted(index: 2, result: DeliveryResult(code: 421, enhanced: "", text: "busy"), mailer: "esmtp"),
+            DeliveryDecision.Attempted(index: 0, target: remote(0), result: DeliveryResult(code: 250, enhanced: "2.0.0", text: "ok"), mailer: "esmtp"),
+            DeliveryDecision.Attempted(index: 1, target: remote(1), result: DeliveryResult(code: 550, enhanced: "5.1.1", text: "unknown"), mailer: "esmtp"),
+            DeliveryDecision.Attempted(index: 2, target: remote(2), result: DeliveryResult(code: 421, enhanced: "", text: "busy"), mailer: "esmtp"),
         ]
-        let decision = DeliveryDecision.decide(attempted, envelope: envelope, state: QueueState(), now: now, timing: Self.timing)
+        let targets = Dictionary(uniqueKeysWithValues: (0..<3).map { ($0, [remote($0).key]) })
+        let decision = DeliveryDecision.decide(attempted, targets: targets, envelope: envelope, state: QueueState(), now: now, timing: Self.timing)
         #expect(decision.finished == [0: .delivered, 1: .failed])
-        #expect(decision.failures.map(\.recipient.address) == ["b@y.test"])
+        #expect(decision.failures.map(\.entry.recipient.address) == ["b@y.test"])
         #expect(decision.stats[2] == "Deferred: 421 4.0.0 busy")
         #expect(decision.lastError == "421 4.0.0 busy")
+    }
+
+    @Test("an alias's list: each target on its own; done ones are remembered, the recipient finishes with the last; failures go to owner-LIST, one 'expanded' receipt")
+    func expandedList() {
+        let now: Int64 = 1_800_000_000
+        let envelope = QueueEnvelope(id: "1xYWV3b1nZkBHG", arrival: now, sender: "poster@x.test",
+                                     recipients: [.init(address: "info@domain1.com", notify: [.success, .failure])])
+        let owner = "owner-info@domain1.com"
+        let you = MailTarget(.mailbox("you"), alias: "info", sender: owner)
+        let far = MailTarget(.remote(address: "far@remote.test", route: .mx), alias: "info", sender: owner)
+        let gone = MailTarget(.remote(address: "gone@remote.test", route: .mx), alias: "info", sender: owner)
+        let keys = [0: [you.key, far.key, gone.key]]
+        let first = [
+            DeliveryDecision.Attempted(index: 0, target: you, result: DeliveryResult(code: 250, enhanced: "2.0.0", text: "ok", relay: "local"), mailer: "local", expanded: true),
+            DeliveryDecision.Attempted(index: 0, target: far, result: DeliveryResult(code: 451, enhanced: "4.4.1", text: "later"), mailer: "esmtp", expanded: true),
+            DeliveryDecision.Attempted(index: 0, target: gone, result: DeliveryResult(code: 550, enhanced: "5.1.1", text: "no such user"), mailer: "esmtp", expanded: true),
+        ]
+        let decision = DeliveryDecision.decide(first, targets: keys, envelope: envelope, state: QueueState(), now: now, timing: Self.timing)
+        #expect(decision.finished.isEmpty)
+        #expect(decision.finishedTargets == [0: [you.key: .delivered, gone.key: .failed]])
+        #expect(decision.failures.map(\.to) == [owner] && decision.failures.map(\.entry.recipient.address) == ["gone@remote.test"])
+        #expect(decision.failures.first?.entry.recipient.orcpt == "rfc822;info@domain1.com")
+        #expect(decision.successes.isEmpty, "members are not reported one by one")
+        let state = decision.apply(to: QueueState(), attempted: first, now: now, timing: Self.timing)
+        #expect(state.targets == [0: [you.key: .delivered, gone.key: .failed]] && state.finished.isEmpty)
+        #expect(QueueState.parse(ArraySlice(state.serialized())) == state, "the state file keeps the finished targets")
+
+        let retry = [DeliveryDecision.Attempted(index: 0, target: far, result: DeliveryResult(code: 250, enhanced: "2.0.0", text: "ok"), mailer: "esmtp", expanded: true)]
+        let last = DeliveryDecision.decide(retry, targets: keys, envelope: envelope, state: state, now: now + 900, timing: Self.timing)
+        #expect(last.finished == [0: .delivered])
+        #expect(last.successes.map { "\($0.entry.action) \($0.entry.recipient.address) \($0.to ?? "sender")" } == ["expanded info@domain1.com sender"])
+        let done = last.apply(to: state, attempted: retry, now: now + 900, timing: Self.timing)
+        #expect(done.finished == [0: .delivered] && done.targets.isEmpty)
     }
 }

@@ -62,7 +62,7 @@ struct QueueDeliveryTests {
 
         // postmaster cannot receive: the double bounce is logged and dropped, not looped.
         let broken = try QueueHarness(route: { address in
-            .failed(DeliveryResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown"))
+            [MailTarget(.error(SMTPReply(550, "5.1.1", "<\(address)>... User unknown")))]
         })
         try await broken.start()
         _ = try await broken.submit(from: "", to: ["nobody@domain1.com"], message: Self.message)

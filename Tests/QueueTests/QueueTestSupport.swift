@@ -15,14 +15,18 @@ final class QueueHarness: @unchecked Sendable {
     let pool: NIOThreadPool
     let queue: MailQueue
     let remoteJobs = Locked<[QueueRouting.RemoteJob]>([])
+    let localJobs = Locked<[QueueRouting.LocalJob]>([])
     var runner: Task<Void, Never>?
     let logs: LogCapture
     let clock = TestClock()
 
     init(dir: String? = nil, settings configure: (inout MailQueue.Settings) -> Void = { _ in },
-         route: @escaping @Sendable (String) throws -> QueueRouting.Route = QueueHarness.seedRoute,
+         route: @escaping @Sendable (String) throws -> [MailTarget] = QueueHarness.seedRoute,
          remote: @escaping @Sendable (QueueRouting.RemoteJob) throws -> [DeliveryResult] = { job in
              job.envelope.recipients.map { _ in DeliveryResult(code: 250, enhanced: "2.0.0", text: "Ok: queued as X", relay: "sink [127.0.0.1]") }
+         },
+         local: @escaping @Sendable (QueueRouting.LocalJob) throws -> DeliveryResult = { _ in
+             DeliveryResult(code: 250, enhanced: "2.0.0", text: "Delivered", relay: "local")
          }) throws {
         self.dir = try dir ?? TestSupport.temporaryDirectory("queue")
         pool = NIOThreadPool(numberOfThreads: 4)
@@ -33,7 +37,7 @@ final class QueueHarness: @unchecked Sendable {
         settings.rewriter = HeaderRewriter(masqueradeAs: "domain.com", masqueradeDomains: ["host.domain.com", "host", "localhost"],
                                            masqueradeEnvelope: true, hostname: "host.domain.com")
         configure(&settings)
-        let jobs = remoteJobs
+        let jobs = remoteJobs, programs = localJobs
         let logs = LogCapture()
         self.logs = logs
         queue = MailQueue(
@@ -41,18 +45,21 @@ final class QueueHarness: @unchecked Sendable {
             routing: QueueRouting(resolve: { try route($0) }, deliverRemote: { job in
                 jobs.withLock { $0.append(job) }
                 return try remote(job)
+            }, deliverLocal: { job in
+                programs.withLock { $0.append(job) }
+                return try local(job)
             }),
             pool: pool, logger: Logger(label: "queue") { _ in logs }, clock: clock.queueClock)
     }
 
     /// you, user2, postmaster are local; anything @domain1.com else is unknown; the rest remote.
-    @Sendable static func seedRoute(_ address: String) throws -> QueueRouting.Route {
+    @Sendable static func seedRoute(_ address: String) throws -> [MailTarget] {
         let (user, domain) = (String(address.prefix { $0 != "@" }), String(address.drop { $0 != "@" }.dropFirst()))
         if ["you", "user2", "postmaster"].contains(user) && ["domain1.com", "host.domain.com"].contains(domain) {
-            return .local(mailbox: user)
+            return [MailTarget(.mailbox(user))]
         }
-        if domain == "domain1.com" { return .failed(DeliveryResult(code: 550, enhanced: "5.1.1", text: "<\(address)>... User unknown")) }
-        return .remote(address: address)
+        if domain == "domain1.com" { return [MailTarget(.error(SMTPReply(550, "5.1.1", "<\(address)>... User unknown")))] }
+        return [MailTarget(.remote(address: address, route: .mx))]
     }
 
     func start() async throws {

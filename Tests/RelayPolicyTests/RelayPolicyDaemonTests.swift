@@ -78,7 +78,7 @@ struct RelayPolicyDaemonTests {
         }
     }
 
-    @Test("rcpt: local users, the catch-all, relaying denied until a drac add, routes")
+    @Test("rcpt: local users, the catch-all, relaying denied until a drac add; resolve: targets with their routes")
     func rcptAndRoute() async throws {
         try await withStack { client, dir in
             let good = try await Self.connect(client, "127.0.0.2").client
@@ -89,10 +89,18 @@ struct RelayPolicyDaemonTests {
             let added = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "drac", "add", "127.0.0.2", "--set", "ipc.directory=\(dir)"])
             #expect(added.status == 0)
             #expect(Self.text(try await Self.rcpt(client, good, "friend@example.net")) == "relay")
-            guard case let .policyRouteReply(route) = try await client.request(.policyRoute(.with { $0.domain = "domain.ne.jp" })) else {
-                Issue.record("no route reply"); return
+            // The queue's question: the seed's mailertable route comes with the resolution (the
+            // address is never contacted: nothing is delivered here).
+            guard case let .policyResolution(resolution) = try await client.request(.policyResolve(.with { $0.recipient = "a@domain.ne.jp" })) else {
+                Issue.record("no resolution"); return
             }
-            #expect(route.kind == .smtp && route.host == "192.168.0.100" && !route.mxLookup)
+            #expect(resolution.deliveries.count == 1)
+            let route = resolution.deliveries.first?.route
+            #expect(resolution.deliveries.first?.kind == .remote && route?.kind == .smtp && route?.host == "192.168.0.100" && route?.mxLookup == false)
+            guard case let .policyResolution(local) = try await client.request(.policyResolve(.with { $0.recipient = "you@domain1.com" })) else {
+                Issue.record("no resolution"); return
+            }
+            #expect(local.deliveries.map(\.kind) == [.mailbox] && local.deliveries.first?.mailbox == "you")
             guard case let .policyVerdict(mail) = try await client.request(.policyMail(.with { $0.client = good; $0.sender = "a@b.test"; $0.size = 6_000_000 })) else {
                 Issue.record("no verdict"); return
             }

@@ -1,6 +1,7 @@
 import Foundation
 import MailstackMaps
 import RelayPolicyService
+import SMTP
 import Testing
 import TestSupport
 
@@ -132,25 +133,49 @@ struct RecipientResolutionTests {
                            isDracAuthorized: { _ in false })
     }()
 
+    static func one(_ kind: MailTarget.Kind, key: String?) -> RecipientResolution { RecipientResolution([MailTarget(kind)], key: key) }
+
     @Test("virtusertable chains, forwards, errors and plain local users", arguments: [
-        ("you@domain1.com", RecipientResolution.local(mailbox: "you", key: "you@domain1.com")),
-        ("user3@domain1.com", .remote(address: "user3@docomo.ne.jp", key: "user3@domain1.com")),
-        ("user5@domain2.tv", .remote(address: "user5@pdx.ne.jp", key: "user5@domain2.tv")),
-        ("info@domain2.tv", .local(mailbox: "info-domain2.tv", key: "info@domain2.tv")),
-        ("friend@example.net", .remote(address: "friend@example.net", key: nil)),
-        ("postmaster@host.domain.com", .local(mailbox: "postmaster", key: nil)),
-        ("you+list@host.domain.com", .local(mailbox: "you", key: nil)),
+        ("you@domain1.com", one(.mailbox("you"), key: "you@domain1.com")),
+        ("user3@domain1.com", one(.remote(address: "user3@docomo.ne.jp", route: .mx), key: "user3@domain1.com")),
+        ("user5@domain2.tv", one(.remote(address: "user5@pdx.ne.jp", route: .mx), key: "user5@domain2.tv")),
+        ("info@domain2.tv", one(.mailbox("info-domain2.tv"), key: "info@domain2.tv")),
+        ("friend@example.net", one(.remote(address: "friend@example.net", route: .mx), key: nil)),
+        ("postmaster@host.domain.com", one(.mailbox("postmaster"), key: nil)),
+        ("you+list@host.domain.com", one(.mailbox("you"), key: nil)),
     ])
     func resolve(recipient: String, expected: RecipientResolution) throws {
         #expect(try Self.policy.resolve(recipient) == expected)
     }
 
+    /// The one error target of a resolution, or nil.
+    static func error(_ resolution: RecipientResolution) -> SMTPReply? {
+        guard resolution.targets.count == 1, case let .error(reply) = resolution.targets[0].kind else { return nil }
+        return reply
+    }
+
     @Test("the catch-all's error and a missing mailbox are permanent failures")
     func failures() throws {
-        guard case let .error(reply) = try Self.policy.resolve("nobody@domain1.com") else { Issue.record("no error"); return }
-        #expect("\(reply)" == "550 5.5.1 <nobody@domain1.com>... Unknown user")
-        guard case let .error(missing) = try Self.policy.resolve("fml@domain1.com") else { Issue.record("no error"); return }
-        #expect("\(missing)" == "550 5.1.1 <fml@domain1.com>... User unknown")
+        #expect(Self.error(try Self.policy.resolve("nobody@domain1.com")).map { "\($0)" } == "550 5.5.1 <nobody@domain1.com>... Unknown user")
+        #expect(Self.error(try Self.policy.resolve("fml@domain1.com")).map { "\($0)" } == "550 5.1.1 <fml@domain1.com>... User unknown")
+    }
+
+    @Test("mailertable decides here, once: an smtp: route travels with the address, local: delivers here, error: fails")
+    func mailertable() throws {
+        var settings = RelayPolicy.Settings()
+        settings.localDomains = ["domain1.com"]
+        let routes = ["relay.test": "smtp:[127.0.0.1]:2525", ".mx.test": "smtp:mx.example.test", "here.test": "local:you",
+                      "self.test": "local:", "gone.test": "error:5.1.2:Host gone"]
+        let policy = RelayPolicy(settings: settings, access: AccessMap(lookup: { _ in nil }), virtusers: VirtualUserTable(lookup: { _ in nil }),
+                                 mailers: MailerTable(lookup: { routes[$0] }), localUserExists: { ["you", "user2"].contains($0) },
+                                 isDracAuthorized: { _ in false })
+        #expect(try policy.resolve("a@relay.test").targets == [MailTarget(.remote(address: "a@relay.test", route: .smtp(host: "127.0.0.1", mxLookup: false, port: 2525)))])
+        #expect(try policy.resolve("a@sub.mx.test").targets == [MailTarget(.remote(address: "a@sub.mx.test", route: .smtp(host: "mx.example.test", mxLookup: true, port: nil)))])
+        #expect(try policy.resolve("anyone@here.test").targets == [MailTarget(.mailbox("you"))])
+        #expect(try policy.resolve("user2@self.test").targets == [MailTarget(.mailbox("user2"))])
+        #expect(Self.error(try policy.resolve("nobody@self.test"))?.enhanced == "5.1.1")
+        #expect(Self.error(try policy.resolve("a@gone.test")).map { "\($0)" } == "550 5.1.2 Host gone")
+        #expect(try policy.resolve("a@elsewhere.test").targets == [MailTarget(.remote(address: "a@elsewhere.test", route: .mx))])
     }
 
     @Test("a loop in the table is an error after 10 hops, not a hang")
@@ -161,7 +186,7 @@ struct RecipientResolutionTests {
         let policy = RelayPolicy(settings: settings, access: AccessMap(lookup: { _ in nil }),
                                  virtusers: VirtualUserTable(lookup: { table[$0] }),
                                  localUserExists: { _ in true }, isDracAuthorized: { _ in false })
-        guard case let .error(reply) = try policy.resolve("x@a.test") else { Issue.record("no error"); return }
+        let reply = try #require(Self.error(try policy.resolve("x@a.test")))
         #expect(reply.code == 554 && reply.enhanced == "5.4.6")
     }
 }

@@ -28,7 +28,7 @@ struct FeedTLSTests {
         var logger = Logger(label: "feed")
         logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] != nil ? .trace : .critical
         return Feed(settings: settings, resolver: DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(10)),
-                    logger: logger) { _ in .init() }
+                    logger: logger)
     }
 
     func message(_ recipient: String = "a@secure.test") -> Feed.Message {

@@ -16,7 +16,7 @@ struct FeedTests {
     static let body = "From: <s@client.test>\r\nSubject: feed\r\nMessage-ID: <feed@test>\r\n\r\n.leading dot\r\nbody\r\n"
 
     func feed(dns: TestDNSServer, port: Int, configure: (inout Feed.Settings) -> Void = { _ in },
-              routes: [String: Mailstack_Ipc_PolicyRouteReply] = [:]) -> Feed {
+              routes: [String: MailRoute] = [:]) -> RoutedFeed {
         var settings = Feed.Settings()
         settings.hostname = "host.domain.com"
         settings.defaultPort = port
@@ -26,7 +26,7 @@ struct FeedTests {
         var logger = Logger(label: "feed")
         logger.logLevel = ProcessInfo.processInfo.environment["FEED_DEBUG"] != nil ? .trace : .critical
         let resolver = DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(10))
-        return Feed(settings: settings, resolver: resolver, logger: logger) { domain in routes[domain] ?? .init() }
+        return RoutedFeed(feed: Feed(settings: settings, resolver: resolver, logger: logger), routes: routes)
     }
 
     func message(_ recipients: [String], body: String = FeedTests.body) -> Feed.Message {
@@ -34,8 +34,8 @@ struct FeedTests {
                      body: ByteBuffer(string: body))
     }
 
-    static func route(_ host: String, port: Int, mx: Bool = false) -> Mailstack_Ipc_PolicyRouteReply {
-        .with { $0.kind = .smtp; $0.host = host; $0.mxLookup = mx; $0.port = UInt32(port) }
+    static func route(_ host: String, port: Int, mx: Bool = false) -> MailRoute {
+        .smtp(host: host, mxLookup: mx, port: port)
     }
 
     @Test("MX in preference order: an unreachable first MX is skipped, the second takes the message, dot-stuffing round trips")
@@ -73,7 +73,7 @@ struct FeedTests {
         let dns = try await TestDNSServer(records: ["mx-host=routed.test,nowhere.routed.test,10"])
         let f = feed(dns: dns, port: 9, routes: [
             "routed.test": Self.route("127.0.0.1", port: sink.port),
-            "refused.test": .with { $0.kind = .error; $0.error = .with { $0.code = 550; $0.enhanced = "5.7.1"; $0.text = "we do not send there" } },
+            "refused.test": .error(SMTPReply(550, "5.7.1", "we do not send there")),
         ])
         let results = await f.deliver(message(["x@routed.test", "y@refused.test"]))
         #expect(results.map(\.code) == [250, 550])
@@ -256,4 +256,19 @@ struct ReplyDecoderTests {
         #expect(try tolerant.readInbound(as: SMTPReply.self)?.lines == ["ok"])
         #expect(try tolerant.readInbound(as: SMTPReply.self)?.lines == ["bare LF"])
     }
+}
+
+/// A feed whose messages get their recipients' routes from a table by domain, as relay-policy's
+/// answers would bring them through the queue.
+struct RoutedFeed {
+    let feed: Feed
+    let routes: [String: MailRoute]
+
+    func deliver(_ message: Feed.Message) async -> [DeliveryResult] {
+        var message = message
+        message.routes = message.recipients.map { routes[$0.domain] ?? .mx }
+        return await feed.deliver(message)
+    }
+
+    var connectionsOpened: Int { feed.connectionsOpened }
 }

@@ -67,68 +67,31 @@ extension MailQueue {
             return nil
         }
         let started = clock.now()
-        let routes = await resolveAll(pending.map { envelope.recipients[$0].address })
-        var results: [Int: DeliveryResult] = [:]
-        var mailers: [Int: String] = [:]
-        var locals: [String: [Int]] = [:]
-        var remotes: [(index: Int, address: String)] = []
-        for (index, route) in zip(pending, routes) {
-            switch route {
-            case let .local(mailbox): locals[mailbox, default: []].append(index); mailers[index] = "local"
-            case let .remote(address): remotes.append((index, address)); mailers[index] = "esmtp"
-            case let .failed(result): results[index] = result; mailers[index] = "error"
-            }
-        }
-        for (mailbox, indices) in locals.sorted(by: { $0.key < $1.key }) {
-            let result = await deliverLocal(envelope, body: body, mailbox: mailbox)
-            for index in indices { results[index] = result }
-        }
-        if !remotes.isEmpty {
-            var job = envelope
-            job.recipients = remotes.map { remote in
-                var recipient = envelope.recipients[remote.index]
-                if recipient.orcpt.isEmpty, remote.address != recipient.address { recipient.orcpt = "rfc822;" + recipient.address }
-                recipient.address = remote.address
-                return recipient
-            }
-            var answers: [DeliveryResult]
-            do {
-                answers = try await routing.deliverRemote(.init(envelope: job, body: body, ignoreBackoff: entry.flushed))
-                if answers.count != remotes.count {
-                    answers = remotes.map { _ in DeliveryResult(code: 451, enhanced: "4.3.0", text: "smtpfeed-out answered \(answers.count) results for \(remotes.count) recipients") }
-                }
-            } catch {
-                answers = remotes.map { _ in
-                    DeliveryResult(code: 451, enhanced: "4.4.1", text: "remote delivery unavailable: \(error)", ourSide: true)
-                }
-            }
-            for (remote, answer) in zip(remotes, answers) { results[remote.index] = answer }
-        }
+        let (attempted, targets) = await perform(entry, pending: pending, body: body)
 
         // Decide, log, then act: reports, the state.
         let now = clock.now()
-        let attempted = pending.compactMap { index in
-            results[index].map { DeliveryDecision.Attempted(index: index, result: $0, mailer: mailers[index] ?? "?") }
-        }
-        let decision = DeliveryDecision.decide(attempted, envelope: envelope, state: state, now: now, timing: timing)
-        for item in attempted {
+        let decision = DeliveryDecision.decide(attempted, targets: targets, envelope: envelope, state: state, now: now, timing: timing)
+        for (item, stat) in zip(attempted, decision.stats) {
             let recipient = envelope.recipients[item.index], result = item.result
             let orcpt = recipient.orcpt.isEmpty ? "" : ", orcpt=\(recipient.orcpt)"
-            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(item.mailer), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(decision.stats[item.index] ?? "")")
+            // sendmail logs an alias's targets as their own to= with the alias they came from.
+            let via = item.target.alias.isEmpty ? "" : ", to=<\(item.target)> (alias \(item.target.alias))"
+            logger.info("\(envelope.id): to=<\(recipient.address)>\(orcpt)\(via), delay=\(Self.clock(now - envelope.arrival)), xdelay=\(Self.clock(now - started)), mailer=\(item.mailer), relay=\(result.relay.isEmpty ? "none" : result.relay), dsn=\(result.enhanced), stat=\(stat)")
         }
-        for index in decision.discarded {
-            logger.error("\(envelope.id): double bounce to <\(envelope.recipients[index].address)> failed too; discarded")
+        for position in decision.discarded {
+            logger.error("\(envelope.id): double bounce to <\(envelope.recipients[attempted[position].index].address)> failed too; discarded")
         }
 
         // Reports first (durable), then the state: a crash in between sends a report twice,
         // never loses one.
         do {
-            try await report(.failure, envelope: envelope, entries: decision.failures, body: body, now: now)
+            try await report(.failure, envelope: envelope, notices: decision.failures, body: body, now: now)
             if decision.warnDue {
                 try await report(.delay(warnAfter: settings.warnAfter, returnAfter: settings.returnAfter), envelope: envelope,
-                                 entries: decision.delays, body: body, now: now)
+                                 notices: decision.delays, body: body, now: now)
             }
-            try await report(.success, envelope: envelope, entries: decision.successes, body: body, now: now)
+            try await report(.success, envelope: envelope, notices: decision.successes, body: body, now: now)
         } catch {
             logger.error("\(envelope.id): cannot queue a delivery report: \(error); retrying the message later")
             return nil
@@ -149,28 +112,15 @@ extension MailQueue {
         return Outcome(state: state, done: done)
     }
 
-    /// Every recipient's route, asked of relay-policy concurrently; a failure to ask is a
-    /// temporary failure of that recipient. (The routes are gathered in a locked array: returned
-    /// as task-group results they crashed release builds under load with an out-of-range index,
-    /// seen in bench/feed/run.sh with Swift 6.3.1; not understood further.)
-    nonisolated func resolveAll(_ addresses: [String]) async -> [QueueRouting.Route] {
-        @Sendable func unavailable(_ error: Error) -> QueueRouting.Route {
-            .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)", ourSide: true))
+    /// A program or file target through local-delivery (never in this process).
+    nonisolated func deliverProgramOrFile(_ envelope: QueueEnvelope, recipient index: Int, target: MailTarget, body: [UInt8]) async -> DeliveryResult {
+        let job = QueueRouting.LocalJob(queueID: envelope.id, sender: target.sender ?? envelope.sender,
+                                        recipient: envelope.recipients[index], target: target, body: body)
+        do {
+            return try await routing.deliverLocal(job)
+        } catch {
+            return DeliveryResult(code: 451, enhanced: "4.3.0", text: "local-delivery unavailable: \(error)", relay: "local", ourSide: true)
         }
-        if addresses.count == 1 {
-            do { return [try await routing.resolve(addresses[0])] } catch { return [unavailable(error)] }
-        }
-        let routes = RouteSlots(count: addresses.count)
-        await withDiscardingTaskGroup { group in
-            for (i, address) in addresses.enumerated() {
-                group.addTask {
-                    let route: QueueRouting.Route
-                    do { route = try await self.routing.resolve(address) } catch { route = unavailable(error) }
-                    routes.slots.withLock { $0[i] = route }
-                }
-            }
-        }
-        return routes.slots.withLock { $0.map { $0 ?? unavailable(CancellationError()) } }
     }
 
     /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
@@ -196,6 +146,19 @@ extension MailQueue {
         } catch {
             logger.error("\(envelope.id): Maildir \(path): \(error)")
             return DeliveryResult(code: 451, enhanced: "4.3.0", text: "Maildir \(mailbox) unavailable", relay: "local")
+        }
+    }
+
+    /// Queues the reports of `notices`, one per addressee: the message's sender, or a list's
+    /// owner for the failures of its members.
+    nonisolated func report(_ kind: DeliveryReport.Kind, envelope: QueueEnvelope, notices: [DeliveryDecision.Notice],
+                            body: [UInt8], now: Int64) async throws {
+        var addressees: [String?] = []
+        for notice in notices where !addressees.contains(notice.to) { addressees.append(notice.to) }
+        for to in addressees {
+            var original = envelope
+            if let to { original.sender = to }
+            try await report(kind, envelope: original, entries: notices.filter { $0.to == to }.map(\.entry), body: body, now: now)
         }
     }
 
@@ -226,10 +189,4 @@ extension MailQueue {
         let hms = "\(String(s / 3600 % 24).leftPadded(to: 2)):\(String(s / 60 % 60).leftPadded(to: 2)):\(String(s % 60).leftPadded(to: 2))"
         return s >= 86400 ? "\(s / 86400)+\(hms)" : hms
     }
-}
-
-/// The routes of one attempt's recipients, filled in by concurrent questions.
-final class RouteSlots: Sendable {
-    let slots: Mutex<[QueueRouting.Route?]>
-    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
 }

@@ -9,20 +9,13 @@ extension QueueRouting {
     /// smtpfeed-out delivers remote ones (feed.deliver, the body streamed).
     public static func ipc(policy: PolicyClient, feed: FeedClient) -> QueueRouting {
         QueueRouting(
-            resolve: { address in
-                let answer = try await policy.resolve(address)
-                switch answer.kind {
-                case .local: return .local(mailbox: answer.mailbox)
-                case .remote: return .remote(address: answer.address)
-                default:
-                    return .failed(DeliveryResult(SMTPReply(answer.error)))
-                }
-            },
+            resolve: { address in try await policy.resolve(address).deliveries.map(MailTarget.init) },
             deliverRemote: { job in
                 let request = Mailstack_Ipc_FeedDeliver.with {
                     $0.queueID = job.envelope.id
                     $0.sender = job.envelope.sender
                     $0.recipients = job.envelope.recipients.map(\.ipc)
+                    $0.routes = job.routes.map(\.ipc)
                     $0.envid = job.envelope.envid
                     $0.ret = job.envelope.ret.ipc
                     $0.body = job.envelope.body.ipc
@@ -33,6 +26,9 @@ extension QueueRouting {
                 let body = OneBuffer(buffer: ByteBuffer(bytes: job.body))
                 let result = try await feed.deliver(request, body: body)
                 return result.results.map(DeliveryResult.init)
+            },
+            deliverLocal: { job in
+                throw IPCError.peerUnavailable(service: "local-delivery", reason: "not wired yet")
             })
     }
 }

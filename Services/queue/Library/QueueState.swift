@@ -17,6 +17,9 @@ public struct QueueState: Equatable, Sendable {
     public var lastError = ""
     /// Finished recipients by index in the envelope.
     public var finished: [Int: Outcome] = [:]
+    /// Finished targets of recipients not yet finished (an alias's list partly delivered), by
+    /// recipient index and `MailTarget.key`: a retry never repeats them.
+    public var targets: [Int: [String: Outcome]] = [:]
 
     public init() {}
 
@@ -32,6 +35,11 @@ public struct QueueState: Equatable, Sendable {
         for (index, outcome) in finished.sorted(by: { $0.key < $1.key }) {
             SpoolText.appendRecord(outcome.rawValue, [String(index)], to: &out)
         }
+        for (index, done) in targets.sorted(by: { $0.key < $1.key }) {
+            for (key, outcome) in done.sorted(by: { $0.key < $1.key }) {
+                SpoolText.appendRecord("target", [outcome.rawValue, String(index), key], to: &out)
+            }
+        }
         return out
     }
 
@@ -41,6 +49,13 @@ public struct QueueState: Equatable, Sendable {
         var state = QueueState()
         for line in SpoolText.lines(bytes) {
             let fields = SpoolText.fields(line)
+            if fields.count == 4, fields[0].elementsEqual("target".utf8) {
+                if let outcome = Outcome(rawValue: String(decoding: fields[1], as: UTF8.self)),
+                   let index: Int = SpoolText.integer(fields[2]), let key = SpoolText.unescape(fields[3]) {
+                    state.targets[index, default: [:]][key] = outcome
+                }
+                continue
+            }
             guard fields.count == 2 else { continue }
             let value = fields[1]
             switch String(decoding: fields[0], as: UTF8.self) {

@@ -41,8 +41,6 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 return .policyVerdict(Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
                                                                        reason: "\(error)"))))
             }
-        case let .policyRoute(route):
-            return .policyRouteReply(self.route(route.domain))
         case let .policyResolve(resolve):
             return .policyResolution(self.resolve(resolve.recipient))
         default:
@@ -79,54 +77,18 @@ public struct PolicyRequestHandler: IPCRequestHandler {
         }
     }
 
-    func route(_ domain: String) -> Mailstack_Ipc_PolicyRouteReply {
-        var reply = Mailstack_Ipc_PolicyRouteReply()
-        do {
-            guard let match = try mailers.route(domain) else { return reply }
-            reply.key = match.key
-            switch match.route {
-            case let .smtp(host, mxLookup, port):
-                reply.kind = .smtp
-                reply.host = host
-                reply.mxLookup = mxLookup
-                reply.port = UInt32(port ?? 0)
-            case let .local(user):
-                reply.kind = .local
-                reply.user = user
-            case let .error(code, enhanced, text):
-                reply.kind = .error
-                reply.error = SMTPReply(code, enhanced, text, reason: "mailertable \(match.key)").ipc
-            }
-        } catch {
-            logger.error("route \(domain): \(error)")
-            reply.kind = .error
-            reply.error = SMTPReply(451, "4.3.0", "Temporary routing failure", reason: "\(error)").ipc
-        }
-        return reply
-    }
-
     func resolve(_ recipient: String) -> Mailstack_Ipc_PolicyResolution {
-        var reply = Mailstack_Ipc_PolicyResolution()
+        let resolution: RecipientResolution
         do {
-            switch try policy.resolve(recipient) {
-            case let .local(mailbox, key):
-                reply.kind = .local
-                reply.mailbox = mailbox
-                reply.key = key ?? ""
-            case let .remote(address, key):
-                reply.kind = .remote
-                reply.address = address
-                reply.key = key ?? ""
-            case let .error(error):
-                reply.kind = .error
-                reply.error = error.ipc
-            }
+            resolution = try policy.resolve(recipient)
         } catch {
             logger.error("resolve \(recipient): \(error)")
-            reply.kind = .error
-            reply.error = SMTPReply(451, "4.3.0", "Temporary failure resolving <\(recipient)>", reason: "\(error)").ipc
+            resolution = .error(SMTPReply(451, "4.3.0", "Temporary failure resolving <\(recipient)>", reason: "\(error)"))
         }
-        return reply
+        return .with {
+            $0.deliveries = resolution.targets.map(\.ipc)
+            $0.key = resolution.key ?? ""
+        }
     }
 
     // MARK: messages

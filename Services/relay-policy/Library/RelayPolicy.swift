@@ -47,13 +47,16 @@ public struct RelayPolicy: Sendable {
     /// Whether a local user (a mailbox) exists.
     public let localUserExists: @Sendable (String) -> Bool
     public let isDracAuthorized: @Sendable (String) async throws -> Bool
+    /// Routes for remote domains (nil: MX routing for all).
+    public let mailers: MailerTable?
 
-    public init(settings: Settings, access: AccessMap, virtusers: VirtualUserTable,
+    public init(settings: Settings, access: AccessMap, virtusers: VirtualUserTable, mailers: MailerTable? = nil,
                 localUserExists: @escaping @Sendable (String) -> Bool,
                 isDracAuthorized: @escaping @Sendable (String) async throws -> Bool) {
         self.settings = settings
         self.access = access
         self.virtusers = virtusers
+        self.mailers = mailers
         self.localUserExists = localUserExists
         self.isDracAuthorized = isDracAuthorized
     }

@@ -39,14 +39,16 @@ settings.localDomains = Set(virtualDomains + configuration.localNames.map { $0.l
 let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCServiceName.relayPolicy, configuration: configuration,
                                     logger: logger, timeout: DracClient.lookupTimeout))
 let users = PasswdFile(path: configuration.pop3PasswdFile)
+let mailers = MailerTable(lookup: map(configuration.mailertableMap))
 let policy = RelayPolicy(
     settings: settings,
     access: AccessMap(lookup: map(configuration.accessMap)),
     virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap)),
+    mailers: mailers,
     localUserExists: { users.user($0) != nil || $0 == "postmaster" },
     isDracAuthorized: { address in try await drac.isAuthorized(address) })
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
-let handler = PolicyRequestHandler(policy: policy, mailers: MailerTable(lookup: map(configuration.mailertableMap)),
+let handler = PolicyRequestHandler(policy: policy, mailers: mailers,
                                    resolver: resolver, maxMessageSize: configuration.maxMessageSize, logger: logger)
 let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, configuration: configuration,
                                           activated: SocketActivation.take(), logger: logger)

@@ -61,6 +61,8 @@ public final class Feed: Sendable {
         public var id: String
         public var sender: String
         public var recipients: [EnvelopeRecipient]
+        /// Each recipient's mailertable route, in order (missing ones: MX routing).
+        public var routes: [MailRoute] = []
         public var envid = ""
         public var ret: DSNReturn?
         public var eightBit = false
@@ -76,8 +78,9 @@ public final class Feed: Sendable {
             self.recipients = recipients
             self.body = body
         }
-    }
 
+        func route(of index: Int) -> MailRoute { index < routes.count ? routes[index] : .mx }
+    }
 
     let settings: Settings
     let router: FeedRouter
@@ -91,12 +94,11 @@ public final class Feed: Sendable {
     /// Connections opened so far (reused ones count once).
     public var connectionsOpened: Int { opened.load(ordering: .relaxed) }
 
-    /// A feed whose routes come from `route` (relay-policy's mailertable answer for a domain)
+    /// A feed; each message brings its recipients' routes (relay-policy's mailertable answers)
     /// and `resolver` (MX, A, AAAA).
-    public convenience init(settings: Settings, resolver: DNSResolver, logger: Logger,
-                            route: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply) {
+    public convenience init(settings: Settings, resolver: DNSResolver, logger: Logger) {
         self.init(settings: settings, router: FeedRouter(resolver: resolver, smartHost: settings.smartHost, defaultPort: settings.defaultPort,
-                                                         localNames: settings.localNames, route: route), logger: logger)
+                                                         localNames: settings.localNames), logger: logger)
     }
 
     init(settings: Settings, router: FeedRouter, logger: Logger) {
@@ -114,14 +116,14 @@ public final class Feed: Sendable {
                 DeliveryResult(code: 552, enhanced: "5.3.4", text: "Message is too large; \(settings.maxMessageSize) octets max")
             }
         }
-        // Destinations of every domain, resolved in parallel.
-        let domains = Array(Set(message.recipients.map(\.domain)))
-        let found = Collected<[String: FeedRouter.Destination]>([:])
+        // Destinations of every domain and its route, resolved in parallel.
+        let ways = message.recipients.indices.map { FeedRouter.Way(domain: message.recipients[$0].domain, route: message.route(of: $0)) }
+        let found = Collected<[FeedRouter.Way: FeedRouter.Destination]>([:])
         await withDiscardingTaskGroup { group in
-            for domain in domains {
+            for way in Set(ways) {
                 group.addTask {
-                    let destination = await self.router.destination(for: domain)
-                    found.value.withLock { $0[domain] = destination }
+                    let destination = await self.router.destination(for: way)
+                    found.value.withLock { $0[way] = destination }
                 }
             }
         }
@@ -135,7 +137,7 @@ public final class Feed: Sendable {
         }
         var groups: [Group: (hosts: [FeedRouter.Host], tls: OutboundTLSPolicy, indices: [Int])] = [:]
         for (index, recipient) in message.recipients.enumerated() {
-            switch destinations[recipient.domain] ?? .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "no route")) {
+            switch destinations[ways[index]] ?? .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "no route")) {
             case let .failed(result): results[index] = result
             case let .hosts(hosts):
                 let tls = settings.tlsPolicy(for: recipient.domain)

@@ -10,8 +10,8 @@ public struct FeedRequestHandler: IPCRequestHandler {
     let feed: Feed
     let logger: Logger
 
-    public init(settings: Feed.Settings, resolver: DNSResolver, policy: PolicyClient, logger: Logger) {
-        feed = Feed(settings: settings, resolver: resolver, logger: logger) { domain in try await policy.route(domain) }
+    public init(settings: Feed.Settings, resolver: DNSResolver, logger: Logger) {
+        feed = Feed(settings: settings, resolver: resolver, logger: logger)
         self.logger = logger
     }
 
@@ -25,6 +25,7 @@ public struct FeedRequestHandler: IPCRequestHandler {
         var message = Feed.Message(id: job.queueID, sender: job.sender,
                                    recipients: job.recipients.map(EnvelopeRecipient.init),
                                    body: body)
+        message.routes = job.recipients.indices.map { $0 < job.routes.count ? MailRoute(job.routes[$0]) : .mx }
         message.envid = job.envid
         message.ret = DSNReturn(job.ret)
         message.eightBit = SMTPBodyType(job.body) == .eightBitMIME

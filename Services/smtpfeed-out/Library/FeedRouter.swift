@@ -2,11 +2,9 @@
 import Glibc
 #endif
 import DNS
-import IPC
-import IPCTransport
 import SMTP
 
-/// Where mail for a domain goes: the smart host, else relay-policy's mailertable route
+/// Where mail for a domain goes: the smart host, else the mailertable route relay-policy gave
 /// (`smtp:[host]` means no MX lookup, `:port` optional, `error:` fails), else the domain's MX
 /// hosts in preference order (random among equals), else its own A/AAAA (RFC 5321 5.1); a null
 /// MX (RFC 7505) is a permanent failure. An MX host that is this host (one of its names) is
@@ -20,6 +18,12 @@ struct FeedRouter: Sendable {
         var port: Int
     }
 
+    /// A domain and the route relay-policy gave its recipients: what a destination is found for.
+    struct Way: Hashable, Sendable {
+        var domain: String
+        var route: MailRoute
+    }
+
     enum Destination: Equatable, Sendable {
         case hosts([Host])
         case failed(DeliveryResult)
@@ -31,27 +35,17 @@ struct FeedRouter: Sendable {
     let defaultPort: Int
     /// This host's names, lowercase ($j and host.local_names).
     var localNames: Set<String> = []
-    /// relay-policy's mailertable answer for a domain.
-    let route: @Sendable (String) async throws -> Mailstack_Ipc_PolicyRouteReply
-
-    func destination(for domain: String) async -> Destination {
-        do {
-            if let smartHost, let (host, mx, port) = Self.parse(smartHost) {
-                return await hosts(host, mxLookup: mx, port: port ?? defaultPort)
-            }
-            let answer = try await route(domain)
-            switch answer.kind {
-            case .smtp:
-                return await hosts(answer.host, mxLookup: answer.mxLookup, port: answer.port == 0 ? defaultPort : Int(answer.port))
-            case .error:
-                return .failed(DeliveryResult(SMTPReply(answer.error)))
-            case .local:
-                return .failed(DeliveryResult(code: 550, enhanced: "5.3.5", text: "mailertable local: routes are not for smtpfeed-out (\(answer.key))"))
-            default:
-                return await hosts(domain, mxLookup: true, port: defaultPort)
-            }
-        } catch {
-            return .failed(DeliveryResult(code: 451, enhanced: "4.3.0", text: "routing unavailable: \(error)"))
+    func destination(for way: Way) async -> Destination {
+        if let smartHost, let (host, mx, port) = Self.parse(smartHost) {
+            return await hosts(host, mxLookup: mx, port: port ?? defaultPort)
+        }
+        switch way.route {
+        case let .smtp(host, mxLookup, port):
+            return await hosts(host, mxLookup: mxLookup, port: port ?? defaultPort)
+        case let .error(reply):
+            return .failed(DeliveryResult(reply))
+        case .mx:
+            return await hosts(way.domain, mxLookup: true, port: defaultPort)
         }
     }
 

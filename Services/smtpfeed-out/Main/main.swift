@@ -2,7 +2,8 @@
 //
 // Serves:     <ipc.directory>/smtpfeed-out.sock (or the socket systemd passes): feed.deliver
 //             from the queue, a result per recipient.
-// Talks to:   relay-policy (mailertable routes), DNS (dns.servers: MX, A, AAAA), the mail
+// Talks to:   DNS (dns.servers: MX, A, AAAA; the queue brings each recipient's mailertable
+//             route from relay-policy with the message), the mail
 //             exchangers over SMTP (outbound.port, STARTTLS when offered; verified for
 //             outbound.require_tls, pinned for outbound.tls_fingerprints domains; the system
 //             trust store in /etc/ssl/certs).
@@ -39,16 +40,11 @@ settings.hostBackoff = configuration.outboundHostBackoff
 settings.requireTLS = Set(configuration.outboundRequireTLS)
 settings.tlsFingerprints = configuration.outboundTLSFingerprints.mapValues(CertificatePins.init)
 
-let policy = PolicyClient(Daemon.client(of: IPCServiceName.relayPolicy, from: IPCServiceName.smtpfeedOut, configuration: configuration,
-                                        logger: logger))
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
 let server = try await Daemon.ipcListener(service: IPCServiceName.smtpfeedOut, configuration: configuration,
                                           activated: SocketActivation.take(), logger: logger)
 try await Daemon.run(
     service: "smtpfeed-out",
-    services: [
-        IPCServerService(server: server, handler: FeedRequestHandler(settings: settings, resolver: resolver, policy: policy, logger: logger)),
-        IPCClientService(client: policy.ipc),
-    ],
+    services: [IPCServerService(server: server, handler: FeedRequestHandler(settings: settings, resolver: resolver, logger: logger))],
     status: settings.smartHost.map { "smart host \($0)" } ?? "MX routing, port \(settings.defaultPort)",
     logger: logger)
