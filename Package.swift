@@ -164,7 +164,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // Benchmarks (not tests).
