@@ -185,7 +185,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService",
-                "IPC", "Users", "MailstackMaps", "MailstackConfig", nio, nioPosix,
+                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/mailstack-fuzz"
