@@ -31,6 +31,9 @@ public final class AliasesDatabase: Sendable {
     /// throws `AliasesError.badValue` (never a guess).
     public func targets(for name: String) throws -> [AliasTarget]? {
         guard let value = try value(for: name) else { return nil }
+        guard value.count <= AliasesFile.maxEntryLength else {
+            throw AliasesError.badValue(database: path, name: AliasBytes.fold(name), reason: "value longer than \(AliasesFile.maxEntryLength) octets")
+        }
         do {
             return try AliasTargetParser.parseList(value)
         } catch {
