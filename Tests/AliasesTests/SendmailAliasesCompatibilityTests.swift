@@ -11,14 +11,14 @@ import Testing
 /// aliases file; it refuses -bi to a user that is neither root nor in class t (`Ct`); and with
 /// an unqualified host name (this machine's is `vm`) it sleeps 60 s before going on. As root the
 /// test runs it in a UTS namespace of its own whose host name is `mailstack.test` (`unshare -u`).
-/// As another user it runs it directly, with that user in class t, and takes the 60 s on an
-/// unqualified host (a user namespace mapped to root gets the host name but sendmail then fails
-/// to drop its supplementary groups: setgroups is denied there).
+/// As another user (or without unshare) it runs it directly, that user in class t, and takes
+/// the 60 s on an unqualified host (a user namespace mapped to root would get the host name, but
+/// sendmail then fails to drop its supplementary groups: setgroups is denied there).
 @Suite("compatibility with sendmail's newaliases and praliases")
 struct SendmailAliasesCompatibilityTests {
-    static let sendmail = AliasesTestSupport.sendmailDirectory + "/sendmail"
+    static let sendmailPath = AliasesTestSupport.sendmailDirectory + "/sendmail"
     static let praliases = AliasesTestSupport.sendmailDirectory + "/praliases"
-    static let present = FileManager.default.isExecutableFile(atPath: sendmail) && FileManager.default.isExecutableFile(atPath: praliases)
+    static let present = FileManager.default.isExecutableFile(atPath: sendmailPath) && FileManager.default.isExecutableFile(atPath: praliases)
     static let missing = "sendmail-bin is not unpacked in .build/sendmail-bin: run scripts/install-deps.sh"
     /// The interop tests are skipped, saying why, when the binaries are missing (and `binaries`
     /// fails, as in SendmailCompatibilityTests).
@@ -38,6 +38,13 @@ struct SendmailAliasesCompatibilityTests {
     /// sendmail's newaliases on `dir/aliases`; `mapClass` is the AliasFile's class prefix ("" is
     /// sendmail's default, as Debian's sendmail.cf has it: `O AliasFile=/etc/mail/aliases`).
     static func sendmailNewaliases(_ dir: String, mapClass: String = "") throws -> TestSupport.Result {
+        try sendmail(dir, mapClass: mapClass, ["-bi"])
+    }
+
+    /// sendmail with `arguments` and a minimal configuration for `dir/aliases` (written to
+    /// `dir/sendmail.cf`): the local mailer, aliasable, and a ruleset 0 that resolves every
+    /// address to it.
+    static func sendmail(_ dir: String, mapClass: String = "", _ arguments: [String]) throws -> TestSupport.Result {
         let root = geteuid() == 0
         let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
         let cf = """
@@ -52,9 +59,11 @@ struct SendmailAliasesCompatibilityTests {
 
             """
         try cf.write(toFile: dir + "/sendmail.cf", atomically: true, encoding: .utf8)
-        let argv = root
-            ? ["/usr/bin/unshare", "-u", "/bin/sh", "-c", "hostname mailstack.test && exec \"$0\" -C \"$1\" -bi", sendmail, dir + "/sendmail.cf"]
-            : [sendmail, "-C", dir + "/sendmail.cf", "-bi"]
+        let command = [sendmailPath, "-C", dir + "/sendmail.cf"] + arguments
+        let unshare = "/usr/bin/unshare"
+        let argv = root && FileManager.default.isExecutableFile(atPath: unshare)
+            ? [unshare, "-u", "/bin/sh", "-c", "hostname mailstack.test && exec \"$@\"", "sh"] + command
+            : command
         return try AliasesTestSupport.run(argv)
     }
 
