@@ -8,6 +8,7 @@ public struct AliasDelivery: Hashable, Sendable {
         case includeOwner(path: String)
     }
 
+    /// What to deliver to; two deliveries with the same target are the same delivery.
     public enum Target: Hashable, Sendable {
         /// A local mailbox (a passwd-file user).
         case mailbox(String)
