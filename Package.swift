@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "IPCTransport", dependencies: ["IPC", "SMTP", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
         // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
         .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
+        // Shared/Aliases: sendmail's aliases file, its aliases.db (newaliases) and the alias expander.
+        .target(name: "MailstackAliases", dependencies: ["MailstackMaps"], path: "Shared/Aliases"),
         // Shared/Config: the configuration file, its documented keys, the sendmail.mc importer.
         .target(name: "MailstackConfig", dependencies: [.product(name: "Yams", package: "Yams")], path: "Shared/Config"),
         // Shared/Systemd: sd_notify, watchdog, socket activation, journal logging.
@@ -162,7 +164,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // Benchmarks (not tests).
@@ -183,7 +185,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService",
-                "IPC", "Users", "MailstackMaps", "MailstackConfig", nio, nioPosix,
+                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/mailstack-fuzz"
@@ -201,6 +203,12 @@ let package = Package(
             name: "MapsTests",
             dependencies: ["MailstackMaps", "TestSupport"],
             path: "Tests/MapsTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "AliasesTests",
+            dependencies: ["MailstackAliases", "MailstackMaps", "TestSupport"],
+            path: "Tests/AliasesTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

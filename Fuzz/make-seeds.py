@@ -142,3 +142,11 @@ seed("config", b"smtp:\n  max_message_size: 10Q\n")
 seed("config", b"host: {name: x}\nnope:\n  a: 1\n")
 seed("import-mc", fixture("Tests/ConfigTests/Fixtures/sendmail.mc"), "sendmail.mc")
 seed("import-mc", b"define(`confMAX_MESSAGE_SIZE', `10M')dnl\nDwmail\r\nFEATURE(`access_db', `hash -T<TMPF> /etc/mail/access')\nSLocal_check_relay\nR$* $: x\nMsmtpf, P=/usr/lib/smtpfeed, M=5000000, L=990\n")
+
+# aliases: the file (and the same octets as target lists, :include: contents, and expansions).
+seed("aliases", fixture("Tests/AliasesTests/Fixtures/aliases"), "aliases-fixture")
+seed("aliases", fixture("etc/mail/aliases"), "etc-mail-aliases")
+seed("aliases", b"# staff\nyou\nuser2, \"|/usr/bin/archive staff\"\n:include:/lists/more\n/var/log/staff\n")
+seed("aliases", b"a: b\nb: a, \\a\nlist: a, b, :include:/x/missing, :include:/x/y\nowner-list: a\n"
+     b"x: \"error:5.1.1:gone, sorry\", error:nouser, error:450 later\nlist-request: owner-list\n")
+seed("aliases", b"nocolon\n  cont\nUPPER: Lower, <a@b> (c), \"q r\"@d, Name <e@f>\r\nbad name: x\nj: a, \\\nb\n \n")

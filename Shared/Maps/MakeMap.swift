@@ -34,6 +34,12 @@ public enum MakeMap {
         public var key: [UInt8]
         public var value: [UInt8]
         public var line: Int
+
+        public init(key: [UInt8], value: [UInt8], line: Int) {
+            self.key = key
+            self.value = value
+            self.line = line
+        }
     }
 
     /// Bounded input: a map source line longer than this is refused (sendmail's buffer is 2048
@@ -100,13 +106,15 @@ public enum MakeMap {
 
     /// Writes `entries` to the map at `path` (sendmail's naming: `path` is the map name, the
     /// file is `path.db`). The new file is written beside the old one, synced and renamed over
-    /// it, so readers see either the old map or the whole new one.
-    public static func write(_ entries: [Entry], to path: String, kind: BerkeleyDB.Kind, options: Options) throws {
+    /// it, so readers see either the old map or the whole new one. A new map file gets
+    /// `permissions`; a replaced one keeps the mode of the file it replaces.
+    public static func write(_ entries: [Entry], to path: String, kind: BerkeleyDB.Kind, options: Options,
+                             permissions: Int32 = 0o644) throws {
         let target = databasePath(path)
         let temporary = target + ".tmp.\(getpid())"
         unlink(temporary)
         do {
-            let db = try BerkeleyDB(path: temporary, kind: kind, mode: .create)
+            let db = try BerkeleyDB(path: temporary, kind: kind, mode: .create, permissions: permissions)
             if options.append, let old = try? BerkeleyDB(path: target, kind: kind, mode: .readOnly) {
                 for (key, value) in try old.entries() { try db.put(key, value) }
             }

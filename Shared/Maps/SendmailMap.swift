@@ -55,15 +55,21 @@ public final class SendmailMap: Sendable {
         var bytes = Array(key.utf8)
         if foldCase { bytes = bytes.map(MakeMap.asciiLower) }
         if nulTerminated { bytes.append(0) }
+        guard var value = try lookup(bytes: bytes) else { return nil }
+        if nulTerminated, value.last == 0 { value.removeLast() }
+        return String(decoding: value, as: UTF8.self)
+    }
+
+    /// The value stored under exactly `key` (no folding, no NUL added or removed), or nil; for
+    /// maps such as aliases.db that sendmail reads both with and without the NUL.
+    public func lookup(bytes key: [UInt8]) throws -> [UInt8]? {
         let db: BerkeleyDB
         do {
             db = try current()
         } catch MapError.missing where optional {
             return nil
         }
-        guard var value = try db.get(bytes) else { return nil }
-        if nulTerminated, value.last == 0 { value.removeLast() }
-        return String(decoding: value, as: UTF8.self)
+        return try db.get(key)
     }
 
     private func current() throws -> BerkeleyDB {
