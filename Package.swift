@@ -111,12 +111,12 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps", "DNS", "IPC", "IPCTransport", "SMTP", logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", logging],
             path: "Services/relay-policy/Library"
         ),
         .executableTarget(
             name: "relay-policy",
-            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps"],
+            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases"],
             path: "Services/relay-policy/Main"
         ),
 
@@ -230,7 +230,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayPolicyTests",
-            dependencies: ["RelayPolicyService", "MailstackMaps", "DNS", "TestSupport"],
+            dependencies: ["RelayPolicyService", "MailstackMaps", "MailstackAliases", "SMTP", "DNS", "TestSupport"],
             path: "Tests/RelayPolicyTests",
             resources: [.copy("Fixtures")]
         ),

@@ -83,7 +83,7 @@ if [ ! -e "$root/etc/mailstack/passwd" ]; then
     install -m 0640 /dev/null "$root/etc/mailstack/passwd"
     chgrp "$(gid mailstack-auth)" "$root/etc/mailstack/passwd"
 fi
-for map in access virtusertable mailertable virtuser-domains; do
+for map in access virtusertable mailertable virtuser-domains aliases; do
     [ -e "$root/etc/mail/$map" ] || install -m 0644 "$src/etc/mail/$map" "$root/etc/mail/$map"
 done
 for map in access virtusertable mailertable; do
@@ -91,6 +91,9 @@ for map in access virtusertable mailertable; do
         "$bin/mailstack" makemap hash "$root/etc/mail/$map" < "$root/etc/mail/$map"
     fi
 done
+if [ ! -e "$root/etc/mail/aliases.db" ] || [ "$root/etc/mail/aliases" -nt "$root/etc/mail/aliases.db" ]; then
+    "$bin/mailstack" newaliases "$root/etc/mail/aliases"
+fi
 "$bin/mailstack" check-config --quiet "$root/etc/mailstack/mailstack.yaml"
 
 if [ "$root" = "" ] && [ -d /run/systemd/system ]; then

@@ -26,6 +26,7 @@ export MAILSTACK_MAPS_ACCESS="$state/mail/access.db"
 export MAILSTACK_MAPS_VIRTUSERTABLE="$state/mail/virtusertable.db"
 export MAILSTACK_MAPS_MAILERTABLE="$state/mail/mailertable.db"
 export MAILSTACK_MAPS_VIRTUSER_DOMAINS="$state/mail/virtuser-domains"
+export MAILSTACK_MAPS_ALIASES="$state/mail/aliases"
 export MAILSTACK_SMTP_LISTEN="127.0.0.1:2525,[::1]:2525"
 export MAILSTACK_DNS_SERVERS="127.0.0.1:5353"
 # Every remote recipient goes to a loopback port (run `scripts/postfix-tool smtp-sink -u nobody 127.0.0.1:2526 100`
@@ -52,6 +53,9 @@ fi
 "$bin/mailstack" makemap hash "$state/mail/virtusertable" < etc/mail/virtusertable
 sed 's/\[192\.168\.0\.100\]/[127.0.0.1]:2526/' etc/mail/mailertable | "$bin/mailstack" makemap hash "$state/mail/mailertable"
 cp etc/mail/virtuser-domains "$state/mail/virtuser-domains"
+# The sample aliases (postmaster, MAILER-DAEMON, abuse, webmaster, root -> you), as newaliases builds them.
+[ -f "$state/mail/aliases" ] || cp etc/mail/aliases "$state/mail/aliases"
+"$bin/mailstack" newaliases "$state/mail/aliases"
 "$bin/mailstack" check-config --quiet etc/mailstack.yaml
 
 pids=()

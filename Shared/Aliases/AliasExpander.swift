@@ -73,6 +73,12 @@ public struct AliasExpander: Sendable {
         return AliasExpansion(deliveries: walk.deliveries, envelopeSender: walk.topSender)
     }
 
+    /// Whether `name` is an alias (RCPT's question: an alias that exists is accepted). Throws
+    /// when the aliases cannot be read.
+    public func isAlias(_ name: String) throws -> Bool {
+        try lookup(AliasBytes.fold(name)) != nil
+    }
+
     /// `owner-LIST@domain` when `owner-LIST` is an alias (for `owner-X` itself, `owner-owner`).
     func owner(of list: String) -> String? {
         let name = list.hasPrefix("owner-") ? "owner-owner" : "owner-" + list

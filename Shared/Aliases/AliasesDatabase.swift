@@ -9,8 +9,9 @@ public final class AliasesDatabase: Sendable {
     let map: SendmailMap
 
     /// `path` is the aliases file (`/etc/mail/aliases`) or the database (`/etc/mail/aliases.db`).
-    public init(path: String, checkInterval: Duration = .seconds(1)) {
-        map = SendmailMap(path: path, kind: .hash, foldCase: false, nulTerminated: false, checkInterval: checkInterval)
+    /// `optional`: a database that does not exist has no aliases, instead of failing.
+    public init(path: String, checkInterval: Duration = .seconds(1), optional: Bool = false) {
+        map = SendmailMap(path: path, kind: .hash, foldCase: false, nulTerminated: false, checkInterval: checkInterval, optional: optional)
     }
 
     /// The database file.

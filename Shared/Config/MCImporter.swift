@@ -188,6 +188,10 @@ public struct MCImporter {
             return set(line, text, [(key, .scalar(value))])
         }
         switch name {
+        case "ALIAS_FILE":
+            // "hash:/etc/mail/aliases" or a list of files: the first is the one mailstack reads.
+            let first = value.split(separator: ",").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? value
+            set(line, text, [("maps.aliases", .scalar(first.hasPrefix("hash:") ? String(first.dropFirst(5)) : first))])
         case "MAIL_SETTINGS_DIR":
             settingsDirectory = value.hasSuffix("/") ? value : value + "/"
             note(line, text, .ignored("map paths are given in full by the maps.* keys (\(settingsDirectory) is their default directory)"))

@@ -93,6 +93,8 @@ public struct MailstackConfiguration: Sendable {
     public var accessMap: String { values.string("maps.access") }
     public var virtusertableMap: String { values.string("maps.virtusertable") }
     public var mailertableMap: String { values.string("maps.mailertable") }
+    /// The aliases source file; its database is this path + ".db".
+    public var aliasesFile: String { values.string("maps.aliases") }
     public var virtuserDomainsFile: String { values.string("maps.virtuser_domains") }
     public var mapCheckInterval: Duration { values.duration("maps.check_interval") }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MailstackAliases
 import MailstackMaps
 import RelayPolicyService
 import SMTP
@@ -188,5 +189,89 @@ struct RecipientResolutionTests {
                                  localUserExists: { _ in true }, isDracAuthorized: { _ in false })
         let reply = try #require(Self.error(try policy.resolve("x@a.test")))
         #expect(reply.code == 554 && reply.enhanced == "5.4.6")
+    }
+}
+
+/// relay-policy's aliases: the seed's administrative names and lists, resolved once into every
+/// target with its route, as the queue receives them.
+@Suite("relay-policy: aliases in recipient resolution and RCPT")
+struct AliasResolutionTests {
+    static let aliasFile: [String: String] = [
+        "postmaster": "root", "mailer-daemon": "postmaster", "abuse": "root", "webmaster": "root", "root": "you",
+        "info": "you, user2, far@remote.test, info-archive@host.domain.com", "owner-info": "info-admin", "info-admin": "you",
+        "info-request": "info-admin", "info-archive": "/var/mail/archive/info",
+        "fml": "\"|/usr/bin/mlmmj-receive -L /var/spool/mlmmj/info\"", "gone": "error:5.1.6:This person has left",
+        "loop1": "loop2", "loop2": "loop1", "forward": "user3@domain1.com",
+    ]
+
+    static let policy: RelayPolicy = {
+        var settings = RelayPolicy.Settings()
+        settings.localDomains = ["domain1.com", "domain2.tv", "host.domain.com"]
+        let mailboxes: Set = ["you", "user2", "user4"]
+        let aliases = AliasExpander(domain: "host.domain.com",
+                                    lookup: { name in try aliasFile[name].map { try AliasTargetParser.parseList($0) } },
+                                    isMailbox: { mailboxes.contains($0) })
+        return RelayPolicy(settings: settings, access: SeedMapsTests.maps.access, virtusers: SeedMapsTests.maps.virtusers,
+                           aliases: aliases, localUserExists: { mailboxes.contains($0) }, isDracAuthorized: { _ in false })
+    }()
+
+    func targets(_ recipient: String) throws -> [String] {
+        try Self.policy.resolve(recipient).targets.map { target in
+            let kind = switch target.kind {
+            case let .mailbox(user): "mailbox \(user)"
+            case let .remote(address, route): "remote \(address) \(route == .mx ? "mx" : "\(route)")"
+            case let .program(command): "program \(command)"
+            case let .file(path): "file \(path)"
+            case let .error(reply): "error \(reply)"
+            }
+            return kind + (target.alias.isEmpty ? "" : " (\(target.alias))") + (target.sender.map { " from \($0)" } ?? "")
+        }
+    }
+
+    @Test("the seed's virtusertable names reach the aliases: root, postmaster, webmaster, MAILER-DAEMON end in the administrator's mailbox")
+    func administrative() throws {
+        #expect(try targets("root@domain1.com") == ["mailbox you (root)"])
+        #expect(try targets("postmaster@domain1.com") == ["mailbox you (root)"])
+        #expect(try targets("webmaster@domain2.tv") == ["mailbox you (root)"])
+        #expect(try targets("root@host.domain.com") == ["mailbox you (root)"])
+        #expect(try targets("MAILER-DAEMON@host.domain.com") == ["mailbox you (root)"])
+        #expect(try targets("abuse@host.domain.com") == ["mailbox you (root)"])
+    }
+
+    @Test("a list: members are mailboxes, remote addresses with their route, a local address resolved again; owner-info is the sender of all of them")
+    func list() throws {
+        #expect(try targets("info@host.domain.com") == [
+            "mailbox you (info) from owner-info@host.domain.com",
+            "mailbox user2 (info) from owner-info@host.domain.com",
+            "remote far@remote.test mx (info) from owner-info@host.domain.com",
+            "file /var/mail/archive/info (info-archive) from owner-info@host.domain.com",
+        ])
+        #expect(try targets("info-request@host.domain.com") == ["mailbox you (info-admin)"])
+    }
+
+    @Test("programs, errors, loops, forwards and unknown names", arguments: [
+        ("fml@domain1.com", ["program /usr/bin/mlmmj-receive -L /var/spool/mlmmj/info (fml)"]),
+        ("gone@host.domain.com", ["error 550 5.1.6 <gone@host.domain.com>... This person has left (gone)"]),
+        ("forward@host.domain.com", ["remote user3@docomo.ne.jp mx (forward)"]),
+        ("nobody@host.domain.com", ["error 550 5.1.1 <nobody@host.domain.com>... User unknown"]),
+    ])
+    func kinds(recipient: String, expected: [String]) throws {
+        #expect(try targets(recipient) == expected)
+    }
+
+    @Test("a loop of aliases with no mailbox is a 554 5.4.6, not a hang")
+    func loop() throws {
+        let result = try targets("loop1@host.domain.com")
+        #expect(result.count == 1 && result[0].hasPrefix("error 554 5.4.6"), "\(result)")
+    }
+
+    @Test("RCPT knows aliases: an alias is accepted, a name neither alias nor mailbox keeps its 550 5.1.1, the catch-all's error: stays")
+    func rcpt() async throws {
+        let client = RelayPolicy.Client(address: "127.0.0.2", resolve: .ok(name: "client.test"))
+        #expect(try await Self.policy.rcpt("info@host.domain.com", client: client) == .accept(relay: false))
+        #expect(try await Self.policy.rcpt("root@domain1.com", client: client) == .accept(relay: false))
+        #expect(try await Self.policy.rcpt("MAILER-DAEMON@host.domain.com", client: client) == .accept(relay: false))
+        #expect(try await Self.policy.rcpt("nobody@host.domain.com", client: client).reply?.enhanced == "5.1.1")
+        #expect(try await Self.policy.rcpt("nobody@domain1.com", client: client).reply.map { "\($0)" } == "550 5.5.1 <nobody@domain1.com>... Unknown user")
     }
 }

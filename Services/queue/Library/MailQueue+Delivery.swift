@@ -125,11 +125,11 @@ extension MailQueue {
 
     /// Delivers into <maildir_root>/<mailbox>/ (tmp/, fsync, new/): LF line ends as Maildir
     /// readers expect, with sendmail's local mailer's Return-Path: on top.
-    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String) async -> DeliveryResult {
+    nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String, sender: String) async -> DeliveryResult {
         let path = settings.maildirRoot + "/" + mailbox
         do {
             let name = try await pool.runIfActive {
-                var data = Array("Return-Path: <\(envelope.sender)>\n".utf8)
+                var data = Array("Return-Path: <\(sender)>\n".utf8)
                 data.reserveCapacity(body.count + data.count)
                 var i = 0
                 while i < body.count {

@@ -20,7 +20,12 @@ extension MailQueue {
         let resolved = await resolveAll(pending.map { envelope.recipients[$0].address })
         var attempted: [DeliveryDecision.Attempted] = []
         var keys: [Int: [String]] = [:]
-        var mailboxes: [String: [(Int, MailTarget)]] = [:]
+        struct Mailbox: Hashable, Comparable {
+            var user: String
+            var sender: String
+            static func < (a: Mailbox, b: Mailbox) -> Bool { (a.user, a.sender) < (b.user, b.sender) }
+        }
+        var mailboxes: [Mailbox: [(Int, MailTarget)]] = [:]
         var remotes: [String: [(Int, MailTarget, MailRoute, String)]] = [:]
         var locals: [(Int, MailTarget)] = []
         func record(_ index: Int, _ target: MailTarget, _ result: DeliveryResult, _ mailer: String, expanded: Bool) {
@@ -38,7 +43,7 @@ extension MailQueue {
             let expanded = targets.count > 1
             for target in targets where entry.state.targets[index]?[target.key] == nil {
                 switch target.kind {
-                case let .mailbox(user): mailboxes[user, default: []].append((index, target))
+                case let .mailbox(user): mailboxes[Mailbox(user: user, sender: target.sender ?? envelope.sender), default: []].append((index, target))
                 case let .remote(address, route):
                     remotes[target.sender ?? envelope.sender, default: []].append((index, target, route, address))
                 case .program, .file: locals.append((index, target))
@@ -47,8 +52,8 @@ extension MailQueue {
             }
         }
         func isExpanded(_ index: Int) -> Bool { (keys[index]?.count ?? 0) > 1 }
-        for (user, items) in mailboxes.sorted(by: { $0.key < $1.key }) {
-            let result = await deliverLocal(envelope, body: body, mailbox: user)
+        for (mailbox, items) in mailboxes.sorted(by: { $0.key < $1.key }) {
+            let result = await deliverLocal(envelope, body: body, mailbox: mailbox.user, sender: mailbox.sender)
             for (index, target) in items { record(index, target, result, "local", expanded: isExpanded(index)) }
         }
         for (sender, items) in remotes.sorted(by: { $0.key < $1.key }) {

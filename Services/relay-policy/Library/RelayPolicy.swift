@@ -1,3 +1,4 @@
+import MailstackAliases
 import SMTP
 
 /// relay-policy's decisions: sendmail's check_relay, check_mail and check_rcpt with the seed's
@@ -49,14 +50,18 @@ public struct RelayPolicy: Sendable {
     public let isDracAuthorized: @Sendable (String) async throws -> Bool
     /// Routes for remote domains (nil: MX routing for all).
     public let mailers: MailerTable?
+    /// sendmail's aliases for local names (nil: every local name is a mailbox or unknown).
+    public let aliases: AliasExpander?
 
     public init(settings: Settings, access: AccessMap, virtusers: VirtualUserTable, mailers: MailerTable? = nil,
+                aliases: AliasExpander? = nil,
                 localUserExists: @escaping @Sendable (String) -> Bool,
                 isDracAuthorized: @escaping @Sendable (String) async throws -> Bool) {
         self.settings = settings
         self.access = access
         self.virtusers = virtusers
         self.mailers = mailers
+        self.aliases = aliases
         self.localUserExists = localUserExists
         self.isDracAuthorized = isDracAuthorized
     }
@@ -179,13 +184,19 @@ public struct RelayPolicy: Sendable {
         case .forward?:
             return .accept(relay: false)
         case let .local(target)?:
-            return localUserExists(target) ? .accept(relay: false)
-                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(target)"))
+            return try isLocalName(target) ? .accept(relay: false)
+                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox or alias \(target)"))
         case nil:
             let local = String(user.prefix { $0 != "+" })
-            return localUserExists(local) ? .accept(relay: false)
-                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(local)"))
+            return try isLocalName(user) || isLocalName(local) ? .accept(relay: false)
+                : .reject(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox or alias \(local)"))
         }
+    }
+
+    /// An alias or a mailbox (sendmail's local mailer takes both).
+    func isLocalName(_ name: String) throws -> Bool {
+        if try aliases?.isAlias(name) == true { return true }
+        return localUserExists(name)
     }
 
     /// `550 5.7.1 <rcpt>... Relaying denied`, with sendmail's variants for unresolved clients.

@@ -1,17 +1,21 @@
-// relay-policy: sendmail's check_relay, check_mail, check_rcpt and mailertable, as a service.
+// relay-policy: sendmail's check_relay, check_mail, check_rcpt, virtusertable, aliases and
+// mailertable, as a service.
 //
-// Serves:     <ipc.directory>/relay-policy.sock (or the socket systemd passes): connect, MAIL,
-//             RCPT and route questions from smtp-in, queue and smtpfeed-out.
+// Serves:     <ipc.directory>/relay-policy.sock (or the socket systemd passes): connect, MAIL
+//             and RCPT questions from smtp-in; where each recipient goes (every target with
+//             its route) for the queue.
 // Talks to:   drac-registry (is this client POP-authorized?), DNS (dns.servers) for PTR and
 //             forward confirmation.
-// Privileges: its own user; reads the maps (maps.*), virtuser-domains and pop3.passwd_file
-//             (which mailboxes exist). Writes nothing.
+// Privileges: its own user; reads the maps (maps.*), aliases.db (maps.aliases) and the
+//             :include: files it names, virtuser-domains and pop3.passwd_file (which
+//             mailboxes exist). Writes nothing.
 // Limits:     IPC frames of ipc.max_frame; DNS queries of dns.timeout; maps re-checked every
 //             maps.check_interval.
 
 import DNS
 import Daemon
 import Foundation
+import MailstackAliases
 import MailstackMaps
 import RelayPolicyService
 import Users
@@ -40,11 +44,15 @@ let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCSe
                                     logger: logger, timeout: DracClient.lookupTimeout))
 let users = PasswdFile(path: configuration.pop3PasswdFile)
 let mailers = MailerTable(lookup: map(configuration.mailertableMap))
+let aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
+let aliases = AliasExpander(domain: configuration.fqdn, lookup: { try aliasesDB.targets(for: $0) },
+                            isMailbox: { users.user($0) != nil }, readInclude: { try AliasIncludeFile.read(path: $0) })
 let policy = RelayPolicy(
     settings: settings,
     access: AccessMap(lookup: map(configuration.accessMap)),
     virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap)),
     mailers: mailers,
+    aliases: aliases,
     localUserExists: { users.user($0) != nil || $0 == "postmaster" },
     isDracAuthorized: { address in try await drac.isAuthorized(address) })
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)

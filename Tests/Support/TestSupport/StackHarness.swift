@@ -22,10 +22,10 @@ public final class StackHarness: @unchecked Sendable {
     /// `services` in start order; `extra` are further `section.key=value` settings;
     /// `mailertableRoute` replaces the seed's private mailertable destination; `dualStack` has
     /// SMTP and POP3 listen on [::] (IPv4 clients then arrive as ::ffff:a.b.c.d), as systemd's
-    /// `ListenStream=25` does.
+    /// `ListenStream=25` does; `aliases` are lines added to the sample etc/mail/aliases.
     public init(services: [String] = StackHarness.allServices,
                 dnsRecords: [String] = [], extra: [String] = [], tls: Bool = false, mailertableRoute: String? = nil,
-                dualStack: Bool = false) async throws {
+                dualStack: Bool = false, aliases: String = "") async throws {
         dir = try TestSupport.temporaryDirectory("stack")
         chmod(dir, 0o755)
         let base = TestSupport.freePorts(3)
@@ -39,12 +39,15 @@ public final class StackHarness: @unchecked Sendable {
             guard built.status == 0 else { throw POSIXError(.EINVAL) }
         }
         try FileManager.default.copyItem(atPath: seed + "virtuser-domains", toPath: dir + "/virtuser-domains")
+        try (String(contentsOfFile: seed + "aliases", encoding: .utf8) + aliases).write(toFile: dir + "/aliases", atomically: true, encoding: .utf8)
+        let newaliases = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "newaliases", dir + "/aliases"])
+        guard newaliases.status == 0 else { throw POSIXError(.EINVAL) }
         try Self.users.sorted { $0.key < $1.key }.map { "\($0.key):{PLAIN}\($0.value)\n" }.joined()
             .write(toFile: dir + "/passwd", atomically: true, encoding: .utf8)
         var settings = [
             "ipc.directory=\(dir)", "ipc.socket_mode=0666", "log.level=info",
             "maps.access=\(dir)/access.db", "maps.virtusertable=\(dir)/virtusertable.db",
-            "maps.mailertable=\(dir)/mailertable.db", "maps.virtuser_domains=\(dir)/virtuser-domains",
+            "maps.mailertable=\(dir)/mailertable.db", "maps.virtuser_domains=\(dir)/virtuser-domains", "maps.aliases=\(dir)/aliases",
             "pop3.passwd_file=\(dir)/passwd", "dns.servers=\(dns.server)", "dns.timeout=2s",
             "drac.database=\(dir)/drac.db", "queue.directory=\(dir)/spool", "queue.maildir_root=\(dir)/maildirs",
             "smtp.listen=\(dualStack ? "[::]" : "127.0.0.1"):\(smtpPort)", "smtp.submission_listen=127.0.0.1:\(submissionPort)",
