@@ -52,6 +52,17 @@ if [ ! -x .build/sendmail-bin/usr/sbin/makemap ]; then
     rm -rf "$tmp"
 fi
 
+# mlmmj, the mailing-list manager of the aliases tests (a "|mlmmj-receive" alias), unpacked
+# into .build/mlmmj: Debian's package depends on an MTA, so it is never installed here.
+if [ ! -x .build/mlmmj/usr/bin/mlmmj-receive ]; then
+    echo "install-deps: extracting mlmmj"
+    mkdir -p .build/mlmmj
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download mlmmj >/dev/null 2>&1 || { apt-get update -qq && apt-get download mlmmj >/dev/null; })
+    dpkg-deb -x "$tmp"/mlmmj_*.deb .build/mlmmj
+    rm -rf "$tmp"
+fi
+
 # Postfix's smtp-source (load client) and smtp-sink (test server), unpacked into .build/postfix
 # (not installed: nothing listens on port 25). Run them through scripts/postfix-tool.
 if [ ! -x .build/postfix/usr/sbin/smtp-source ]; then

@@ -112,10 +112,14 @@ extension MailQueue {
         return Outcome(state: state, done: done)
     }
 
-    /// A program or file target through local-delivery (never in this process).
+    /// A program or file target through local-delivery (never in this process). The message
+    /// gets `Delivered-To:` with the envelope recipient first, as Postfix's local(8) and
+    /// mlmmj's sendmail setup add it: a list manager reads its own address (list+subscribe@...)
+    /// there.
     nonisolated func deliverProgramOrFile(_ envelope: QueueEnvelope, recipient index: Int, target: MailTarget, body: [UInt8]) async -> DeliveryResult {
-        let job = QueueRouting.LocalJob(queueID: envelope.id, sender: target.sender ?? envelope.sender,
-                                        recipient: envelope.recipients[index], target: target, body: body)
+        let recipient = envelope.recipients[index]
+        let job = QueueRouting.LocalJob(queueID: envelope.id, sender: target.sender ?? envelope.sender, recipient: recipient,
+                                        target: target, body: Array("Delivered-To: \(recipient.address)\r\n".utf8) + body)
         do {
             return try await routing.deliverLocal(job)
         } catch {
