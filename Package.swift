@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "queue", targets: ["queue"]),
         .executable(name: "smtp-in", targets: ["smtp-in"]),
         .executable(name: "smtpfeed-out", targets: ["smtpfeed-out"]),
+        .executable(name: "local-delivery", targets: ["local-delivery"]),
         .executable(name: "mailstack-fuzz", targets: ["mailstack-fuzz"]),
     ],
     dependencies: [
@@ -45,6 +46,9 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Shared/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CCrypt", path: "Shared/CCrypt"),
         .systemLibrary(name: "CResolv", path: "Shared/CResolv"),
+        // Linux process calls Swift's Glibc module lacks (fork+exec with a user switch, pidfd,
+        // per-thread file credentials, a lock wait with a deadline), for local-delivery.
+        .target(name: "CProcess", path: "Shared/CProcess"),
 
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
@@ -157,6 +161,17 @@ let package = Package(
             name: "smtpfeed-out",
             dependencies: ["Daemon", "SMTPFeedService", "DNS"],
             path: "Services/smtpfeed-out/Main"
+        ),
+
+        .target(
+            name: "LocalDeliveryService",
+            dependencies: ["CProcess", "IPC", "IPCTransport", "SMTP", logging],
+            path: "Services/local-delivery/Library"
+        ),
+        .executableTarget(
+            name: "local-delivery",
+            dependencies: ["Daemon", "LocalDeliveryService"],
+            path: "Services/local-delivery/Main"
         ),
 
         // The administrator's command-line tool.
