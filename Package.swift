@@ -258,6 +258,11 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
+        .testTarget(
+            name: "LocalDeliveryTests",
+            dependencies: ["LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            path: "Tests/LocalDeliveryTests"
+        ),
         // The seed's own scenario against every service binary, clients on 127.0.0.2 and up.
         .testTarget(name: "ScenarioTests", dependencies: ["Listeners", "TestSupport", nio], path: "Tests/ScenarioTests"),
         // Every fuzz corpus and regression replayed through mailstack-fuzz (no fuzzer needed).
