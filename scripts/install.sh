@@ -75,7 +75,9 @@ fi
 gid() { while IFS=: read -r group _ id _; do [ "$group" = "$1" ] && echo "$id"; done < "$root/etc/group"; }
 
 echo "== configuration -> $root/etc/mailstack, maps -> $root/etc/mail"
-install -d -m 0755 "$root/etc/mailstack" "$root/etc/mail"
+# /etc/mailstack/smrsh: the programs aliases may run (local.smrsh_directory), empty until an
+# administrator links some there.
+install -d -m 0755 "$root/etc/mailstack" "$root/etc/mailstack/smrsh" "$root/etc/mail"
 if [ ! -e "$root/etc/mailstack/mailstack.yaml" ]; then
     install -m 0644 "$src/etc/mailstack.yaml" "$root/etc/mailstack/mailstack.yaml"
 fi

@@ -88,7 +88,7 @@ for unit in "${services[@]}"; do
     [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] || fail "$unit.service is not active"
     [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not active"
 done
-echo "all 6 services and 6 sockets active"
+echo "all ${#services[@]} services and ${#services[@]} sockets active"
 for unit in "${services[@]}"; do
     # The unit's User= (one per service: DeployTests checks they differ), never root.
     expected=$(inside systemctl show -p User --value "mailstack-$unit.service")
@@ -105,6 +105,23 @@ for unit in "${services[@]}"; do
     done
 done
 echo "the shared drop-in applies to every service"
+
+step "local-delivery: an alias program runs under its unit's hardening, as mailstack-local"
+inside install -m 0755 /run/mailstack-src/Tests/System/smrsh-probe.sh /etc/mailstack/smrsh/smrsh-probe
+deliver() { inside python3 /run/mailstack-src/Tests/System/local_deliver.py /run/mailstack/local-delivery.sock PROGRAM "$1"; }
+# What a program writes reaches the answer when it fails: exit 1 shows what it saw.
+said=$(deliver "/usr/local/bin/smrsh-probe 1")
+delivered=$(deliver "smrsh-probe 0")
+refused=$(deliver "/bin/sh -c id")
+python3 - "$said" "$delivered" "$refused" <<'EOF' || fail "local-delivery: $said / $delivered / $refused"
+import json, sys
+said, sent, refused = (json.loads(a) for a in sys.argv[1:4])
+assert said["code"] == 554 and said["text"].startswith("unknown mailer error 1 (program said: mailstack-local "), said
+assert said["text"].endswith(" 4 a@client.test)"), said  # 4 lines of stdin, the sender
+assert sent == {"code": 250, "enhanced": "2.0.0", "text": "Sent"}, sent
+assert refused["code"] == 554 and refused["text"].startswith('smrsh: "sh" not available for mailstack programs'), refused
+print(f"the program ran as the service's user ({said['text']}); exit 0 is 250; /bin/sh refused by smrsh")
+EOF
 
 step "SMTP in on port 25, POP3 out on port 110"
 sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com first)
