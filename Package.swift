@@ -197,7 +197,7 @@ let package = Package(
         .executableTarget(
             name: "mailstack-fuzz",
             dependencies: [
-                "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService",
+                "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
                 "IPC", "Users", "MailstackMaps", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -26,6 +26,7 @@ enum FuzzTargets {
         "makemap": fuzzMakeMap,
         "config": fuzzConfig,
         "import-mc": fuzzImportMC,
+        "program-command": fuzzProgramCommand,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).
