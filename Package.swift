@@ -210,7 +210,7 @@ let package = Package(
             path: "Tests/Support/sd-probe"
         ),
 
-        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CProcess"], path: "Tests/Support/TestSupport"),
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",

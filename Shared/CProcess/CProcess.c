@@ -120,6 +120,10 @@ pid_t mailstack_spawn(const struct mailstack_spawn_request *request, int *stage)
     return -1;
 }
 
+int mailstack_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 int mailstack_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }

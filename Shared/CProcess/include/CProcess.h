@@ -1,9 +1,10 @@
 // CProcess: the few Linux process calls local-delivery needs that Swift's Glibc module does not
 // export (they are _GNU_SOURCE or raw system calls), wrapped once. Used by one Swift type,
-// LocalDeliveryService's `LinuxProcess`.
+// LocalDeliveryService's `LinuxProcess` (and by TestSupport's spawn for closefrom).
 #ifndef MAILSTACK_CPROCESS_H
 #define MAILSTACK_CPROCESS_H
 
+#include <spawn.h>
 #include <sys/types.h>
 
 /// What `mailstack_spawn` runs: a program with its own argv and environment, stdin and
@@ -35,6 +36,10 @@ enum mailstack_spawn_stage {
 /// check that neither the real nor the effective uid is 0. Returns the pid once exec succeeded;
 /// else -1 with the failed stage in *stage and errno set (the child is reaped).
 pid_t mailstack_spawn(const struct mailstack_spawn_request *request, int *stage);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): the child keeps no descriptor from
+/// `from` on (the tests' spawn: sockets of other tests must not live on in a daemon).
+int mailstack_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 
 /// pipe2(O_CLOEXEC).
 int mailstack_pipe_cloexec(int fds[2]);

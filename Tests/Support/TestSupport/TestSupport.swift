@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 import Synchronization
 
@@ -74,6 +75,10 @@ public enum TestSupport {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
+        // Nothing else of this process: the tests run in parallel, and a socket another test holds
+        // (few are close-on-exec: NIO's accepted ones are not) would otherwise live on in this
+        // child, so that test's peer never saw it closed.
+        mailstack_spawn_addclosefrom(&actions, 3 + Int32(fds.count))
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
