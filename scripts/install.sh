@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs mailstack for systemd: binaries in /opt/mailstack/bin with the Swift runtime libraries
 # they need in /opt/mailstack/lib (found through their RPATH, so no toolchain is needed at run
-# time and the six services share one copy of the runtime in memory), units in
+# time and the services share one copy of the runtime in memory), units in
 # /etc/systemd/system, users and groups (sysusers.d), directories (tmpfiles.d), the default
 # configuration (the seed's, /etc/mailstack/mailstack.yaml) and the seed's maps in /etc/mail
 # (built with `mailstack makemap`). Existing configuration, passwd-file and maps are never

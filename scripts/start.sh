@@ -35,7 +35,8 @@ export MAILSTACK_POP3_LISTEN="127.0.0.1:1110,[::1]:1110"
 export MAILSTACK_POP3_PASSWD_FILE="$state/passwd"
 export MAILSTACK_DRAC_WRITER_USERS="$(id -u)"
 # Alias programs: only what is linked into state/smrsh may run (`ln -s /usr/bin/prog state/smrsh/`),
-# as nobody (local-delivery runs as root here and switches users for each program and file).
+# as nobody (local-delivery runs as root here and switches users for each program and file), so
+# nobody must be able to reach the entry: a checkout under a 0700 home is not.
 export MAILSTACK_LOCAL_SMRSH_DIRECTORY="$state/smrsh"
 # Every service runs as this one user here (under systemd each has its own).
 export MAILSTACK_IPC_SERVICE_USERS
