@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "queue", targets: ["queue"]),
         .executable(name: "smtp-in", targets: ["smtp-in"]),
         .executable(name: "smtpfeed-out", targets: ["smtpfeed-out"]),
+        .executable(name: "local-delivery", targets: ["local-delivery"]),
         .executable(name: "mailstack-fuzz", targets: ["mailstack-fuzz"]),
     ],
     dependencies: [
@@ -45,6 +46,9 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Shared/CSystemd", pkgConfig: "libsystemd"),
         .systemLibrary(name: "CCrypt", path: "Shared/CCrypt"),
         .systemLibrary(name: "CResolv", path: "Shared/CResolv"),
+        // Linux process calls Swift's Glibc module lacks (fork+exec with a user switch, pidfd,
+        // per-thread file credentials, a lock wait with a deadline), for local-delivery.
+        .target(name: "CProcess", path: "Shared/CProcess"),
 
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
@@ -161,6 +165,17 @@ let package = Package(
             path: "Services/smtpfeed-out/Main"
         ),
 
+        .target(
+            name: "LocalDeliveryService",
+            dependencies: ["CProcess", "IPC", "IPCTransport", "SMTP", logging],
+            path: "Services/local-delivery/Library"
+        ),
+        .executableTarget(
+            name: "local-delivery",
+            dependencies: ["Daemon", "LocalDeliveryService"],
+            path: "Services/local-delivery/Main"
+        ),
+
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
@@ -184,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "mailstack-fuzz",
             dependencies: [
-                "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService",
+                "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -197,7 +212,7 @@ let package = Package(
             path: "Tests/Support/sd-probe"
         ),
 
-        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CProcess"], path: "Tests/Support/TestSupport"),
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
@@ -251,6 +266,11 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
+        .testTarget(
+            name: "LocalDeliveryTests",
+            dependencies: ["LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            path: "Tests/LocalDeliveryTests"
+        ),
         // The seed's own scenario against every service binary, clients on 127.0.0.2 and up.
         .testTarget(name: "ScenarioTests", dependencies: ["Listeners", "TestSupport", nio], path: "Tests/ScenarioTests"),
         // Every fuzz corpus and regression replayed through mailstack-fuzz (no fuzzer needed).

@@ -60,6 +60,10 @@ seed("smtp-input", b"\xc0" + b"\x02" + FF + FF + b"EHLO " + b"a" * 60 + b"\r\nDA
 for replies in [b"220 mx.test ESMTP\r\n", b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 2.0.0 OK\r\n",
                 b"550 5.1.1 <nobody@x>... User unknown\r\n", b"451-4.3.0 try\r\n451 4.3.0 later\r\n", b"354 go ahead\n"]:
     seed("smtp-reply", b"\x02" + FF + replies)
+# Alias program lines (local-delivery's command-line grammar).
+for line in [b"/usr/bin/mlmmj-receive -L /var/spool/mlmmj/info", b"prog 'two words' \"and \\\"more\\\"\" a\\ b ''",
+             b"prog; rm -rf /", b"prog `id` $(id) > x", b"prog 'open", b"prog\tx\ny", b"  ", "prog r\u00e9sum\u00e9".encode()]:
+    seed("program-command", line)
 for response in [b"AHlvdQBzZWNyZXQx", b"eW91AHlvdQBzZWNyZXQx", b"AAA=", b"=", b"dXNlcg=="]:
     seed("sasl", response + FF + b"you" + FF + b"secret" + FF + b"\x01")
 session = b"CAPA\r\nUSER you\r\nPASS secret with spaces\r\nSTAT\r\nLIST\r\nUIDL 1\r\nTOP 1 10\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n"

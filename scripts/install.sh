@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs mailstack for systemd: binaries in /opt/mailstack/bin with the Swift runtime libraries
 # they need in /opt/mailstack/lib (found through their RPATH, so no toolchain is needed at run
-# time and the six services share one copy of the runtime in memory), units in
+# time and the services share one copy of the runtime in memory), units in
 # /etc/systemd/system, users and groups (sysusers.d), directories (tmpfiles.d), the default
 # configuration (the seed's, /etc/mailstack/mailstack.yaml) and the seed's maps in /etc/mail
 # (built with `mailstack makemap`). Existing configuration, passwd-file and maps are never
@@ -75,7 +75,9 @@ fi
 gid() { while IFS=: read -r group _ id _; do [ "$group" = "$1" ] && echo "$id"; done < "$root/etc/group"; }
 
 echo "== configuration -> $root/etc/mailstack, maps -> $root/etc/mail"
-install -d -m 0755 "$root/etc/mailstack" "$root/etc/mail"
+# /etc/mailstack/smrsh: the programs aliases may run (local.smrsh_directory), empty until an
+# administrator links some there.
+install -d -m 0755 "$root/etc/mailstack" "$root/etc/mailstack/smrsh" "$root/etc/mail"
 if [ ! -e "$root/etc/mailstack/mailstack.yaml" ]; then
     install -m 0644 "$src/etc/mailstack.yaml" "$root/etc/mailstack/mailstack.yaml"
 fi

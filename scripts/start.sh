@@ -17,7 +17,7 @@ mapfile -t services < deploy/services # in start order: a service's peers before
 bin=$(swift build --show-bin-path)
 
 # State: sockets, spool, maildirs, maps, drac database.
-mkdir -p "$state"/{run,spool,maildirs,mail,lib}
+mkdir -p "$state"/{run,spool,maildirs,mail,lib,smrsh}
 export MAILSTACK_IPC_DIRECTORY="$state/run"
 export MAILSTACK_QUEUE_DIRECTORY="$state/spool"
 export MAILSTACK_QUEUE_MAILDIR_ROOT="$state/maildirs"
@@ -35,9 +35,13 @@ export MAILSTACK_OUTBOUND_SMART_HOST="[127.0.0.1]:2526"
 export MAILSTACK_POP3_LISTEN="127.0.0.1:1110,[::1]:1110"
 export MAILSTACK_POP3_PASSWD_FILE="$state/passwd"
 export MAILSTACK_DRAC_WRITER_USERS="$(id -u)"
+# Alias programs: only what is linked into state/smrsh may run (`ln -s /usr/bin/prog state/smrsh/`),
+# as nobody (local-delivery runs as root here and switches users for each program and file), so
+# nobody must be able to reach the entry: a checkout under a 0700 home is not.
+export MAILSTACK_LOCAL_SMRSH_DIRECTORY="$state/smrsh"
 # Every service runs as this one user here (under systemd each has its own).
 export MAILSTACK_IPC_SERVICE_USERS
-MAILSTACK_IPC_SERVICE_USERS=$(printf "%s=$(id -u)," smtp-in pop3 queue relay-policy smtpfeed-out drac-registry)
+MAILSTACK_IPC_SERVICE_USERS=$(printf "%s=$(id -u)," "${services[@]}")
 
 # Example users: the seed's local users, with passwords printed below (SHA512-CRYPT hashes;
 # user2 has a PLAIN secret so APOP works for it).

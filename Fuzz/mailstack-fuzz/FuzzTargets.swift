@@ -27,6 +27,7 @@ enum FuzzTargets {
         "config": fuzzConfig,
         "import-mc": fuzzImportMC,
         "aliases": fuzzAliases,
+        "program-command": fuzzProgramCommand,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).

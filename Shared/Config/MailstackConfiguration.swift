@@ -174,7 +174,7 @@ public struct MailstackConfiguration: Sendable {
             return parts.count == 2 ? (parts[0], parts[1]) : nil
         }, uniquingKeysWith: { $1 })
     }
-    static let serviceNames: Set<String> = ["smtp-in", "pop3", "queue", "relay-policy", "smtpfeed-out", "drac-registry"]
+    static let serviceNames: Set<String> = ["smtp-in", "pop3", "queue", "relay-policy", "smtpfeed-out", "drac-registry", "local-delivery"]
     public var ipcSocketGroup: String { values.string("ipc.socket_group") }
     public var ipcSocketMode: mode_t { mode_t(values.string("ipc.socket_mode"), radix: 8) ?? 0o660 }
 
@@ -280,6 +280,7 @@ public struct MailstackConfiguration: Sendable {
         }
         if ipcMaxFrame < 66 * 1024 { throw fail("ipc.max_frame", "must be at least 67584 (a stream chunk must fit)") }
         if !Self.logLevels.contains(logLevel) { throw fail("log.level", "unknown level '\(logLevel)'") }
+        try validateLocal(fail)
         for name in ["queue.directory", "queue.maildir_root", "ipc.directory", "drac.database"] where !values.string(name).hasPrefix("/") {
             throw fail(name, "must be an absolute path")
         }

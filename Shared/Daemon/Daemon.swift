@@ -92,6 +92,8 @@ public enum Daemon {
         case "relay-policy":
             senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"], "policy.resolve": ["queue"]]
         case "drac-registry": senders = ["drac.lookup": ["relay-policy"], "drac.list": []]
+        // Programs and files run for the queue only: nobody else may make local-delivery run anything.
+        case "local-delivery": senders = ["local.deliver": ["queue"]]
         default: senders = [:]
         }
         return senders.mapValues(sent(by:))

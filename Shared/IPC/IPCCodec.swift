@@ -76,6 +76,8 @@ extension IPCEnvelope {
         case .queueFlushed: return "queue.flushed"
         case .feedDeliver: return "feed.deliver"
         case .feedResult: return "feed.result"
+        case .localDeliver: return "local.deliver"
+        case .localResult: return "local.result"
         }
     }
 }

@@ -26,5 +26,6 @@ public enum IPCServiceName {
     public static let dracRegistry = "drac-registry"
     public static let queue = "queue"
     public static let smtpfeedOut = "smtpfeed-out"
+    public static let localDelivery = "local-delivery"
     public static let admin = "mailstack"
 }

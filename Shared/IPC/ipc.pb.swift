@@ -384,6 +384,27 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .feedResult(newValue)}
   }
 
+  /// local-delivery (sendmail's prog mailer behind smrsh, and its file mailer). The queue hands
+  /// over one delivery to a program or a file (the message streamed after the request) and
+  /// waits for its answer; only the queue's user and administrators may send it (peer
+  /// credentials, ipc.service_users). Never answered before the program has exited or the
+  /// file is fsynced.
+  public var localDeliver: Mailstack_Ipc_LocalDeliver {
+    get {
+      if case .localDeliver(let v)? = body {return v}
+      return Mailstack_Ipc_LocalDeliver()
+    }
+    set {body = .localDeliver(newValue)}
+  }
+
+  public var localResult: Mailstack_Ipc_LocalResult {
+    get {
+      if case .localResult(let v)? = body {return v}
+      return Mailstack_Ipc_LocalResult()
+    }
+    set {body = .localResult(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -435,6 +456,13 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     /// recipient; it sends many such requests at once.
     case feedDeliver(Mailstack_Ipc_FeedDeliver)
     case feedResult(Mailstack_Ipc_FeedResult)
+    /// local-delivery (sendmail's prog mailer behind smrsh, and its file mailer). The queue hands
+    /// over one delivery to a program or a file (the message streamed after the request) and
+    /// waits for its answer; only the queue's user and administrators may send it (peer
+    /// credentials, ipc.service_users). Never answered before the program has exited or the
+    /// file is fsynced.
+    case localDeliver(Mailstack_Ipc_LocalDeliver)
+    case localResult(Mailstack_Ipc_LocalResult)
 
   }
 
@@ -450,7 +478,7 @@ public nonisolated struct Mailstack_Ipc_Hello: Sendable {
   public var protocolVersion: UInt32 = 0
 
   /// The sender's service name: "smtp-in", "relay-policy", "pop3", "drac-registry", "queue",
-  /// "smtpfeed-out", or "mailstack" for the administrator's tool.
+  /// "smtpfeed-out", "local-delivery", or "mailstack" for the administrator's tool.
   public var service: String = String()
 
   /// The largest frame the sender accepts.
@@ -1429,6 +1457,110 @@ public nonisolated struct Mailstack_Ipc_FeedResult: Sendable {
   public init() {}
 }
 
+/// local-delivery's messages: one delivery of one message to one program or one file, as an
+/// alias named it ("|/usr/bin/mlmmj-receive -L /var/spool/mlmmj/info", "/var/log/archive/mbox").
+/// The body streamed after LocalDeliver is the message as the queue holds it (CRLF lines);
+/// local-delivery hands it on with LF line ends, as sendmail's prog and file mailers did.
+public nonisolated struct Mailstack_Ipc_LocalDeliver: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queueID: String = String()
+
+  /// the envelope sender without <>; empty for the null sender
+  public var sender: String = String()
+
+  /// the envelope address being delivered, without <>
+  public var recipient: String = String()
+
+  /// ORCPT's address, else the address before alias expansion
+  public var originalRecipient: String = String()
+
+  /// the alias whose right-hand side named this target
+  public var alias: String = String()
+
+  public var kind: Mailstack_Ipc_LocalDeliver.Kind = .unspecified
+
+  /// PROGRAM: the command line without the leading "|" (its first word's basename must be in
+  /// local.smrsh_directory); FILE: the absolute path of the mailbox file.
+  public var target: String = String()
+
+  /// PROGRAM: HOME for the program; empty: the run user's home, else /
+  public var home: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// refused as a bad request
+    case unspecified // = 0
+
+    /// sendmail's prog mailer, behind smrsh (local.smrsh_directory)
+    case program // = 1
+
+    /// sendmail's file mailer: appended in mbox format (local.file_directories)
+    case file // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .program
+      case 2: self = .file
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .program: return 1
+      case .file: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_LocalDeliver.Kind] = [
+      .unspecified,
+      .program,
+      .file,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// The answer to LocalDeliver: what the queue logs and puts in the DSN. 2xx delivered; 4xx
+/// retried later (temporary: EX_TEMPFAIL, a timeout, a signal, a lock not had in time, a full
+/// disk); 5xx returned to the sender (the smrsh rule, a refused path, a program's permanent
+/// exit status).
+public nonisolated struct Mailstack_Ipc_LocalResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 250, 450, 451, 550, 554, ...
+  public var code: UInt32 = 0
+
+  /// RFC 3463 code, "5.1.1"
+  public var enhanced: String = String()
+
+  /// "Sent", "unknown mailer error 1 (program said: ...)": one line, control characters escaped.
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "mailstack.ipc"
@@ -1443,7 +1575,7 @@ nonisolated extension Mailstack_Ipc_BodyType: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0\u{4}\u{13}local_deliver\0\u{3}local_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1817,6 +1949,32 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .feedResult(v)
         }
       }()
+      case 100: try {
+        var v: Mailstack_Ipc_LocalDeliver?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .localDeliver(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .localDeliver(v)
+        }
+      }()
+      case 101: try {
+        var v: Mailstack_Ipc_LocalResult?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .localResult(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .localResult(v)
+        }
+      }()
       default: break
       }
     }
@@ -1945,6 +2103,14 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .feedResult?: try {
       guard case .feedResult(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+    }()
+    case .localDeliver?: try {
+      guard case .localDeliver(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 100)
+    }()
+    case .localResult?: try {
+      guard case .localResult(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 101)
     }()
     case nil: break
     }
@@ -3417,6 +3583,115 @@ nonisolated extension Mailstack_Ipc_FeedResult: SwiftProtobuf.Message, SwiftProt
 
   public static func ==(lhs: Mailstack_Ipc_FeedResult, rhs: Mailstack_Ipc_FeedResult) -> Bool {
     if lhs.results != rhs.results {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_LocalDeliver: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LocalDeliver"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_id\0\u{1}sender\0\u{1}recipient\0\u{3}original_recipient\0\u{1}alias\0\u{1}kind\0\u{1}target\0\u{1}home\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.queueID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.recipient) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.originalRecipient) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.alias) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.target) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.home) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queueID.isEmpty {
+      try visitor.visitSingularStringField(value: self.queueID, fieldNumber: 1)
+    }
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 2)
+    }
+    if !self.recipient.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipient, fieldNumber: 3)
+    }
+    if !self.originalRecipient.isEmpty {
+      try visitor.visitSingularStringField(value: self.originalRecipient, fieldNumber: 4)
+    }
+    if !self.alias.isEmpty {
+      try visitor.visitSingularStringField(value: self.alias, fieldNumber: 5)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 6)
+    }
+    if !self.target.isEmpty {
+      try visitor.visitSingularStringField(value: self.target, fieldNumber: 7)
+    }
+    if !self.home.isEmpty {
+      try visitor.visitSingularStringField(value: self.home, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_LocalDeliver, rhs: Mailstack_Ipc_LocalDeliver) -> Bool {
+    if lhs.queueID != rhs.queueID {return false}
+    if lhs.sender != rhs.sender {return false}
+    if lhs.recipient != rhs.recipient {return false}
+    if lhs.originalRecipient != rhs.originalRecipient {return false}
+    if lhs.alias != rhs.alias {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.target != rhs.target {return false}
+    if lhs.home != rhs.home {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_LocalDeliver.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}PROGRAM\0\u{1}FILE\0")
+}
+
+nonisolated extension Mailstack_Ipc_LocalResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LocalResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}enhanced\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.enhanced) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.code != 0 {
+      try visitor.visitSingularUInt32Field(value: self.code, fieldNumber: 1)
+    }
+    if !self.enhanced.isEmpty {
+      try visitor.visitSingularStringField(value: self.enhanced, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_LocalResult, rhs: Mailstack_Ipc_LocalResult) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.enhanced != rhs.enhanced {return false}
+    if lhs.text != rhs.text {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

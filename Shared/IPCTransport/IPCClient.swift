@@ -216,10 +216,12 @@ public final class IPCClient: Sendable {
                     }
                 }
             } catch let error where !(error is IPCError) {
+                // The request fails with the source's error, decided before the abort is sent:
+                // the server's answer to the abort ("stream aborted") could otherwise come first.
+                connection.fail(id, error)
                 var abort = Mailstack_Ipc_StreamChunk()
                 abort.abort = true
                 try? await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(abort))))
-                connection.fail(id, error)
                 _ = try? await reply.get()
                 throw error
             }

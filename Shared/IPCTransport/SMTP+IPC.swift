@@ -20,6 +20,21 @@ extension SMTPReply {
     }
 }
 
+extension SMTPReply {
+    /// local-delivery's answer to the queue (code, enhanced code, the text for the DSN and the log).
+    public init(_ message: Mailstack_Ipc_LocalResult) {
+        self.init(code: Int(message.code), enhanced: message.enhanced, message.text)
+    }
+
+    public var localResult: Mailstack_Ipc_LocalResult {
+        .with {
+            $0.code = UInt32(clamping: code)
+            $0.enhanced = enhanced
+            $0.text = text
+        }
+    }
+}
+
 extension DeliveryResult {
     /// A recipient's result as smtpfeed-out reports it to the queue.
     public init(_ message: Mailstack_Ipc_FeedRecipientResult) {

@@ -14,9 +14,9 @@ extension IPCClient {
         return typed
     }
 
-    func expect<Reply, Body: AsyncSequence>(_ body: IPCBody, streaming stream: Body, _ what: String,
+    func expect<Reply, Body: AsyncSequence>(_ body: IPCBody, streaming stream: Body, timeout: Duration? = nil, _ what: String,
                                             _ reply: (IPCBody) -> Reply?) async throws -> Reply where Body.Element == ByteBuffer {
-        let answer = try await request(body, streaming: stream)
+        let answer = try await request(body, streaming: stream, timeout: timeout)
         guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(configuration.service) answered \(what) with \(answer)") }
         return typed
     }
@@ -96,5 +96,36 @@ public struct FeedClient: Sendable {
     public func deliver<Body: AsyncSequence>(_ job: Mailstack_Ipc_FeedDeliver, body: Body) async throws -> Mailstack_Ipc_FeedResult
         where Body.Element == ByteBuffer {
         try await ipc.expect(.feedDeliver(job), streaming: body, "feed.deliver") { if case let .feedResult(r) = $0 { r } else { nil } }
+    }
+}
+
+/// local-delivery: the queue's deliveries to programs and files (an alias's `"|command"` or
+/// `/path`), one target per request, the message streamed after it. The answer comes once the
+/// program has exited (or was stopped at local.program_timeout) or the file is fsynced.
+public struct LocalDeliveryClient: Sendable {
+    public let ipc: IPCClient
+    /// How long an answer may take: a program may run for local.program_timeout, then gets a
+    /// grace between SIGTERM and SIGKILL; `deliveryTimeout(programTimeout:)` adds a margin.
+    public let timeout: Duration
+
+    /// local.program_timeout's default (10m) with its margin.
+    public static let deliveryTimeout: Duration = deliveryTimeout(programTimeout: .seconds(600))
+    /// What local-delivery's answer may take beyond the program's own time: the kill grace, a
+    /// file lock's wait (local.file_lock_timeout, 1m by default) and the fsync.
+    public static let answerMargin: Duration = .seconds(120)
+
+    /// The time to wait for an answer from a local-delivery configured with `programTimeout`.
+    public static func deliveryTimeout(programTimeout: Duration) -> Duration { programTimeout + answerMargin }
+
+    public init(_ ipc: IPCClient, timeout: Duration = LocalDeliveryClient.deliveryTimeout) {
+        self.ipc = ipc
+        self.timeout = timeout
+    }
+
+    public func deliver<Body: AsyncSequence>(_ job: Mailstack_Ipc_LocalDeliver, body: Body) async throws -> Mailstack_Ipc_LocalResult
+        where Body.Element == ByteBuffer {
+        try await ipc.expect(.localDeliver(job), streaming: body, timeout: timeout, "local.deliver") {
+            if case let .localResult(r) = $0 { r } else { nil }
+        }
     }
 }

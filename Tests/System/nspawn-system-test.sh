@@ -83,12 +83,16 @@ inside sh -c 'printf "dns:\n  servers: [\"127.0.0.1:53\"]\n" >> /etc/mailstack/m
 inside ip addr add 4.29.156.10/32 dev lo
 inside /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces --user=root \
     --local=/test/ --local=/in-addr.arpa/ --host-record=spammer.test,4.29.156.10
+# Two aliases to a program (Tests/System/smrsh-probe.sh, linked into smrsh below): one that
+# succeeds, one whose failure the sender sees; aliases.db rebuilt with newaliases.
+inside sh -c 'printf "probe-ok: \"|smrsh-probe 0\"\nprobe-fail: \"|smrsh-probe 1\"\n" >> /etc/mail/aliases'
+inside /opt/mailstack/bin/mailstack newaliases /etc/mail/aliases
 inside systemctl start mailstack.target
 for unit in "${services[@]}"; do
     [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] || fail "$unit.service is not active"
     [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not active"
 done
-echo "all 6 services and 6 sockets active"
+echo "all ${#services[@]} services and ${#services[@]} sockets active"
 for unit in "${services[@]}"; do
     # The unit's User= (one per service: DeployTests checks they differ), never root.
     expected=$(inside systemctl show -p User --value "mailstack-$unit.service")
@@ -105,6 +109,38 @@ for unit in "${services[@]}"; do
     done
 done
 echo "the shared drop-in applies to every service"
+
+step "local-delivery: an alias program runs under its unit's hardening, as mailstack-local"
+inside install -m 0755 /run/mailstack-src/Tests/System/smrsh-probe.sh /etc/mailstack/smrsh/smrsh-probe
+deliver() { inside python3 /run/mailstack-src/Tests/System/local_deliver.py /run/mailstack/local-delivery.sock PROGRAM "$1"; }
+# What a program writes reaches the answer when it fails: exit 1 shows what it saw.
+said=$(deliver "/usr/local/bin/smrsh-probe 1")
+delivered=$(deliver "smrsh-probe 0")
+refused=$(deliver "/bin/sh -c id")
+python3 - "$said" "$delivered" "$refused" <<'EOF' || fail "local-delivery: $said / $delivered / $refused"
+import json, sys
+said, sent, refused = (json.loads(a) for a in sys.argv[1:4])
+assert said["code"] == 554 and said["text"].startswith("unknown mailer error 1 (program said: mailstack-local "), said
+assert said["text"].endswith(" 4 a@client.test)"), said  # 4 lines of stdin, the sender
+assert sent == {"code": 250, "enhanced": "2.0.0", "text": "Sent"}, sent
+assert refused["code"] == 554 and refused["text"].startswith('smrsh: "sh" not available for mailstack programs'), refused
+print(f"the program ran as the service's user ({said['text']}); exit 0 is 250; /bin/sh refused by smrsh")
+EOF
+
+step "an alias to a program: mail over SMTP runs it under systemd; its failure comes back as a bounce"
+# The aliases probe-ok and probe-fail were added before the start (below the install).
+inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 you@domain1.com probe-ok@host.domain.com alias-ok > /dev/null
+inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 you@domain1.com probe-fail@host.domain.com alias-fail > /dev/null
+for _ in $(seq 100); do
+    inside sh -c 'grep -l "unknown mailer error 1" /var/mail/mailstack/you/new/* 2>/dev/null | grep -q .' && break; sleep 0.1
+done
+bounce=$(inside sh -c 'cat $(grep -l "unknown mailer error 1" /var/mail/mailstack/you/new/*)') || fail "no bounce for the failing alias program"
+grep -q "program said: mailstack-local " <<<"$bounce" || fail "the bounce does not carry the program's words: $bounce"
+queue_log=$(inside journalctl --no-pager -u mailstack-queue.service)
+grep -F <<<"$queue_log" "to=<probe-ok@host.domain.com>, to=<|smrsh-probe 0> (alias probe-ok)" | grep -q "stat=Sent" \
+    || fail "probe-ok was not delivered to its program"
+inside sh -c 'rm -f /var/mail/mailstack/you/new/*'
+echo "probe-ok ran and was delivered; probe-fail's words came back to the sender in the bounce"
 
 step "SMTP in on port 25, POP3 out on port 110"
 sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com first)

@@ -7,7 +7,7 @@ import SMTP
 extension QueueRouting {
     /// Routing over the stack's sockets: relay-policy resolves recipients (policy.resolve),
     /// smtpfeed-out delivers remote ones (feed.deliver, the body streamed).
-    public static func ipc(policy: PolicyClient, feed: FeedClient) -> QueueRouting {
+    public static func ipc(policy: PolicyClient, feed: FeedClient, local: LocalDeliveryClient) -> QueueRouting {
         QueueRouting(
             resolve: { address in try await policy.resolve(address).deliveries.map(MailTarget.init) },
             deliverRemote: { job in
@@ -28,7 +28,20 @@ extension QueueRouting {
                 return result.results.map(DeliveryResult.init)
             },
             deliverLocal: { job in
-                throw IPCError.peerUnavailable(service: "local-delivery", reason: "not wired yet")
+                let request = Mailstack_Ipc_LocalDeliver.with {
+                    $0.queueID = job.queueID
+                    $0.sender = job.sender
+                    $0.recipient = job.recipient.address
+                    $0.originalRecipient = job.recipient.orcpt.isEmpty ? job.recipient.address : String(job.recipient.orcpt.drop { $0 != ";" }.dropFirst())
+                    $0.alias = job.target.alias
+                    switch job.target.kind {
+                    case let .program(command): $0.kind = .program; $0.target = command
+                    case let .file(path): $0.kind = .file; $0.target = path
+                    default: $0.kind = .unspecified
+                    }
+                }
+                let answer = try await local.deliver(request, body: OneBuffer(buffer: ByteBuffer(bytes: job.body)))
+                return DeliveryResult(SMTPReply(answer), relay: "local")
             })
     }
 }

@@ -2,7 +2,8 @@
 //
 // Serves:     <ipc.directory>/queue.sock (or the socket systemd passes): submissions from
 //             smtp-in (answered once durable); mailq and flush for administrators.
-// Talks to:   relay-policy (where does a recipient go), smtpfeed-out (remote delivery).
+// Talks to:   relay-policy (where does a recipient go: every target with its route),
+//             smtpfeed-out (remote delivery), local-delivery (an alias's programs and files).
 // Privileges: its own user; writes queue.directory and the Maildirs under queue.maildir_root
 //             (which pop3 reads). Administrators are root, this user and ipc.admin_group.
 // Limits:     queue.deliveries messages in flight; retries every queue.min_age; warning after
@@ -49,7 +50,10 @@ settings.rewriter = HeaderRewriter(
 let policy = PolicyClient(Daemon.client(of: IPCServiceName.relayPolicy, from: IPCServiceName.queue, configuration: configuration, logger: logger))
 let feed = FeedClient(Daemon.client(of: IPCServiceName.smtpfeedOut, from: IPCServiceName.queue, configuration: configuration, logger: logger,
                                     timeout: FeedClient.deliveryTimeout))
-let queue = MailQueue(spool: spool, settings: settings, routing: .ipc(policy: policy, feed: feed), pool: pool, logger: logger)
+let local = LocalDeliveryClient(Daemon.client(of: IPCServiceName.localDelivery, from: IPCServiceName.queue, configuration: configuration,
+                                               logger: logger),
+                                timeout: LocalDeliveryClient.deliveryTimeout(programTimeout: configuration.localProgramTimeout))
+let queue = MailQueue(spool: spool, settings: settings, routing: .ipc(policy: policy, feed: feed, local: local), pool: pool, logger: logger)
 let recovered: Int
 do {
     recovered = try await queue.recover()
@@ -64,7 +68,8 @@ try await Daemon.run(
     service: "queue",
     services: [
         IPCServerService(server: server, handler: QueueRequestHandler(queue: queue, administrators: administrators, logger: logger)),
-        IPCClientService(client: policy.ipc), IPCClientService(client: feed.ipc), QueueRunner(queue: queue),
+        IPCClientService(client: policy.ipc), IPCClientService(client: feed.ipc), IPCClientService(client: local.ipc),
+        QueueRunner(queue: queue),
     ],
     status: "\(recovered) message(s) in the queue",
     logger: logger)

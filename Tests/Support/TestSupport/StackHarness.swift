@@ -87,7 +87,7 @@ public final class StackHarness: @unchecked Sendable {
     /// Stops every service, last started first; returns their exit statuses.
     public func stopAll() async throws -> [String: Int32] {
         var statuses: [String: Int32] = [:]
-        for service in ["smtp-in", "pop3", "smtpfeed-out", "queue", "relay-policy", "drac-registry"] where processes[service] != nil {
+        for service in ["smtp-in", "pop3", "smtpfeed-out", "queue", "local-delivery", "relay-policy", "drac-registry"] where processes[service] != nil {
             statuses[service] = try await stop(service)
         }
         return statuses

@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 import Synchronization
 
@@ -68,31 +69,19 @@ public enum TestSupport {
 
     /// Starts `argv` with stdio redirected to files and `passing` as fds 3, 4, ... (as systemd
     /// passes sockets); returns its pid.
-    /// glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which the Glibc module does not
-    /// export (it needs _GNU_SOURCE): found at run time.
-    static func closeFrom(_ actions: inout posix_spawn_file_actions_t, _ lowest: Int32) {
-        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
-            preconditionFailure("glibc without posix_spawn_file_actions_addclosefrom_np")
-        }
-        let addCloseFrom = unsafeBitCast(symbol, to: AddCloseFrom.self)
-        precondition(addCloseFrom(&actions, lowest) == 0, "posix_spawn_file_actions_addclosefrom_np failed")
-    }
-
     public static func spawn(_ argv: [String], stdin: String = "/dev/null", stdout: String, stderr: String,
                              environment: [String: String]? = nil, passing fds: [Int32] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for (index, fd) in fds.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
+        // Nothing else of this process: the tests run in parallel, and a socket another test holds
+        // (few are close-on-exec: NIO's accepted ones are not) would otherwise live on in this
+        // child, so that test's peer never saw it closed.
+        mailstack_spawn_addclosefrom(&actions, 3 + Int32(fds.count))
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        // Nothing else of this process reaches the child. NIO accepts connections without
-        // SOCK_CLOEXEC, so with tests in parallel a daemon spawned by one test inherited the
-        // server side of another test's connection, and that test's close did not close it
-        // (its peer then waited for the daemon's exit).
-        closeFrom(&actions, 3 + Int32(fds.count))
         let env = environment ?? ProcessInfo.processInfo.environment
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
