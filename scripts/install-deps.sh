@@ -42,34 +42,22 @@ if ((${#missing[@]})); then
     if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
-# sendmail's makemap, unpacked into .build/sendmail-bin (not installed).
-if [ ! -x .build/sendmail-bin/usr/sbin/makemap ]; then
-    echo "install-deps: extracting sendmail's makemap from Debian's sendmail-bin"
-    mkdir -p .build/sendmail-bin
+# Debian packages whose tools the tests use without installing them (each depends on or is an
+# MTA; none may be installed next to mailstack): unpacked with dpkg-deb -x into .build/NAME.
+#   extract PACKAGE FILE-THAT-SAYS-IT-IS-THERE WHY
+extract() {
+    local package=$1 marker=$2
+    [ -x ".build/$package/$marker" ] && return 0
+    echo "install-deps: extracting $package ($3)"
+    mkdir -p ".build/$package"
+    local tmp
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download sendmail-bin >/dev/null 2>&1 || { apt-get update -qq && apt-get download sendmail-bin >/dev/null; })
-    dpkg-deb -x "$tmp"/sendmail-bin_*.deb .build/sendmail-bin
+    (cd "$tmp" && apt-get download "$package" >/dev/null 2>&1 || { apt-get update -qq && apt-get download "$package" >/dev/null; })
+    dpkg-deb -x "$tmp"/"${package}"_*.deb ".build/$package"
     rm -rf "$tmp"
-fi
-
-# mlmmj, the mailing-list manager of the aliases tests (a "|mlmmj-receive" alias), unpacked
-# into .build/mlmmj: Debian's package depends on an MTA, so it is never installed here.
-if [ ! -x .build/mlmmj/usr/bin/mlmmj-receive ]; then
-    echo "install-deps: extracting mlmmj"
-    mkdir -p .build/mlmmj
-    tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download mlmmj >/dev/null 2>&1 || { apt-get update -qq && apt-get download mlmmj >/dev/null; })
-    dpkg-deb -x "$tmp"/mlmmj_*.deb .build/mlmmj
-    rm -rf "$tmp"
-fi
-
-# Postfix's smtp-source (load client) and smtp-sink (test server), unpacked into .build/postfix
-# (not installed: nothing listens on port 25). Run them through scripts/postfix-tool.
-if [ ! -x .build/postfix/usr/sbin/smtp-source ]; then
-    echo "install-deps: extracting smtp-source and smtp-sink from Debian's postfix"
-    mkdir -p .build/postfix
-    tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download postfix >/dev/null 2>&1 || { apt-get update -qq && apt-get download postfix >/dev/null; })
-    dpkg-deb -x "$tmp"/postfix_*.deb .build/postfix
-    rm -rf "$tmp"
-fi
+}
+extract sendmail-bin usr/sbin/makemap "sendmail's makemap, newaliases and praliases for the compatibility tests"
+extract mlmmj usr/bin/mlmmj-receive "the mailing-list manager behind an alias in the aliases tests"
+# Postfix's smtp-source (load client) and smtp-sink (test server); nothing listens on port 25.
+# Run them through scripts/postfix-tool.
+extract postfix usr/sbin/smtp-source "smtp-source and smtp-sink"
