@@ -56,4 +56,27 @@ struct AliasScenarioTests {
         #expect(!(try await TestSupport.runAsync([TestSupport.binary("mailstack"), "mailq", "--set", "ipc.directory=\(stack.dir)"])).stdout.contains("staff"))
         _ = try await stack.stopAll()
     }
+
+    @Test("newaliases while the stack runs: the new alias is known without a restart, and a bad aliases file changes nothing")
+    func rebuilt() async throws {
+        let stack = try await StackHarness(services: Self.services)
+        let before = try await send(stack.smtpPort, to: "sales@host.domain.com", id: "<before@test>")
+        #expect(before.contains("<** 550 5.1.1"), "\(before)")
+        let file = stack.dir + "/aliases"
+        let bad = try String(contentsOfFile: file, encoding: .utf8) + "sales user2\n"
+        try bad.write(toFile: file, atomically: true, encoding: .utf8)
+        let refused = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "newaliases", file])
+        #expect(refused.status == 65 && refused.stderr.contains("line"), "\(refused.stderr)")
+        try (bad.replacingOccurrences(of: "sales user2\n", with: "sales: user2\n")).write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await TestSupport.runAsync([TestSupport.binary("mailstack"), "newaliases", file]).status == 0)
+        let accepted = Locked("")
+        try await TestSupport.eventually {
+            let reply = (try? await send(stack.smtpPort, to: "sales@host.domain.com", id: "<after@test>")) ?? ""
+            accepted.withLock { $0 = reply }
+            return reply.contains("<-  250 2.0.0 ")
+        }
+        try await TestSupport.eventually { stack.mailbox("user2").contains { $0.contains("<after@test>") } }
+        #expect(try await stack.stop("relay-policy") == 0, "the same relay-policy process served before and after")
+        _ = try await stack.stopAll()
+    }
 }
