@@ -27,6 +27,8 @@ enum FuzzTargets {
         "config": fuzzConfig,
         "import-mc": fuzzImportMC,
         "aliases": fuzzAliases,
+        "sendmail-recipients": fuzzSendmailRecipients,
+        "local-message": fuzzLocalMessage,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).

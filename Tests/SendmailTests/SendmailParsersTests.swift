@@ -22,6 +22,8 @@ struct SendmailParsersTests {
         (" ,, , ", []),
         ("root", ["root"]),
         ("a\r\n\t@b", ["a@b"]),
+        // Found by fuzzing: a ) that closes no comment was kept in the address.
+        ("(comment) jane@b.test)", ["jane@b.test"]),
     ])
     func addressLists(text: String, addresses: [String]) {
         #expect(AddressList.addresses(text) == addresses)

@@ -75,6 +75,8 @@ public enum AddressList {
                 append(byte)
             case UInt8(ascii: "("):
                 commentDepth = 1
+            case UInt8(ascii: ")"):
+                break // closes no comment: stray, no part of an address
             case UInt8(ascii: "<"):
                 if !inAngle {
                     inAngle = true
