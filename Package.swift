@@ -19,6 +19,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mailstack", targets: ["mailstack"]),
+        .executable(name: "sendmail", targets: ["sendmail"]),
         .executable(name: "ipc-bench", targets: ["ipc-bench"]),
         .executable(name: "drac-registry", targets: ["drac-registry"]),
         .executable(name: "pop3", targets: ["pop3"]),
@@ -179,9 +180,17 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", argumentParser, logging],
             path: "Tools/mailstack"
         ),
+        // The sendmail command (mailq and newaliases by their names): local submission through
+        // the queue's submit.sock. A thin executable over its library.
+        .target(
+            name: "SendmailCommand",
+            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackAliases", "MailstackMaps", "SMTP", nio, logging],
+            path: "Tools/sendmail/Library"
+        ),
+        .executableTarget(name: "sendmail", dependencies: ["SendmailCommand"], path: "Tools/sendmail/Main"),
         // Benchmarks (not tests).
         .executableTarget(
             name: "ipc-bench",
@@ -200,6 +209,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
+                "SendmailCommand",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -253,6 +263,11 @@ let package = Package(
             name: "QueueTests",
             dependencies: ["QueueService", "SMTP", "IPC", "IPCTransport", "Maildir", "TestSupport", nio, nioPosix, logging],
             path: "Tests/QueueTests"
+        ),
+        .testTarget(
+            name: "SendmailTests",
+            dependencies: ["SendmailCommand", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            path: "Tests/SendmailTests"
         ),
         .testTarget(
             name: "SMTPInTests",

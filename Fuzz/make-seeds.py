@@ -154,3 +154,20 @@ seed("aliases", b"# staff\nyou\nuser2, \"|/usr/bin/archive staff\"\n:include:/li
 seed("aliases", b"a: b\nb: a, \\a\nlist: a, b, :include:/x/missing, :include:/x/y\nowner-list: a\n"
      b"x: \"error:5.1.1:gone, sorry\", error:nouser, error:450 later\nlist-request: owner-list\n")
 seed("aliases", b"nocolon\n  cont\nUPPER: Lower, <a@b> (c), \"q r\"@d, Name <e@f>\r\nbad name: x\nj: a, \\\nb\n \n")
+
+# sendmail-recipients: messages for sendmail -t (To/Cc/Bcc, groups, comments, quotes, routes,
+# literals, Resent-*, folding, CRLF, no header at all).
+seed("sendmail-recipients", b"To: you@domain1.com\nCc: User Two <user2@domain1.com>\nBcc: secret@domain1.com\nSubject: t\n\nbody\n")
+seed("sendmail-recipients", b"To: \"Doe, John\" <john@a.test>, (comment) jane@b.test (Jane)\r\nBcc: a@c.test,\r\n  b@c.test\r\nSubject: x\r\n\r\n.\r\n")
+seed("sendmail-recipients", b"To: undisclosed-recipients:;\nCc: Team: a@x.test, <@r1,@r2:b@x.test>;, c@[IPv6:::1]\nbcc:\n\n")
+seed("sendmail-recipients", b"To: old@x.test\nResent-To: new@x.test\nResent-Bcc: hidden@x.test\nFrom: me\n\nresent\n")
+seed("sendmail-recipients", b"body only, no header\nTo: not@header.test\n")
+seed("sendmail-recipients", b"To: \"quoted \\\"local\\\"\"@x.test, <a@b> trailing, <<nested>>, @bare\nSubject :spaced\n cont\n\n")
+
+# local-message: a chunk-size field (0xFF ends it), then a local submission as typed: LF, CRLF and
+# bare CR line ends, headers or none, continuation lines, a From: or none.
+seed("local-message", b"\x03\x07\xffSubject: hi\nTo: you\n\nbody\nlast line without LF")
+seed("local-message", b"\x01\xffbody only\r\n.\r\nmore\r")
+seed("local-message", b"\x05\xffFrom: Me <me@x.test>\r\nX-A: 1\r\n folded\r\n\r\n\r\n")
+seed("local-message", b"\xff\n")
+seed("local-message", b"\x02\x09\xffSubject: a\rTo: b\n\rbody\r\r\n.\n")

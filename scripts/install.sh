@@ -39,7 +39,7 @@ echo "== binaries -> $root/opt/mailstack/bin, Swift runtime -> $root/opt/mailsta
 install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/lib" "$root/opt/mailstack/share"
 if [ "$(cd "$root/opt/mailstack/bin" && pwd -P)" != "$(cd "$bin" && pwd -P)" ]; then
     command -v patchelf >/dev/null || { echo "install.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 69; }
-    for b in mailstack "${services[@]}"; do
+    for b in mailstack sendmail "${services[@]}"; do
         install -m 0755 "$bin/$b" "$root/opt/mailstack/bin/$b"
         strip --strip-debug "$root/opt/mailstack/bin/$b"
         # Every library ldd finds outside the system's own folders is the toolchain's runtime.

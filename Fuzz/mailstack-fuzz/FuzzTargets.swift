@@ -28,6 +28,8 @@ enum FuzzTargets {
         "import-mc": fuzzImportMC,
         "aliases": fuzzAliases,
         "program-command": fuzzProgramCommand,
+        "sendmail-recipients": fuzzSendmailRecipients,
+        "local-message": fuzzLocalMessage,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).

@@ -103,6 +103,14 @@ extension ConfigKey {
               "Free space the spool's file system keeps: with less, new messages are refused with `452 4.3.1 Insufficient system storage` (as is one whose write fails with ENOSPC) until space returns; 0: only a full disk refuses.",
               sendmail: "define(`confMIN_FREE_BLOCKS', `100') (blocks there, octets here)"),
 
+        // submit: local submission (the sendmail command, through the queue's submit.sock).
+        .init("submit.trusted_users", .list, [],
+              "Users (names or uids) who may set the envelope sender (sendmail -f/-r, MAIL FROM in -bs) without an `X-Authentication-Warning:` header, as sendmail's class t. Root and the queue's own user always may; users that do not exist are skipped.",
+              sendmail: "define(`confTRUSTED_USERS') / Troot Tdaemon (class t)"),
+        .init("submit.max_messages_per_minute", .int, "60",
+              "Messages one local user (uid) may submit through the sendmail command in any 60 seconds; past it the command exits 75 (EX_TEMPFAIL) and may try again later. Root and the queue's own user are not limited; 0: no limit.",
+              sendmail: "(none)"),
+
         // masquerade.
         .init("masquerade.as", .string, "$m", "Rewrite sender addresses of this host to this domain ($m expanded); empty: off.",
               sendmail: "MASQUERADE_AS(`$m')"),

@@ -197,6 +197,10 @@ public struct MCImporter {
             note(line, text, .ignored("map paths are given in full by the maps.* keys (\(settingsDirectory) is their default directory)"))
         case "confPRIVACY_FLAGS":
             set(line, text, [("smtp.privacy", .list(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }))])
+        case "confTRUSTED_USERS":
+            // sendmail's class t, words separated by blanks (commas tolerated).
+            let users = value.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" }).map(String.init)
+            set(line, text, [("submit.trusted_users", .list(users))])
         case "SMART_HOST":
             // smtpf:LMTP hands all remote mail to smtpfeed, which resolves MX itself: that is
             // smtpfeed-out's default, so no smart host. A real relay host carries over.

@@ -79,6 +79,16 @@ public struct MailstackConfiguration: Sendable {
     /// queue.delivery_mode is "queueonly".
     public var queueOnly: Bool { values.string("queue.delivery_mode") == "queueonly" }
 
+    // MARK: submit
+
+    /// submit.trusted_users: names or uids.
+    public var submitTrustedUsers: [String] { values.list("submit.trusted_users") }
+    public var submitMaxPerMinute: Int { values.int("submit.max_messages_per_minute") }
+    /// The queue's socket for local submission, open to every local user: <ipc.directory>/submit.sock.
+    public var submitSocketPath: String { ipcDirectory + "/submit.sock" }
+    /// sendmail's PrivacyOptions=authwarnings (goaway includes it): X-Authentication-Warning: headers.
+    public var authWarnings: Bool { !privacyFlags.isDisjoint(with: ["authwarnings", "goaway"]) }
+
     // MARK: masquerade
 
     /// Masquerade domain, $m expanded; nil when off.

@@ -74,6 +74,7 @@ extension IPCEnvelope {
         case .queueListing: return "queue.listing"
         case .queueFlush: return "queue.flush"
         case .queueFlushed: return "queue.flushed"
+        case .queueSubmitLocal: return "queue.submitLocal"
         case .feedDeliver: return "feed.deliver"
         case .feedResult: return "feed.result"
         case .localDeliver: return "local.deliver"

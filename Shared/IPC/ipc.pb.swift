@@ -366,6 +366,17 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .queueFlushed(newValue)}
   }
 
+  /// Local submission (the sendmail command), for any local user, on the queue's second socket
+  /// <ipc.directory>/submit.sock, which answers nothing else. Who submits is the kernel's word
+  /// (SO_PEERCRED), never this message's: it has no field to name a user with.
+  public var queueSubmitLocal: Mailstack_Ipc_QueueSubmitLocal {
+    get {
+      if case .queueSubmitLocal(let v)? = body {return v}
+      return Mailstack_Ipc_QueueSubmitLocal()
+    }
+    set {body = .queueSubmitLocal(newValue)}
+  }
+
   /// smtpfeed-out. The queue hands over one message (body streamed) and gets a result per
   /// recipient; it sends many such requests at once.
   public var feedDeliver: Mailstack_Ipc_FeedDeliver {
@@ -452,6 +463,10 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     /// -> QueueFlushed
     case queueFlush(Mailstack_Ipc_QueueFlush)
     case queueFlushed(Mailstack_Ipc_QueueFlushed)
+    /// Local submission (the sendmail command), for any local user, on the queue's second socket
+    /// <ipc.directory>/submit.sock, which answers nothing else. Who submits is the kernel's word
+    /// (SO_PEERCRED), never this message's: it has no field to name a user with.
+    case queueSubmitLocal(Mailstack_Ipc_QueueSubmitLocal)
     /// smtpfeed-out. The queue hands over one message (body streamed) and gets a result per
     /// recipient; it sends many such requests at once.
     case feedDeliver(Mailstack_Ipc_FeedDeliver)
@@ -1293,6 +1308,55 @@ public nonisolated struct Mailstack_Ipc_QueueSubmit: Sendable {
   public init() {}
 }
 
+/// A message from a local user (sendmail -bm, -t, -bs). The message follows as a stream, as the
+/// user wrote it: LF or CRLF line ends, no dot-stuffing, the end of input already found by the
+/// command. The queue adds the trace fields (Received: naming the user, an
+/// X-Authentication-Warning: when an untrusted user set the sender) and what the header lacks
+/// (From:, Date:, Message-ID:), then takes it as it takes smtp-in's.
+public nonisolated struct Mailstack_Ipc_QueueSubmitLocal: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As given; an address without a domain gets host.fqdn.
+  public var recipients: [Mailstack_Ipc_Recipient] = []
+
+  /// The envelope sender asked for (-f, -r, or MAIL FROM in -bs), without <>; "" is the null
+  /// sender. Not set: the submitting user's own address.
+  public var sender: String {
+    get {_sender ?? String()}
+    set {_sender = newValue}
+  }
+  /// Returns true if `sender` has been explicitly set.
+  public var hasSender: Bool {self._sender != nil}
+  /// Clears the value of `sender`. Subsequent reads from it will return its default value.
+  public mutating func clearSender() {self._sender = nil}
+
+  /// -F: the full name of a From: the queue adds
+  public var fullName: String = String()
+
+  /// -V (RFC 3461 ENVID)
+  public var envid: String = String()
+
+  /// -R
+  public var ret: Mailstack_Ipc_DSNReturn = .retUnspecified
+
+  /// -B
+  public var body: Mailstack_Ipc_BodyType = .bodyUnspecified
+
+  /// The sender came from MAIL FROM of an SMTP session on stdin (-bs): the warning then says
+  /// "owned process doing -bs", and helo names the session's HELO/EHLO argument.
+  public var smtpSession: Bool = false
+
+  public var helo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _sender: String? = nil
+}
+
 public nonisolated struct Mailstack_Ipc_QueueAccepted: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1575,7 +1639,7 @@ nonisolated extension Mailstack_Ipc_BodyType: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{4}\u{f}feed_deliver\0\u{3}feed_result\0\u{4}\u{13}local_deliver\0\u{3}local_result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{3}queue_submit_local\0\u{4}\u{e}feed_deliver\0\u{3}feed_result\0\u{4}\u{13}local_deliver\0\u{3}local_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1923,6 +1987,19 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .queueFlushed(v)
         }
       }()
+      case 66: try {
+        var v: Mailstack_Ipc_QueueSubmitLocal?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueSubmitLocal(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueSubmitLocal(v)
+        }
+      }()
       case 80: try {
         var v: Mailstack_Ipc_FeedDeliver?
         var hadOneofValue = false
@@ -2095,6 +2172,10 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .queueFlushed?: try {
       guard case .queueFlushed(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 65)
+    }()
+    case .queueSubmitLocal?: try {
+      guard case .queueSubmitLocal(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 66)
     }()
     case .feedDeliver?: try {
       guard case .feedDeliver(let v)? = self.body else { preconditionFailure() }
@@ -3214,6 +3295,75 @@ nonisolated extension Mailstack_Ipc_QueueSubmit: SwiftProtobuf.Message, SwiftPro
     if lhs.clientName != rhs.clientName {return false}
     if lhs.helo != rhs.helo {return false}
     if lhs.queueID != rhs.queueID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_QueueSubmitLocal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueSubmitLocal"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recipients\0\u{1}sender\0\u{3}full_name\0\u{1}envid\0\u{1}ret\0\u{1}body\0\u{3}smtp_session\0\u{1}helo\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.recipients) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self._sender) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.fullName) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.envid) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.ret) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.body) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.smtpSession) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.helo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recipients, fieldNumber: 1)
+    }
+    try { if let v = self._sender {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
+    } }()
+    if !self.fullName.isEmpty {
+      try visitor.visitSingularStringField(value: self.fullName, fieldNumber: 3)
+    }
+    if !self.envid.isEmpty {
+      try visitor.visitSingularStringField(value: self.envid, fieldNumber: 4)
+    }
+    if self.ret != .retUnspecified {
+      try visitor.visitSingularEnumField(value: self.ret, fieldNumber: 5)
+    }
+    if self.body != .bodyUnspecified {
+      try visitor.visitSingularEnumField(value: self.body, fieldNumber: 6)
+    }
+    if self.smtpSession != false {
+      try visitor.visitSingularBoolField(value: self.smtpSession, fieldNumber: 7)
+    }
+    if !self.helo.isEmpty {
+      try visitor.visitSingularStringField(value: self.helo, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_QueueSubmitLocal, rhs: Mailstack_Ipc_QueueSubmitLocal) -> Bool {
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs._sender != rhs._sender {return false}
+    if lhs.fullName != rhs.fullName {return false}
+    if lhs.envid != rhs.envid {return false}
+    if lhs.ret != rhs.ret {return false}
+    if lhs.body != rhs.body {return false}
+    if lhs.smtpSession != rhs.smtpSession {return false}
+    if lhs.helo != rhs.helo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

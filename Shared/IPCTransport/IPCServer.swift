@@ -40,6 +40,10 @@ public struct IPCServerConfiguration: Sendable {
     /// the kernel's peer credentials. A type not listed is open to whoever may reach the socket.
     /// A peer sending a request it may not gets PERMISSION_DENIED and loses the connection.
     public var requestPolicies: [String: IPCPeerPolicy] = [:]
+    /// The only request types this listener answers (nil: any). A socket open to every local
+    /// user (the queue's submit.sock) names its one request here: anything else, ping included,
+    /// gets PERMISSION_DENIED and the connection is closed, before any handler sees it.
+    public var allowedRequests: Set<String>?
     /// Time from connect to the peer's hello; a peer that says nothing is disconnected.
     public var helloTimeout: Duration = .seconds(10)
     /// Connections one peer uid may hold at once (the services keep one or a few each; the

@@ -187,6 +187,11 @@ enum IPCServerConnection {
                 try await writer.send(id: 0, .error(.badRequest, "request id 0 is reserved for hello"))
                 return nil
             }
+            if let allowed = configuration.allowedRequests, !allowed.contains(envelope.typeName) {
+                logger.warning("ipc \(envelope.typeName) refused: this socket answers only \(allowed.sorted().joined(separator: ", ")); connection closed")
+                try? await writer.send(id: id, .error(.permissionDenied, "\(envelope.typeName) is not answered on this socket"))
+                throw IPCError.protocolViolation("\(envelope.typeName) on a socket that does not answer it")
+            }
             if let policy = configuration.requestPolicies[envelope.typeName], !policy.allows(peer) {
                 logger.warning("ipc \(envelope.typeName) refused: \(peer) may not send it; connection closed")
                 try? await writer.send(id: id, .error(.permissionDenied, "\(envelope.typeName) is not allowed to this peer"))

@@ -43,6 +43,19 @@ struct ConfigTests {
         #expect(c.dracEnabled)
         #expect(c.ptrCheck)
         #expect(c.socketPath(for: "queue") == "/run/mailstack/queue.sock")
+        #expect(c.submitSocketPath == "/run/mailstack/submit.sock")
+        #expect(c.submitTrustedUsers.isEmpty && c.submitMaxPerMinute == 60)
+        #expect(c.authWarnings) // goaway includes authwarnings
+    }
+
+    @Test("local submission: trusted users, the per-user limit, authwarnings from the privacy flags")
+    func submit() throws {
+        let path = try write("submit:\n  trusted_users: [majordomo, \"1001\"]\n  max_messages_per_minute: 0\nsmtp:\n  privacy: [restrictmailq]\n")
+        let c = try ConfigLoader.load(file: path, environment: [:])
+        #expect(c.submitTrustedUsers == ["majordomo", "1001"] && c.submitMaxPerMinute == 0 && !c.authWarnings)
+        #expect(try ConfigLoader.load(file: nil, overrides: ["smtp.privacy=authwarnings"], environment: [:]).authWarnings)
+        #expect(try refusal("submit:\n  max_messages_per_minute: -1\n")?.reason
+            == "submit.max_messages_per_minute: '-1' is not an integer from 0 to 2147483647")
     }
 
     @Test("a valid file sets values; units and lists parse")

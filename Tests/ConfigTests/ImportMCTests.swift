@@ -65,6 +65,14 @@ struct ImportMCTests {
         }
     }
 
+    @Test("confTRUSTED_USERS becomes submit.trusted_users (sendmail's class t, blank-separated)")
+    func trustedUsers() throws {
+        let importer = MCImporter.importMC("define(`confTRUSTED_USERS', `majordomo  mailman,list')dnl\n")
+        #expect(importer.findings.map(\.outcome) == [.translated(["submit.trusted_users"])])
+        let parsed = try ConfigLoader.parse(importer.yaml(source: "sendmail.mc"), file: "mailstack.yaml")
+        #expect(parsed.map(\.entry.value) == [.list(["majordomo", "mailman", "list"])])
+    }
+
     @Test("a ruleset other than the seed's PTR check, and unknown features, are reported unsupported")
     func unsupported() {
         let importer = MCImporter.importMC("""

@@ -92,7 +92,8 @@ for unit in "${services[@]}"; do
     [ "$(inside systemctl is-active "mailstack-$unit.service")" = active ] || fail "$unit.service is not active"
     [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not active"
 done
-echo "all ${#services[@]} services and ${#services[@]} sockets active"
+[ "$(inside systemctl is-active mailstack-submit.socket)" = active ] || fail "mailstack-submit.socket is not active"
+echo "all ${#services[@]} services and $(( ${#services[@]} + 1 )) sockets active"
 for unit in "${services[@]}"; do
     # The unit's User= (one per service: DeployTests checks they differ), never root.
     expected=$(inside systemctl show -p User --value "mailstack-$unit.service")
@@ -156,6 +157,25 @@ assert len(fetched) == 1 and fetched[0]["seq"] == "first", fetched
 assert fetched[0]["body"] == sent["body"], (fetched[0]["body"][:200], sent["body"][:200])
 assert "Return-Path: <sender@client.test>" in fetched[0]["header"], fetched[0]["header"]
 print("delivered and fetched, same body bytes")
+EOF
+
+step "the sendmail command as an unprivileged user, over submit.sock held by systemd"
+[ "$(inside stat -c %a /run/mailstack/submit.sock)" = 666 ] || fail "submit.sock is not mode 0666"
+inside sh -c 'printf "Subject: local\nX-Seq: local\n\nfrom sendmail\n" | setpriv --reuid=65534 --regid=65534 --clear-groups /opt/mailstack/bin/sendmail -f root@domain1.com you@domain1.com' \
+    || fail "sendmail as nobody did not exit 0"
+for _ in $(seq 100); do
+    inside sh -c 'ls /var/mail/mailstack/you/new/ 2>/dev/null | grep -q .' && break; sleep 0.1
+done
+submitted=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1)
+python3 - "$submitted" <<'EOF' || fail "the message from sendmail is not as the queue should have made it"
+import json, sys
+fetched = json.loads(sys.argv[1])
+assert len(fetched) == 1 and fetched[0]["seq"] == "local", fetched
+header = fetched[0]["header"]
+assert "Received: (from nobody@localhost)" in header, header
+assert "X-Authentication-Warning: host.domain.com: nobody set sender to root@domain1.com using -f" in header, header
+assert fetched[0]["body"] == "from sendmail\r\n", fetched[0]["body"]
+print("sendmail as nobody: delivered, with Received: and X-Authentication-Warning: as sendmail writes them")
 EOF
 
 step "restarting each service in turn while a client keeps sending"

@@ -28,8 +28,8 @@ struct DeployTests {
         let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
         let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/scripts/verify-units.sh", binaries])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        // A .service and a .socket per service, and mailstack.target.
-        #expect(result.stdout.contains("\(2 * Self.services.count + 1) units verified, no warnings"), "\(result.stdout)")
+        // A .service and a .socket per service, the submission socket, and mailstack.target.
+        #expect(result.stdout.contains("\(2 * Self.services.count + 2) units verified, no warnings"), "\(result.stdout)")
     }
 
     @Test("each service: Type=notify, watchdog, restart on failure, its own user, its socket under the name it expects")
@@ -57,6 +57,11 @@ struct DeployTests {
         #expect(users.count == Self.services.count, "one user per service: \(users)")
         #expect(try Self.unit("mailstack-smtp-in.socket")["ListenStream"] == ["25"])
         #expect(try Self.unit("mailstack-pop3.socket")["ListenStream"] == ["110"])
+        // The queue's second socket, for the sendmail command: every local user may connect.
+        let submit = try Self.unit("mailstack-submit.socket")
+        #expect(submit["FileDescriptorName"] == ["submit"] && submit["SocketMode"] == ["0666"] && submit["Service"] == ["mailstack-queue.service"])
+        #expect(try Self.unit("mailstack-queue.service")["Sockets"] == ["mailstack-queue.socket mailstack-submit.socket"])
+        #expect(wanted.contains("mailstack-submit.socket"))
     }
 
     @Test("system test: systemd in a container starts mailstack.target, mail flows, restarts lose nothing, shutdown is clean",

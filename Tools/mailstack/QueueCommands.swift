@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IPC
+import SendmailCommand
 
 /// `mailstack mailq`: the queue's contents in sendmail's mailq layout, for administrators only
 /// (restrictmailq: root, the queue's user, ipc.admin_group).
@@ -12,33 +13,8 @@ struct MailqCommand: AsyncParsableCommand {
         try await reporting {
             let reply = try await withService("queue", options: options) { try await $0.request(.queueList(.init())) }
             guard case let .queueListing(listing) = reply else { throw AdminError(code: 70, message: "unexpected reply") }
-            print(Self.format(listing.entries, now: Int64(Date().timeIntervalSince1970)), terminator: "")
+            print(MailqListing.format(listing.entries, now: Int64(Date().timeIntervalSince1970)), terminator: "")
         }
-    }
-
-    /// sendmail's layout: id, size, arrival, sender; the last error in parentheses; one
-    /// recipient per line. Ages and next attempts in words an operator reads at a glance.
-    static func format(_ entries: [Mailstack_Ipc_QueueEntry], now: Int64) -> String {
-        guard !entries.isEmpty else { return "Mail queue is empty\n" }
-        var out = "\t\tMail Queue (\(entries.count) request\(entries.count == 1 ? "" : "s"))\n"
-        out += "--Q-ID-------- --Size-- ------Age------- -----Sender/Recipient----- (attempts, next)\n"
-        for entry in entries {
-            let age = duration(now - entry.arrival)
-            let next = entry.nextAttempt <= now ? "now" : "in " + duration(entry.nextAttempt - now)
-            out += "\(entry.queueID.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(entry.size).leftPad(8)) "
-            out += "\(age.padding(toLength: 16, withPad: " ", startingAt: 0)) <\(entry.sender)> (\(entry.attempts), \(next))\n"
-            if !entry.lastError.isEmpty { out += "                (\(entry.lastError))\n" }
-            for recipient in entry.recipients { out += "\t\t\t\t\t <\(recipient)>\n" }
-        }
-        return out
-    }
-
-    static func duration(_ seconds: Int64) -> String {
-        let s = max(0, seconds)
-        if s >= 86400 { return "\(s / 86400)d \(s % 86400 / 3600)h" }
-        if s >= 3600 { return "\(s / 3600)h \(s % 3600 / 60)m" }
-        if s >= 60 { return "\(s / 60)m \(s % 60)s" }
-        return "\(s)s"
     }
 }
 
@@ -56,8 +32,4 @@ struct FlushCommand: AsyncParsableCommand {
             print("\(flushed.count) message\(flushed.count == 1 ? "" : "s") scheduled for delivery now")
         }
     }
-}
-
-extension String {
-    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -2,13 +2,16 @@
 //
 // Serves:     <ipc.directory>/queue.sock (or the socket systemd passes): submissions from
 //             smtp-in (answered once durable); mailq and flush for administrators.
+//             <ipc.directory>/submit.sock (FileDescriptorName=submit), mode 0666: local
+//             submission (the sendmail command) from any user, known by SO_PEERCRED; nothing else.
 // Talks to:   relay-policy (where does a recipient go: every target with its route),
 //             smtpfeed-out (remote delivery), local-delivery (an alias's programs and files).
 // Privileges: its own user; writes queue.directory and the Maildirs under queue.maildir_root
 //             (which pop3 reads). Administrators are root, this user and ipc.admin_group.
 // Limits:     queue.deliveries messages in flight; retries every queue.min_age; warning after
 //             queue.warn_after; return after queue.return_after; submissions refused (452 4.3.1
-//             at smtp-in) while the spool's file system has less than queue.min_free free.
+//             at smtp-in) while the spool's file system has less than queue.min_free free;
+//             local users: submit.max_messages_per_minute each, smtp.max_message_size.
 
 import Daemon
 import NIOPosix
@@ -62,14 +65,33 @@ do {
 }
 if recovered > 0 { logger.notice("recovered \(recovered) message(s) from the spool") }
 let administrators = Daemon.peerPolicy(users: [], groups: [], configuration: configuration, logger: logger)
+let activated = SocketActivation.take()
 let server = try await Daemon.ipcListener(service: IPCServiceName.queue, configuration: configuration,
-                                          activated: SocketActivation.take(), logger: logger)
+                                          activated: activated, logger: logger)
+
+var submitSettings = LocalSubmission.Settings()
+submitSettings.hostname = configuration.fqdn
+submitSettings.senderDomain = configuration.masqueradeAs ?? configuration.fqdn
+submitSettings.localNames = Set((configuration.localNames + [configuration.hostName, "localhost"]).map { $0.lowercased() })
+submitSettings.trustedUIDs = Daemon.peerPolicy(users: configuration.submitTrustedUsers, groups: [], configuration: configuration, logger: logger).uids
+submitSettings.authWarnings = configuration.authWarnings
+submitSettings.maxMessageSize = configuration.maxMessageSize
+submitSettings.maxRecipients = configuration.maxRecipients
+submitSettings.maxPerMinute = configuration.submitMaxPerMinute
+let submission = LocalSubmission(queue: queue, settings: submitSettings, logger: logger)
+// Mail from SMTP does not depend on it: without the socket the queue runs, and says so.
+var submitServer: IPCServer?
+do {
+    submitServer = try await Daemon.submissionListener(configuration: configuration, activated: activated, logger: logger)
+} catch {
+    logger.error("local submission unavailable (the sendmail command will exit 75): \(error)")
+}
 try await Daemon.run(
     service: "queue",
     services: [
         IPCServerService(server: server, handler: QueueRequestHandler(queue: queue, administrators: administrators, logger: logger)),
         IPCClientService(client: policy.ipc), IPCClientService(client: feed.ipc), IPCClientService(client: local.ipc),
         QueueRunner(queue: queue),
-    ],
+    ] + (submitServer.map { [IPCServerService(server: $0, handler: LocalSubmissionRequestHandler(submission: submission))] } ?? []),
     status: "\(recovered) message(s) in the queue",
     logger: logger)
