@@ -132,14 +132,18 @@ step "an alias to a program: mail over SMTP runs it under systemd; its failure c
 # The aliases probe-ok and probe-fail were added before the start (below the install).
 inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 you@domain1.com probe-ok@host.domain.com alias-ok > /dev/null
 inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 you@domain1.com probe-fail@host.domain.com alias-fail > /dev/null
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     inside sh -c 'grep -l "unknown mailer error 1" /var/mail/mailstack/you/new/* 2>/dev/null | grep -q .' && break; sleep 0.1
 done
 bounce=$(inside sh -c 'cat $(grep -l "unknown mailer error 1" /var/mail/mailstack/you/new/*)') || fail "no bounce for the failing alias program"
 grep -q "program said: mailstack-local " <<<"$bounce" || fail "the bounce does not carry the program's words: $bounce"
-queue_log=$(inside journalctl --no-pager -u mailstack-queue.service)
-grep -F <<<"$queue_log" "to=<probe-ok@host.domain.com>, to=<|smrsh-probe 0> (alias probe-ok)" | grep -q "stat=Sent" \
-    || fail "probe-ok was not delivered to its program"
+delivered=
+for _ in $(seq 300); do
+    inside journalctl --no-pager -u mailstack-queue.service | grep -F "to=<probe-ok@host.domain.com>, to=<|smrsh-probe 0> (alias probe-ok)" \
+        | grep -q "stat=Sent" && { delivered=1; break; }
+    sleep 0.1
+done
+[ -n "$delivered" ] || fail "probe-ok was not delivered to its program"
 inside sh -c 'rm -f /var/mail/mailstack/you/new/*'
 echo "probe-ok ran and was delivered; probe-fail's words came back to the sender in the bounce"
 
