@@ -54,7 +54,7 @@ func withServerAndClient<T: Sendable>(
     path: String = temporarySocketPath("ipc"),
     service: String = "test",
     maxFrame: Int = IPCLimits.defaultMaxFrame,
-    requestTimeout: Duration = .seconds(10),
+    requestTimeout: Duration = .seconds(30),
     _ body: @Sendable (IPCServer, IPCClient) async throws -> T
 ) async throws -> T {
     let server = try await IPCServer.bind(.path(path), configuration: .init(service: service, maxFrame: maxFrame), logger: testLogger)

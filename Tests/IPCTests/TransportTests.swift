@@ -178,7 +178,7 @@ struct TransportTests {
                     try? await Task.sleep(for: .milliseconds(1))
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            try await TestSupport.eventually { outcomes.withLock { $0.ok } > 0 }
             // A request the old server will never answer: the restart must fail it, not hang it.
             let inFlight = Task { try await client.request(Self.pong("slow")) }
             try await Task.sleep(for: .milliseconds(50))
@@ -189,7 +189,8 @@ struct TransportTests {
             try await Task.sleep(for: .milliseconds(100))
             let second = try await IPCServer.bind(.path(path), configuration: .init(service: "test"), logger: testLogger)
             group.addTask { try await second.serve(EchoPeerHandler()) }
-            try await Task.sleep(for: .milliseconds(500))
+            // The client reconnects on its own (backoff from 20 ms): answers resume.
+            try await TestSupport.eventually { outcomes.withLock { $0.ok } > beforeRestart + 16 }
             let afterRestart = outcomes.withLock { $0.ok }
             load.cancel()
             _ = await load.result

@@ -15,7 +15,7 @@ struct SMTPHardeningTests {
         _ = try await c.reply()
         // Enough HELP replies (about 12 MB) to fill both sockets' buffers; then DATA holds the
         // decoder and the read gate stops reading, so the junk behind it stays with the client.
-        let pipelined = try await c.flood(String(repeating: "HELP\r\n", count: 20_000) , limit: 720_000)
+        let pipelined = try await c.flood(String(repeating: "HELP\r\n", count: 20_000), limit: 720_000, stall: 30)
         #expect(pipelined == 720_000)
         c.send("DATA\r\n")
         let junk = try await c.flood(String(repeating: "x", count: 65_536), limit: 256 << 20)

@@ -121,10 +121,12 @@ final class SMTPTestClient: @unchecked Sendable {
     func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
 
     /// Writes `chunk` again and again without reading anything, until the server stops taking
-    /// it (a write blocks for 2 s, or fails) or `limit` octets went out; returns the octets sent.
-    func flood(_ chunk: String, limit: Int) async throws -> Int {
+    /// it (a write blocks for `stall` seconds, or fails) or `limit` octets went out; returns the
+    /// octets sent. Where the server must take everything, a long `stall` keeps a loaded
+    /// machine's slow server from passing for one that stopped reading.
+    func flood(_ chunk: String, limit: Int, stall: Int = 2) async throws -> Int {
         try await TestSupport.offPool {
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            var timeout = timeval(tv_sec: stall, tv_usec: 0)
             setsockopt(self.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let bytes = Array(chunk.utf8)
             var sent = 0

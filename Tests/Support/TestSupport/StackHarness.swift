@@ -74,7 +74,8 @@ public final class StackHarness: @unchecked Sendable {
         if !previous.isEmpty { try previous.write(toFile: log + ".old", atomically: true, encoding: .utf8) }
         let process = try DaemonProcess(service, arguments: (settings + extra).flatMap { ["--set", $0] }, stderrPath: log)
         processes[service] = process
-        try await TestSupport.eventually { process.stderr.contains("\(service) ready") }
+        // Generous: with the suite in parallel beside a benchmark, dozens of daemons start at once.
+        try await TestSupport.eventually(timeout: .seconds(90)) { process.stderr.contains("\(service) ready") }
     }
 
     /// Stops one service (SIGTERM, or the signal given); returns its exit status.
