@@ -144,7 +144,7 @@ sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintain
 chmod 0644 "$root"/DEBIAN/{control,conffiles,md5sums}
 find "$root" -exec touch -h -d "@$epoch" {} +
 
-install -d "$out"
+mkdir -p "$out"
 deb=$(cd "$out" && pwd)/mailstack_${version}_${arch}.deb
 echo "== dpkg-deb ($compression${level:+ -$level}) -> $deb"
 SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group -Z"$compression" ${level:+-z"$level"} --build "$root" "$deb" > /dev/null
