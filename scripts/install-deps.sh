@@ -22,6 +22,7 @@ packages=(
     dovecot-pop3d                  # the benchmark's POP3 peer (bench/run.sh; never started as a service)
     python3-matplotlib             # the benchmark's plot
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
+    dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
 )
 missing=()
 for p in "${packages[@]}"; do

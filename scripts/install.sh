@@ -38,19 +38,7 @@ bin=$(cd "$bin" && pwd)
 echo "== binaries -> $root/opt/mailstack/bin, Swift runtime -> $root/opt/mailstack/lib"
 install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/lib" "$root/opt/mailstack/share"
 if [ "$(cd "$root/opt/mailstack/bin" && pwd -P)" != "$(cd "$bin" && pwd -P)" ]; then
-    command -v patchelf >/dev/null || { echo "install.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 69; }
-    for b in mailstack sendmail "${services[@]}"; do
-        install -m 0755 "$bin/$b" "$root/opt/mailstack/bin/$b"
-        strip --strip-debug "$root/opt/mailstack/bin/$b"
-        # Every library ldd finds outside the system's own folders is the toolchain's runtime.
-        ldd "$bin/$b" | while read -r _ arrow path _; do
-            [ "$arrow" = "=>" ] || continue
-            case "$path" in /lib/*|/lib64/*|/usr/lib/*) continue ;; esac
-            [ -e "$root/opt/mailstack/lib/$(basename "$path")" ] || install -m 0644 "$path" "$root/opt/mailstack/lib/"
-        done
-        patchelf --set-rpath /opt/mailstack/lib "$root/opt/mailstack/bin/$b"
-    done
-    for lib in "$root"/opt/mailstack/lib/*.so*; do patchelf --set-rpath /opt/mailstack/lib "$lib"; done
+    "$src/scripts/stage-binaries.sh" "$bin" "$root/opt/mailstack" /opt/mailstack mailstack sendmail "${services[@]}"
 fi
 install -m 0644 "$src/README.md" "$src/docs/configuration.md" "$root/opt/mailstack/share/" 2>/dev/null || true
 

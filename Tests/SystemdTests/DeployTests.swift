@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 
-/// deploy/systemd: the units as systemd reads them, and the whole stack under a real systemd
-/// booted in a container.
+/// deploy/systemd: the units as systemd reads them, the whole stack under a real systemd booted in a
+/// container, and the Debian package (scripts/package.sh) installed and removed in one.
 @Suite("deploy/systemd", .serialized)
 struct DeployTests {
     /// deploy/services: the one list every script starts, installs and tests.
@@ -72,5 +72,16 @@ struct DeployTests {
         let lines = result.stdout.split(separator: "\n")
         #expect(result.status == 0 && lines.last == "PASS", "\(lines.suffix(120).joined(separator: "\n"))\n\(result.stderr)")
         #expect(result.stdout.contains("0 refused"))
+    }
+
+    @Test("package: scripts/package.sh's .deb passes lintian, installs with dpkg under systemd in a container, carries mail, is bsd-mailx's MTA, removes and purges cleanly",
+          .timeLimit(.minutes(6)))
+    func package() async throws {
+        let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
+        let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/Tests/System/package-test.sh", binaries])
+        let lines = result.stdout.split(separator: "\n")
+        #expect(result.status == 0 && lines.last == "PASS", "\(lines.suffix(120).joined(separator: "\n"))\n\(result.stderr)")
+        #expect(result.stdout.contains("dpkg: install ok installed|") && result.stdout.contains("|mail-transport-agent"))
+        #expect(result.stdout.contains("lintian: no errors"))
     }
 }
