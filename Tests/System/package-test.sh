@@ -157,14 +157,14 @@ mailq=$(inside /usr/sbin/mailstack mailq)
 echo "all ${#services[@]} services and sockets active from /lib/systemd/system; /usr/sbin/mailstack mailq: $mailq"
 
 step "a message over SMTP (port 25) lands in the Maildir"
-inside sh -c 'echo "you:{PLAIN}secret1" >> /etc/mailstack/passwd'
+inside sh -c 'echo "you:{PLAIN}secret1" >> /etc/mailstack/passwd; echo "user2:{PLAIN}secret2" >> /etc/mailstack/passwd'
 sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com package-smtp)
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["refused"] == {}' "$sent" || fail "refused: $sent"
 wait_inside 'grep -qs "X-Seq: package-smtp" /var/mail/mailstack/you/new/*' || fail "the message is not in /var/mail/mailstack/you/new"
 echo "delivered to /var/mail/mailstack/you/new"
 
-step "Debian's bsd-mailx: its mail-transport-agent is mailstack"
-inside apt-get install -s --no-install-recommends bsd-mailx > "$scratch/apt-s.log" 2>&1 || { cat "$scratch/apt-s.log"; fail "apt-get -s"; }
+step "Debian's bsd-mailx and mlmmj: their mail-transport-agent is mailstack"
+inside apt-get install -s --no-install-recommends bsd-mailx mlmmj > "$scratch/apt-s.log" 2>&1 || { cat "$scratch/apt-s.log"; fail "apt-get -s"; }
 wanted=$(awk '/^Inst / {print $2}' "$scratch/apt-s.log" | tr '\n' ' ')
 grep -q '^Remv ' "$scratch/apt-s.log" && fail "apt would remove: $(grep '^Remv ' "$scratch/apt-s.log")"
 grep -qw bsd-mailx <<<"$wanted" || fail "apt would not install bsd-mailx: $(cat "$scratch/apt-s.log")"
@@ -178,9 +178,11 @@ echo "apt would install: $wanted(no MTA; bsd-mailx's default-mta | mail-transpor
 # shellcheck disable=SC2086
 (cd "$scratch/debs" && apt-get download -o APT::Sandbox::User=root $wanted > "$scratch/download.log" 2>&1) \
     || { cat "$scratch/download.log"; fail "apt-get download on the host"; }
-inside apt-get install -y --no-download --no-install-recommends -o Dir::Cache::Archives=/run/mailstack-package/debs/ bsd-mailx \
-    > "$scratch/apt.log" 2>&1 || { cat "$scratch/apt.log"; fail "apt-get install --no-download bsd-mailx"; }
+inside env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-download --no-install-recommends \
+    -o Dir::Cache::Archives=/run/mailstack-package/debs/ bsd-mailx mlmmj \
+    > "$scratch/apt.log" 2>&1 || { cat "$scratch/apt.log"; fail "apt-get install --no-download bsd-mailx mlmmj"; }
 [ "$(inside dpkg-query -W -f '${Status}' bsd-mailx)" = "install ok installed" ] || fail "bsd-mailx is not installed"
+[ "$(inside dpkg-query -W -f '${Status}' mlmmj)" = "install ok installed" ] || fail "mlmmj is not installed"
 [ "$(inside dpkg-query -W -f '${Status}' mailstack)" = "install ok installed" ] || fail "mailstack is no longer installed"
 echo "bsd-mailx installed with apt-get --no-download beside mailstack ($(inside dpkg-query -W -f '${Depends}' bsd-mailx))"
 
@@ -190,8 +192,27 @@ inside sh -c 'echo "body of the package test" | mail -s "package test mail" you@
 wait_inside 'grep -qs "Subject: package test mail" /var/mail/mailstack/you/new/*' || fail "mail(1)'s message is not in the Maildir"
 echo "echo body | mail -s 'package test mail' you@domain1.com: delivered to /var/mail/mailstack/you/new"
 
+step "the sendmail command as cron and friends use it: -t with Bcc, -f as another user, mailq and newaliases by name, the queue stopped"
+inside sh -c 'printf "To: you@domain1.com\nBcc: user2@domain1.com\nSubject: cron-style -t\n\nfrom cron\n" | /usr/sbin/sendmail -t -oi' \
+    || fail "sendmail -t"
+wait_inside 'grep -qs "Subject: cron-style -t" /var/mail/mailstack/you/new/* && grep -qs "Subject: cron-style -t" /var/mail/mailstack/user2/new/*' \
+    || fail "sendmail -t did not reach both To: and Bcc:"
+inside sh -c 'grep -il "^bcc:" $(grep -ls "Subject: cron-style -t" /var/mail/mailstack/*/new/*)' && fail "a delivered copy kept its Bcc: header"
+inside setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo forged | /usr/sbin/sendmail -f root@domain1.com you@domain1.com' \
+    || fail "sendmail -f as nobody"
+wait_inside 'grep -qs "X-Authentication-Warning: .*nobody set sender to root@domain1.com using -f" /var/mail/mailstack/you/new/*' \
+    || fail "no X-Authentication-Warning for nobody's -f"
+[ "$(inside /usr/bin/mailq)" = "Mail queue is empty" ] || fail "mailq: $(inside /usr/bin/mailq)"
+inside /usr/bin/newaliases > /dev/null 2>&1 || fail "newaliases"
+inside systemctl stop mailstack-queue.service mailstack-queue.socket mailstack-submit.socket
+status=0
+inside sh -c 'echo later | /usr/sbin/sendmail you@domain1.com' > /dev/null 2>&1 || status=$?
+[ "$status" = 75 ] || fail "with the queue stopped sendmail exited $status, not 75 (EX_TEMPFAIL)"
+inside systemctl start mailstack.target
+echo "-t reached To: and Bcc: with no Bcc: left; nobody's -f got the warning; mailq and newaliases by name; 75 with the queue stopped"
+
 step "dpkg -r mailstack: the stack stops, only conffiles stay"
-inside dpkg -r bsd-mailx > /dev/null 2>&1 || fail "dpkg -r bsd-mailx"
+inside dpkg -r bsd-mailx mlmmj > /dev/null 2>&1 || fail "dpkg -r bsd-mailx mlmmj"
 inside dpkg -r mailstack > "$scratch/dpkg-r.log" 2>&1 || { cat "$scratch/dpkg-r.log"; fail "dpkg -r mailstack"; }
 [ "$(inside dpkg-query -W -f '${Status}' mailstack)" = "deinstall ok config-files" ] || fail "status after dpkg -r"
 for unit in "${services[@]}"; do
