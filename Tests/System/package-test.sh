@@ -68,6 +68,10 @@ step "building the package (scripts/package.sh --bin $bin, gzip -1)"
 deb=$(tail -n 1 "$scratch/package.log")
 [ -f "$deb" ] || fail "no .deb: $(cat "$scratch/package.log")"
 echo "$(basename "$deb"), $(du -h "$deb" | cut -f1)"
+info=$(dpkg-deb --info "$deb")
+for field in "Package: mailstack" "Provides: mail-transport-agent" "Conflicts: mail-transport-agent" "Replaces: mail-transport-agent"; do
+    grep -q "^ $field\$" <<<"$info" || fail "dpkg-deb --info lacks '$field': $info"
+done
 # lintian takes half a minute: it runs while the container boots and installs.
 lintian --pedantic "$deb" > "$scratch/lintian.log" 2>&1 &
 lintian_pid=$!
