@@ -52,10 +52,18 @@ cleanup() {
         kill -KILL "$nspawn_pid" 2>/dev/null || true
         wait "$nspawn_pid" 2>/dev/null || true
     fi
+    # A container's systemd that had not finished booting ignores the power-off request and
+    # outlives a killed nspawn: SIGKILL to the container's PID 1 ends every process in it.
+    if [ -n "$leader" ] && kill -0 "$leader" 2>/dev/null; then
+        kill -KILL "$leader" 2>/dev/null || true
+    fi
     rm -rf "/run/systemd/nspawn/propagate/$name" "$scratch"
     for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -d "$hierarchy/$name" ] || continue
-        find "$hierarchy/$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        # The killed processes leave their cgroups a moment later.
+        for _ in $(seq 50); do
+            [ -d "$hierarchy/$name" ] || break
+            find "$hierarchy/$name" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.1
+        done
     done
 }
 trap cleanup EXIT
