@@ -128,7 +128,9 @@ chmod 0644 "$doc"/*.gz
 
 echo "== control files"
 install -d -m 0755 "$root/DEBIAN"
-install -m 0755 "$src/deploy/debian/postinst" "$src/deploy/debian/prerm" "$src/deploy/debian/postrm" "$root/DEBIAN/"
+install -m 0755 "$src/deploy/debian/prerm" "$src/deploy/debian/postrm" "$root/DEBIAN/"
+sed "s|@SERVICES@|$(printf 'mailstack-%s.service ' "${services[@]}" | sed 's/ $//')|" "$src/deploy/debian/postinst" > "$root/DEBIAN/postinst"
+chmod 0755 "$root/DEBIAN/postinst"
 (cd "$root" && find etc -type f | sort | sed 's|^|/|') > "$root/DEBIAN/conffiles"
 # dpkg-shlibdeps reads debian/control; its warnings about the Swift runtime's unversioned names
 # (libswiftCore.so: shipped here, no package to depend on) are expected.

@@ -25,8 +25,8 @@ echo "== fuzz: every target, seed 1, 4000 runs (libFuzzer, AddressSanitizer; its
 scripts/fuzz.sh --ci
 
 echo "== tests"
-# The two whole-machine tests first and alone (a systemd container; mailstack, Postfix and
-# Dovecot under load), then the rest in parallel: no test races a timer (the queue's clock is
-# injected, waits are for events, deadlines only bound a broken build).
+# The whole-machine tests first and alone (systemd containers: the stack, the Debian package;
+# mailstack, Postfix and Dovecot under load), then the rest in parallel: no test races a timer
+# (the queue's clock is injected, waits are for events, deadlines only bound a broken build).
 swift test --skip-build --filter "DeployTests|BenchSmokeTests"
 swift test --skip-build --skip "DeployTests|BenchSmokeTests"

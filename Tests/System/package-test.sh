@@ -2,7 +2,8 @@
 # The package test: scripts/package.sh builds mailstack's .deb from BIN_DIR, lintian judges it
 # (an error fails; every warning must be one README lists), and a real systemd booted in a
 # container installs it with dpkg as an administrator would: dpkg -i, mailstack.target enabled and
-# started by postinst, mail over SMTP into a Maildir; Debian's bsd-mailx installed next to it with
+# started by postinst, mail over SMTP into a Maildir; the same .deb again as an upgrade (an edited
+# conffile kept, its database rebuilt, the stack restarted); Debian's bsd-mailx installed next to it with
 # apt (its "default-mta | mail-transport-agent" satisfied by mailstack, no other MTA pulled in);
 # `mail` through /usr/sbin/sendmail when the build has the sendmail command; then dpkg -r (only
 # conffiles left) and dpkg -P (nothing of the package left but the users' mail and the users).
@@ -51,10 +52,18 @@ cleanup() {
         kill -KILL "$nspawn_pid" 2>/dev/null || true
         wait "$nspawn_pid" 2>/dev/null || true
     fi
+    # A container's systemd that had not finished booting ignores the power-off request and
+    # outlives a killed nspawn: SIGKILL to the container's PID 1 ends every process in it.
+    if [ -n "$leader" ] && kill -0 "$leader" 2>/dev/null; then
+        kill -KILL "$leader" 2>/dev/null || true
+    fi
     rm -rf "/run/systemd/nspawn/propagate/$name" "$scratch"
     for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -d "$hierarchy/$name" ] || continue
-        find "$hierarchy/$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        # The killed processes leave their cgroups a moment later.
+        for _ in $(seq 50); do
+            [ -d "$hierarchy/$name" ] || break
+            find "$hierarchy/$name" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.1
+        done
     done
 }
 trap cleanup EXIT
@@ -166,6 +175,19 @@ sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["refused"] == {}' "$sent" || fail "refused: $sent"
 wait_inside 'grep -qs "X-Seq: package-smtp" /var/mail/mailstack/you/new/*' || fail "the message is not in /var/mail/mailstack/you/new"
 echo "delivered to /var/mail/mailstack/you/new"
+
+step "an upgrade (the same .deb again): an edited conffile is kept, its database rebuilt, the stack restarted"
+inside sh -c 'printf "198.51.100.7\tREJECT\n" >> /etc/mail/access'
+before=$(inside systemctl show -p MainPID --value mailstack-queue.service)
+inside dpkg -i "/run/mailstack-package/$(basename "$deb")" > "$scratch/dpkg-i2.log" 2>&1 || { cat "$scratch/dpkg-i2.log"; fail "dpkg -i again"; }
+inside grep -q '^198.51.100.7' /etc/mail/access || fail "dpkg replaced the edited conffile /etc/mail/access"
+inside /usr/sbin/mailstack makemap -u hash /etc/mail/access | grep -q '^198.51.100.7' || fail "postinst did not rebuild access.db"
+wait_inside "[ \"\$(systemctl show -p MainPID --value mailstack-queue.service)\" != $before ] && [ \"\$(systemctl is-active mailstack-queue.service)\" = active ]" \
+    || fail "the queue was not restarted"
+for unit in "${services[@]}"; do
+    wait_inside "[ \"\$(systemctl is-active mailstack-$unit.service)\" = active ]" || fail "$unit.service is not active after the upgrade"
+done
+echo "/etc/mail/access kept with its new line, access.db rebuilt with it, queue restarted ($before -> $(inside systemctl show -p MainPID --value mailstack-queue.service)), every service active"
 
 step "Debian's bsd-mailx and mlmmj: their mail-transport-agent is mailstack"
 inside apt-get install -s --no-install-recommends bsd-mailx mlmmj > "$scratch/apt-s.log" 2>&1 || { cat "$scratch/apt-s.log"; fail "apt-get -s"; }
