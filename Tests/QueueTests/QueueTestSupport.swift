@@ -104,17 +104,35 @@ final class QueueHarness: @unchecked Sendable {
 
 /// The queue's time in a test: it starts at the real time and moves only when the test says, so
 /// min_age, warn_after and return_after pass in no wall-clock time and never by luck. The
-/// queue looks at it every few milliseconds (an event the test causes, not a timer it races).
+/// queue's tick is this clock moving: each `advance` wakes it, nothing else does.
 final class TestClock: Sendable {
     let seconds = Locked<Int64>(Int64(Date().timeIntervalSince1970))
+    let waiters = Locked<[UUID: CheckedContinuation<Void, any Error>]>([:])
 
     var now: Int64 { seconds.withLock { $0 } }
 
-    func advance(_ duration: Duration) { seconds.withLock { $0 += duration.components.seconds } }
-
-    var queueClock: QueueClock {
-        QueueClock(now: { self.now }, tick: { try await Task.sleep(for: .milliseconds(5)) })
+    func advance(_ duration: Duration) {
+        seconds.withLock { $0 += duration.components.seconds }
+        let woken = waiters.withLock { all in defer { all = [:] }; return all }
+        for waiter in woken.values { waiter.resume() }
     }
+
+    /// Returns at the next `advance`; throws when the queue's runner is cancelled.
+    func tick() async throws {
+        let id = UUID()
+        let waiters = self.waiters
+        @Sendable func cancel() { waiters.withLock { $0.removeValue(forKey: id) }?.resume(throwing: CancellationError()) }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.withLock { $0[id] = continuation }
+                if Task.isCancelled { cancel() } // cancelled before it was stored
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    var queueClock: QueueClock { QueueClock(now: { self.now }, tick: { try await self.tick() }) }
 }
 
 /// Collects log lines (the delivery log is part of the behaviour under test).
