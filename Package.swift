@@ -79,6 +79,9 @@ let package = Package(
         .target(name: "Timing", dependencies: [nio], path: "Shared/Timing"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
+        // Shared/Mbox: mbox spools (mboxo, mboxrd, mboxcl, mboxcl2), qpopper's UIDLs, and their
+        // import into Maildirs (`mailstack import-mbox`).
+        .target(name: "Mbox", dependencies: ["Maildir", "CProcess", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Mbox"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
@@ -180,7 +183,8 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox",
+                           argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // The sendmail command (mailq and newaliases by their names): local submission through
@@ -280,6 +284,7 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/SMTPFeedTests"
         ),
+        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir", "TestSupport"], path: "Tests/MboxTests"),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(
             name: "LocalDeliveryTests",

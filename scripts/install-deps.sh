@@ -23,6 +23,7 @@ packages=(
     python3-matplotlib             # the benchmark's plot
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
+    procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -64,4 +64,10 @@ int mailstack_thread_file_identity(uid_t uid, gid_t gid);
 /// that does nothing, installed once).
 int mailstack_lock_wait(int fd, unsigned int timeout_ms);
 
+/// Shared locks on the whole file without waiting, as a reader of a mail spool takes them: an
+/// fcntl read lock (F_OFD_SETLK) and flock(LOCK_SH), the two kinds the spool's writers use
+/// (procmail and mail.local fcntl, qpopper flock). 0 when both are held; -1 with errno
+/// (EAGAIN/EWOULDBLOCK: a writer holds one; 1 in *which for fcntl, 2 for flock) and neither held.
+int mailstack_shared_locks(int fd, int *which);
+
 #endif

@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Crypto
+import Maildir
+
+/// Moves one mbox into one Maildir (`mailstack import-mbox`). The mbox is only read. Each
+/// message is stored whole (tmp/, fsync, rename) under a name derived from its content, and the
+/// keys of imported messages are kept in `<maildir>/mailstack-imported`, so an import that was
+/// interrupted, or run again later on a spool that has grown, stores each message once and never
+/// brings back one a POP3 client has deleted since.
+public struct MboxImporter {
+    public struct Options: Sendable {
+        public var format: MboxFormat = .mboxo
+        /// qpopper's `old-style-uid` (hex UIDLs, no second From line in the hash).
+        public var oldStyleUIDs = false
+        /// Seconds to wait for a locked mbox before refusing.
+        public var wait: Double = 0
+        /// Report only: nothing is written.
+        public var dryRun = false
+        /// Owner of what is created (set when run as root: the owner of the Maildir root).
+        public var owner: (uid: uid_t, gid: gid_t)? = nil
+        public init() {}
+    }
+
+    public struct Report: Sendable, Equatable {
+        public var messages = 0
+        public var imported = 0
+        public var alreadyImported = 0
+        public var octets = 0
+        public var uidlsFromHeader = 0
+        public var uidlsComputed = 0
+        /// Messages whose qpopper UIDL another message of the mailbox already has: they get a
+        /// UIDL of ours (RFC 1939 wants them unique; the client downloads them once more).
+        public var uidlsDuplicate = 0
+
+        public var summary: String {
+            "\(messages) messages, \(imported) imported (\(octets) octets), \(alreadyImported) already imported; "
+                + "UIDLs: \(uidlsFromHeader) from X-UIDL, \(uidlsComputed) computed as qpopper did"
+                + (uidlsDuplicate > 0 ? ", \(uidlsDuplicate) duplicate (given new ones)" : "")
+        }
+    }
+
+    public static let journalName = "mailstack-imported"
+
+    public let maildir: Maildir
+    public let options: Options
+    /// Import time (seconds): no message is dated later.
+    public let now: Int
+
+    public init(maildir: Maildir, options: Options, now: Int) {
+        self.maildir = maildir
+        self.options = options
+        self.now = now
+    }
+
+    public func run(mbox path: String, waiting: (String) -> Void = { _ in }) throws -> Report {
+        let file = try MboxFile(path: path, wait: options.wait, waiting: waiting)
+        let plan = try file.withBytes { bytes in try self.plan(bytes) }
+        var report = plan.report
+        guard !options.dryRun, !plan.messages.isEmpty else { return report }
+        try maildir.create(owner: options.owner)
+        var journal = try Journal(path: maildir.path + "/" + Self.journalName, owner: options.owner)
+        for item in plan.messages {
+            try maildir.store(item.content, base: item.base, uidl: item.uidl, flags: item.flags, mtime: item.mtime, owner: options.owner)
+            journal.add(item.key)
+            report.imported += 1
+            report.octets += item.content.count
+        }
+        try maildir.syncFolders()
+        try journal.commit()
+        return report
+    }
+
+    struct Item {
+        var key: String
+        var base: String
+        var uidl: String?
+        var flags: String?
+        var mtime: Int
+        var content: [UInt8]
+    }
+
+    /// What the import of `bytes` does: the messages not imported yet, with names and UIDLs.
+    func plan(_ bytes: UnsafeRawBufferPointer) throws -> (messages: [Item], report: Report) {
+        var report = Report()
+        let spans = try MboxParser.split(bytes, format: options.format)
+        report.messages = spans.count
+        let done = try importedKeys()
+        var used = try existingUIDLs()
+        var occurrences: [String: Int] = [:]
+        var lastTime = 0
+        var items: [Item] = []
+        for span in spans {
+            let content = MboxParser.unquoted(bytes, span, format: options.format)
+            let fromLine = UnsafeRawBufferPointer(rebasing: bytes[span.fromLine])
+            let digest = QpopperUIDL.hex(Array(SHA256.hash(data: content).prefix(10)))
+            occurrences[digest, default: 0] += 1
+            let key = digest + "-" + String(occurrences[digest]!)
+            // Arrival order: the From line's date, never earlier than the message before it
+            // (pop3 lists by mtime) and never later than now.
+            let time = min(max(FromLineDate.parse(fromLine) ?? lastTime, lastTime), now)
+            lastTime = time
+            let (qpopper, source) = QpopperUIDL.uidl(stored: UnsafeRawBufferPointer(rebasing: bytes[span.stored]),
+                                                     fromLine: fromLine, oldStyle: options.oldStyleUIDs)
+            if done.contains(key) {
+                report.alreadyImported += 1
+                continue
+            }
+            var uidl: String? = qpopper
+            if used.contains(qpopper) {
+                uidl = nil
+                report.uidlsDuplicate += 1
+            } else {
+                used.insert(qpopper)
+                if source == .header { report.uidlsFromHeader += 1 } else { report.uidlsComputed += 1 }
+            }
+            let message = MboxMessage(ordinal: span.ordinal, fromLine: Array(fromLine), content: content)
+            let flags = message.maildirFlags
+            items.append(Item(key: key, base: "\(time).M0P0Q\(span.ordinal).mbox-\(key)", uidl: uidl,
+                              flags: message.isOld || !flags.isEmpty ? flags : nil, mtime: time, content: content))
+        }
+        return (items, report)
+    }
+
+    /// Keys already imported: the journal's, and those in the names of messages present (an
+    /// import that stopped before writing its journal).
+    func importedKeys() throws -> Set<String> {
+        var keys = Journal.read(maildir.path + "/" + Self.journalName)
+        guard maildir.exists else { return keys }
+        for name in try maildir.uniqueNames() {
+            let base = name.prefix { $0 != "," }
+            if let range = base.range(of: ".mbox-") { keys.insert(String(base[range.upperBound...])) }
+        }
+        return keys
+    }
+
+    /// The UIDLs pop3 answers for the messages already in the Maildir.
+    func existingUIDLs() throws -> Set<String> {
+        guard maildir.exists else { return [] }
+        return Set(try maildir.uniqueNames().map { Maildir.uidl(ofUnique: $0) })
+    }
+}
+
+/// `mailstack-imported`: one key per line, appended and fsynced after the messages are.
+struct Journal {
+    let path: String
+    let owner: (uid: uid_t, gid: gid_t)?
+    var pending: [String] = []
+
+    init(path: String, owner: (uid: uid_t, gid: gid_t)?) throws {
+        self.path = path
+        self.owner = owner
+    }
+
+    mutating func add(_ key: String) { pending.append(key) }
+
+    func commit() throws {
+        guard !pending.isEmpty else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o660)
+        guard fd >= 0 else { throw Maildir.Failure.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        if let owner { fchown(fd, owner.uid, owner.gid) }
+        let data = Array(pending.map { $0 + "\n" }.joined().utf8)
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
+            guard n > 0 else { throw Maildir.Failure.io(path: path, operation: "write", errno: errno) }
+            written += n
+        }
+        guard fsync(fd) == 0 else { throw Maildir.Failure.io(path: path, operation: "fsync", errno: errno) }
+    }
+
+    /// The keys in the journal (at most 64 MiB of it is read: ten million messages).
+    static func read(_ path: String) -> Set<String> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while data.count < 64 << 20 {
+            let n = Glibc.read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return Set(data.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) })
+    }
+}
