@@ -214,7 +214,7 @@ let package = Package(
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
                 "SendmailCommand",
-                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
+                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", "Mbox", "Maildir", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/mailstack-fuzz"
@@ -284,7 +284,7 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/SMTPFeedTests"
         ),
-        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir", "TestSupport"], path: "Tests/MboxTests"),
+        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(
             name: "LocalDeliveryTests",

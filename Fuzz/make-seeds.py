@@ -171,3 +171,10 @@ seed("local-message", b"\x01\xffbody only\r\n.\r\nmore\r")
 seed("local-message", b"\x05\xffFrom: Me <me@x.test>\r\nX-A: 1\r\n folded\r\n\r\n\r\n")
 seed("local-message", b"\xff\n")
 seed("local-message", b"\x02\x09\xffSubject: a\rTo: b\n\rbody\r\r\n.\n")
+
+# mbox: spools as procmail (mboxo), mailutils (mboxrd) and Solaris (Content-Length) write them,
+# with qpopper's X-UIDL and Status lines.
+seed("mbox", b"From a@x  Wed Dec  2 05:53:22 1992\nX-UIDL: 0123456789abcdef\nSubject: a\nStatus: RO\n\n>From here\nbody\n\n"
+     b"From b@x Wed Dec  2 05:53 PST 1992\nX-Status: AF\nReceived: x\n\n>>From there\n\n", "mboxo-qpopper")
+seed("mbox", b"From c@x Wed Dec  2 05:53:22 1992 -0700\nContent-Length: 22\n\nline\n\nFrom inside body\n\n"
+     b"From d@x Wed Dec  2 05:53:22 1992\n\nnext", "mboxcl2")

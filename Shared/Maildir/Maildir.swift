@@ -169,7 +169,7 @@ public struct Maildir: Sendable {
 
     /// A UIDL in a name: its octets in hex (UIDLs may hold `/`, `:` and `,`, and names stay
     /// plain for shells).
-    static func encodeUIDL(_ uidl: String) -> String {
+    public static func encodeUIDL(_ uidl: String) -> String {
         let digits = Array("0123456789abcdef".utf8)
         return String(decoding: uidl.utf8.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }

@@ -56,29 +56,32 @@ public struct MboxImporter {
 
     public func run(mbox path: String, waiting: (String) -> Void = { _ in }) throws -> Report {
         let file = try MboxFile(path: path, wait: options.wait, waiting: waiting)
-        let plan = try file.withBytes { bytes in try self.plan(bytes) }
-        var report = plan.report
-        guard !options.dryRun, !plan.messages.isEmpty else { return report }
-        try maildir.create(owner: options.owner)
-        var journal = try Journal(path: maildir.path + "/" + Self.journalName, owner: options.owner)
-        for item in plan.messages {
-            try maildir.store(item.content, base: item.base, uidl: item.uidl, flags: item.flags, mtime: item.mtime, owner: options.owner)
-            journal.add(item.key)
-            report.imported += 1
-            report.octets += item.content.count
+        return try file.withBytes { bytes in
+            let (items, planned) = try plan(bytes)
+            var report = planned
+            guard !options.dryRun, !items.isEmpty else { return report }
+            try maildir.create(owner: options.owner)
+            var journal = Journal(path: maildir.path + "/" + Self.journalName, owner: options.owner)
+            for item in items { // one message in memory at a time
+                let content = MboxParser.unquoted(bytes, item.span, format: options.format)
+                try maildir.store(content, base: item.base, uidl: item.uidl, flags: item.flags, mtime: item.mtime, owner: options.owner)
+                journal.add(item.key)
+                report.imported += 1
+                report.octets += content.count
+            }
+            try maildir.syncFolders()
+            try journal.commit()
+            return report
         }
-        try maildir.syncFolders()
-        try journal.commit()
-        return report
     }
 
     struct Item {
+        var span: MboxParser.Span
         var key: String
         var base: String
         var uidl: String?
         var flags: String?
         var mtime: Int
-        var content: [UInt8]
     }
 
     /// What the import of `bytes` does: the messages not imported yet, with names and UIDLs.
@@ -101,12 +104,12 @@ public struct MboxImporter {
             // (pop3 lists by mtime) and never later than now.
             let time = min(max(FromLineDate.parse(fromLine) ?? lastTime, lastTime), now)
             lastTime = time
-            let (qpopper, source) = QpopperUIDL.uidl(stored: UnsafeRawBufferPointer(rebasing: bytes[span.stored]),
-                                                     fromLine: fromLine, oldStyle: options.oldStyleUIDs)
             if done.contains(key) {
                 report.alreadyImported += 1
                 continue
             }
+            let (qpopper, source) = QpopperUIDL.uidl(stored: UnsafeRawBufferPointer(rebasing: bytes[span.stored]),
+                                                     fromLine: fromLine, oldStyle: options.oldStyleUIDs)
             var uidl: String? = qpopper
             if used.contains(qpopper) {
                 uidl = nil
@@ -117,8 +120,8 @@ public struct MboxImporter {
             }
             let message = MboxMessage(ordinal: span.ordinal, fromLine: Array(fromLine), content: content)
             let flags = message.maildirFlags
-            items.append(Item(key: key, base: "\(time).M0P0Q\(span.ordinal).mbox-\(key)", uidl: uidl,
-                              flags: message.isOld || !flags.isEmpty ? flags : nil, mtime: time, content: content))
+            items.append(Item(span: span, key: key, base: "\(time).M0P0Q\(span.ordinal).mbox-\(key)", uidl: uidl,
+                              flags: message.isOld || !flags.isEmpty ? flags : nil, mtime: time))
         }
         return (items, report)
     }
@@ -147,11 +150,6 @@ struct Journal {
     let path: String
     let owner: (uid: uid_t, gid: gid_t)?
     var pending: [String] = []
-
-    init(path: String, owner: (uid: uid_t, gid: gid_t)?) throws {
-        self.path = path
-        self.owner = owner
-    }
 
     mutating func add(_ key: String) { pending.append(key) }
 

@@ -26,8 +26,8 @@ public struct MboxMessage: Sendable, Equatable {
         return lines
     }
 
-    /// The first header field called `name` (case-insensitive), unfolded is not needed here:
-    /// its first line's value, without the newline.
+    /// The value on the first line of the first header field called `name` (ASCII
+    /// case-insensitive), without its line ending; continuation lines are not needed here.
     public func firstHeader(_ name: String) -> [UInt8]? {
         let lowered = Array(name.lowercased().utf8) + [UInt8(ascii: ":")]
         for line in headerLines where line.count >= lowered.count {
