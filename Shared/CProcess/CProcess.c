@@ -244,3 +244,8 @@ int mailstack_shared_locks(int fd, int *which) {
     }
     return 0;
 }
+
+int mailstack_exclusive_lock(int fd) {
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}

@@ -71,35 +71,9 @@ public struct Maildir: Sendable {
     @discardableResult
     public func deliver(_ data: [UInt8], hostname: String = Maildir.hostname) throws -> String {
         try create()
-        let wire = Self.wireSize(of: data)
-        let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(wire)"
-        let tmp = path + "/tmp/" + unique
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
-        guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
-            guard n > 0 else {
-                let code = errno
-                close(fd)
-                unlink(tmp)
-                throw Failure.io(path: tmp, operation: "write", errno: code)
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else {
-            let code = errno
-            close(fd)
-            unlink(tmp)
-            throw Failure.io(path: tmp, operation: "fsync", errno: code)
-        }
-        close(fd)
-        guard rename(tmp, path + "/new/" + unique) == 0 else {
-            let code = errno
-            unlink(tmp)
-            throw Failure.io(path: tmp, operation: "rename", errno: code)
-        }
-        let dir = open(path + "/new", O_RDONLY | O_DIRECTORY)
+        let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(Self.wireSize(of: data))"
+        try write(data, unique: unique, to: "new/" + unique, exclusive: true)
+        let dir = open(path + "/new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             fsync(dir)
             close(dir)
@@ -117,8 +91,18 @@ public struct Maildir: Sendable {
                       owner: (uid: uid_t, gid: gid_t)? = nil) throws -> String {
         var unique = base + ",S=\(data.count),W=\(Self.wireSize(of: data))"
         if let uidl { unique += ",U=" + Self.encodeUIDL(uidl) }
+        let relative = flags.map { "cur/" + unique + ":2," + $0 } ?? "new/" + unique
+        try write(data, unique: unique, to: relative, exclusive: false, mtime: mtime, owner: owner)
+        return relative
+    }
+
+    /// tmp/UNIQUE written, given its owner and mtime, fsynced, renamed to `relative`; on any
+    /// failure the tmp/ file is removed. `exclusive`: refuse an existing tmp/ file (a fresh
+    /// delivery's name is new; an import writes again what an interrupted run left there).
+    func write(_ data: [UInt8], unique: String, to relative: String, exclusive: Bool,
+               mtime: Int? = nil, owner: (uid: uid_t, gid: gid_t)? = nil) throws {
         let tmp = path + "/tmp/" + unique
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o660)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC), 0o660)
         guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
         func fail(_ operation: String) -> Failure {
             let code = errno
@@ -128,22 +112,22 @@ public struct Maildir: Sendable {
         }
         var written = 0
         while written < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
+            let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
             guard n > 0 else { throw fail("write") }
             written += n
         }
         if let owner, fchown(fd, owner.uid, owner.gid) != 0 { throw fail("fchown") }
-        var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
-        guard futimens(fd, &times) == 0 else { throw fail("futimens") }
+        if let mtime {
+            var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
+            guard futimens(fd, &times) == 0 else { throw fail("futimens") }
+        }
         guard fsync(fd) == 0 else { throw fail("fsync") }
         close(fd)
-        let relative = flags.map { "cur/" + unique + ":2," + $0 } ?? "new/" + unique
         guard rename(tmp, path + "/" + relative) == 0 else {
             let code = errno
             unlink(tmp)
             throw Failure.io(path: tmp, operation: "rename", errno: code)
         }
-        return relative
     }
 
     /// fsync of new/ and cur/: the renames into them are durable.
@@ -276,7 +260,8 @@ public struct Maildir: Sendable {
         }
     }
 
-    func entries(_ sub: String) throws -> [String] {
+    /// The names in one of its folders (`tmp`, `new`, `cur`), without . and ..
+    public func entries(_ sub: String) throws -> [String] {
         guard let dir = opendir(path + "/" + sub) else { throw Failure.io(path: path + "/" + sub, operation: "opendir", errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []

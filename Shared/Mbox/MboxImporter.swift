@@ -41,8 +41,6 @@ public struct MboxImporter {
         }
     }
 
-    public static let journalName = "mailstack-imported"
-
     public let maildir: Maildir
     public let options: Options
     /// Import time (seconds): no message is dated later.
@@ -56,21 +54,23 @@ public struct MboxImporter {
 
     public func run(mbox path: String, waiting: (String) -> Void = { _ in }) throws -> Report {
         let file = try MboxFile(path: path, wait: options.wait, waiting: waiting)
-        return try file.withBytes { bytes in
-            let (items, planned) = try plan(bytes)
-            var report = planned
-            guard !options.dryRun, !items.isEmpty else { return report }
+        var journal: ImportJournal? = nil
+        if !options.dryRun {
             try maildir.create(owner: options.owner)
-            var journal = Journal(path: maildir.path + "/" + Self.journalName, owner: options.owner)
+            journal = try ImportJournal(maildir: maildir, owner: options.owner)
+        }
+        return try file.withBytes { bytes in
+            let (items, planned) = try plan(bytes, imported: journal?.keys ?? ImportJournal.read(maildir))
+            var report = planned
+            guard let journal, !items.isEmpty else { return report }
             for item in items { // one message in memory at a time
                 let content = MboxParser.unquoted(bytes, item.span, format: options.format)
                 try maildir.store(content, base: item.base, uidl: item.uidl, flags: item.flags, mtime: item.mtime, owner: options.owner)
-                journal.add(item.key)
                 report.imported += 1
                 report.octets += content.count
             }
             try maildir.syncFolders()
-            try journal.commit()
+            try journal.append(items.map(\.key))
             return report
         }
     }
@@ -85,11 +85,11 @@ public struct MboxImporter {
     }
 
     /// What the import of `bytes` does: the messages not imported yet, with names and UIDLs.
-    func plan(_ bytes: UnsafeRawBufferPointer) throws -> (messages: [Item], report: Report) {
+    func plan(_ bytes: UnsafeRawBufferPointer, imported journal: Set<String>) throws -> (messages: [Item], report: Report) {
         var report = Report()
         let spans = try MboxParser.split(bytes, format: options.format)
         report.messages = spans.count
-        let done = try importedKeys()
+        let done = try importedKeys(journal)
         var used = try existingUIDLs()
         var occurrences: [String: Int] = [:]
         var lastTime = 0
@@ -101,9 +101,10 @@ public struct MboxImporter {
             occurrences[digest, default: 0] += 1
             let key = digest + "-" + String(occurrences[digest]!)
             // Arrival order: the From line's date, never earlier than the message before it
-            // (pop3 lists by mtime) and never later than now.
-            let time = min(max(FromLineDate.parse(fromLine) ?? lastTime, lastTime), now)
-            lastTime = time
+            // (pop3 lists by mtime) and never later than now. The name has the date before the
+            // last clamp, so that a run again writes the same names.
+            let date = max(FromLineDate.parse(fromLine) ?? lastTime, lastTime)
+            lastTime = date
             if done.contains(key) {
                 report.alreadyImported += 1
                 continue
@@ -120,16 +121,16 @@ public struct MboxImporter {
             }
             let message = MboxMessage(ordinal: span.ordinal, fromLine: Array(fromLine), content: content)
             let flags = message.maildirFlags
-            items.append(Item(span: span, key: key, base: "\(time).M0P0Q\(span.ordinal).mbox-\(key)", uidl: uidl,
-                              flags: message.isOld || !flags.isEmpty ? flags : nil, mtime: time))
+            items.append(Item(span: span, key: key, base: "\(date).M0P0Q\(span.ordinal).mbox-\(key)", uidl: uidl,
+                              flags: message.isOld || !flags.isEmpty ? flags : nil, mtime: min(date, now)))
         }
         return (items, report)
     }
 
     /// Keys already imported: the journal's, and those in the names of messages present (an
     /// import that stopped before writing its journal).
-    func importedKeys() throws -> Set<String> {
-        var keys = Journal.read(maildir.path + "/" + Self.journalName)
+    func importedKeys(_ journal: Set<String>) throws -> Set<String> {
+        var keys = journal
         guard maildir.exists else { return keys }
         for name in try maildir.uniqueNames() {
             let base = name.prefix { $0 != "," }
@@ -145,42 +146,3 @@ public struct MboxImporter {
     }
 }
 
-/// `mailstack-imported`: one key per line, appended and fsynced after the messages are.
-struct Journal {
-    let path: String
-    let owner: (uid: uid_t, gid: gid_t)?
-    var pending: [String] = []
-
-    mutating func add(_ key: String) { pending.append(key) }
-
-    func commit() throws {
-        guard !pending.isEmpty else { return }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o660)
-        guard fd >= 0 else { throw Maildir.Failure.io(path: path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        if let owner { fchown(fd, owner.uid, owner.gid) }
-        let data = Array(pending.map { $0 + "\n" }.joined().utf8)
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
-            guard n > 0 else { throw Maildir.Failure.io(path: path, operation: "write", errno: errno) }
-            written += n
-        }
-        guard fsync(fd) == 0 else { throw Maildir.Failure.io(path: path, operation: "fsync", errno: errno) }
-    }
-
-    /// The keys in the journal (at most 64 MiB of it is read: ten million messages).
-    static func read(_ path: String) -> Set<String> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while data.count < 64 << 20 {
-            let n = Glibc.read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-        }
-        return Set(data.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) })
-    }
-}

@@ -64,7 +64,7 @@ import Maildir
         // Again: nothing new.
         #expect(try importer(dir).run(mbox: path).alreadyImported == 3)
         // An import that died before its journal: the names still tell.
-        let journal = dir + "/maildir/" + MboxImporter.journalName
+        let journal = dir + "/maildir/" + ImportJournal.name
         let saved = FileManager.default.contents(atPath: journal)
         try FileManager.default.removeItem(atPath: journal)
         #expect(try importer(dir).run(mbox: path).imported == 0)
@@ -141,6 +141,15 @@ import Maildir
         }
         #expect(told == ["a writer holds an fcntl lock on it"])
         #expect(report.imported == 1)
+        // Two imports into one Maildir: the second is refused while the first runs.
+        let running = try ImportJournal(maildir: Maildir(path: dir + "/maildir"), owner: nil)
+        do {
+            _ = try importer(dir).run(mbox: path)
+            Issue.record("two imports wrote into one Maildir")
+        } catch let MboxFile.Failure.locked(_, reason) {
+            #expect(reason.contains("another import-mbox"))
+        }
+        _ = running
     }
 
     @Test func notAnMbox() throws {

@@ -86,4 +86,45 @@ struct MigrationTests {
         #expect(count == 6)
         _ = try await stack.stopAll()
     }
+
+    @Test("an import killed (SIGKILL) while it writes leaves whole messages only; run again, every message is there exactly once")
+    func killedImport() async throws {
+        let base = try TestSupport.temporaryDirectory("killed-import")
+        let count = 3000
+        var mbox = ""
+        for n in 1...count {
+            mbox += "From sender\(n)@example.net Wed Dec  2 05:53:22 2026\nSubject: message \(n)\nMessage-Id: <\(n)@example.net>\n\n"
+                + String(repeating: "line \(n) of a body long enough to take a while\n", count: 20) + "\n"
+        }
+        try mbox.write(toFile: base + "/you", atomically: true, encoding: .utf8)
+        let root = base + "/maildirs"
+        let argv = [TestSupport.binary("mailstack"), "import-mbox", "--maildir-root", root, "you", base + "/you"]
+        let pid = try TestSupport.spawn(argv, stdout: base + "/out", stderr: base + "/err")
+        // Killed once some messages are in place (if it finished first, the second run still checks).
+        try await TestSupport.eventually {
+            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/you/new"))?.count ?? 0) >= 50
+                || FileManager.default.fileExists(atPath: root + "/you/mailstack-imported")
+        }
+        kill(pid, SIGKILL)
+        _ = TestSupport.waitExit(pid)
+        let again = try await TestSupport.runAsync(argv)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("\(count) messages"), "\(again.stdout)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: root + "/you/new")
+        #expect(names.count == count)
+        // The message being written when it died was written again under the same name.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/you/tmp").isEmpty)
+        // Every message whole and once: its subject's number, each once.
+        var seen = Set<Int>()
+        for name in names {
+            let text = try String(contentsOfFile: root + "/you/new/" + name, encoding: .utf8)
+            let number = Int(text.split(separator: "\n")[0].dropFirst("Subject: message ".count))!
+            #expect(text.hasSuffix("line \(number) of a body long enough to take a while\n"))
+            #expect(seen.insert(number).inserted)
+        }
+        #expect(seen.count == count)
+        // A third run adds nothing.
+        let third = try await TestSupport.runAsync(argv)
+        #expect(third.stdout.contains("0 imported (0 octets), \(count) already imported"), "\(third.stdout)")
+    }
 }

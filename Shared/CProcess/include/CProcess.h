@@ -70,4 +70,8 @@ int mailstack_lock_wait(int fd, unsigned int timeout_ms);
 /// (EAGAIN/EWOULDBLOCK: a writer holds one; 1 in *which for fcntl, 2 for flock) and neither held.
 int mailstack_shared_locks(int fd, int *which);
 
+/// An exclusive fcntl lock on the whole file without waiting (F_OFD_SETLK, F_WRLCK): 0, or -1
+/// with errno (EAGAIN: another open file description holds a lock).
+int mailstack_exclusive_lock(int fd);
+
 #endif
