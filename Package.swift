@@ -66,6 +66,13 @@ let package = Package(
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
+        // Shared/DKIM: DKIM signing and verification (RFC 6376, RFC 8463): pure logic, keys
+        // looked up through an injected closure (no DNS, no sockets).
+        .target(
+            name: "DKIM",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
+            path: "Shared/DKIM"
+        ),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
         .target(name: "Users", dependencies: ["CCrypt", nioPosix], path: "Shared/Users"),
@@ -285,6 +292,7 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
+        .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests"),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(
             name: "LocalDeliveryTests",
