@@ -174,12 +174,17 @@ struct QueueDaemonTests {
                     }
                 }
             }
+            // Each SIGKILL comes once the writers have had 20 more messages acknowledged (an
+            // event, not a time: on a loaded machine a fixed sleep saw too few), at a random
+            // point of the 20 after that.
             for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
+                let target = acknowledged.withLock { $0.count } + 20 + Int.random(in: 0..<20)
+                try await TestSupport.eventually { acknowledged.withLock { $0.count } >= target }
                 _ = try await stack.queue!.stop(signal: SIGKILL)
                 try await stack.startQueue()
             }
-            try await Task.sleep(for: .milliseconds(500))
+            let last = acknowledged.withLock { $0.count } + 20
+            try await TestSupport.eventually { acknowledged.withLock { $0.count } >= last }
             stop.withLock { $0 = true }
             // Let the writers finish their last request, then stop the client.
             try await Task.sleep(for: .milliseconds(300))

@@ -141,12 +141,16 @@ struct SMTPInteropTests {
                     }
                 }
             }
+            // Each SIGKILL once 20 more messages were answered 250 (an event, not a time: on a
+            // loaded machine a fixed sleep saw too few), at a random point of the 20 after that.
             for victim in ["smtp-in", "queue", "smtp-in"] {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 400...900)))
+                let target = acknowledged.withLock { $0.count } + 20 + Int.random(in: 0..<20)
+                try await TestSupport.eventually { acknowledged.withLock { $0.count } >= target }
                 try await stack.stop(victim, signal: SIGKILL)
                 try await stack.start(victim)
             }
-            try await Task.sleep(for: .milliseconds(500))
+            let last = acknowledged.withLock { $0.count } + 20
+            try await TestSupport.eventually { acknowledged.withLock { $0.count } >= last }
             stop.withLock { $0 = true }
             try await group.waitForAll()
         }
