@@ -60,6 +60,10 @@ struct MigrationTests {
         #expect(procedure.stdout.contains("4 from X-UIDL, 2 computed as qpopper did, 1 duplicate"), "\(procedure.stdout)")
         #expect(procedure.stdout.contains("user2: \(old)/var/mail/user2 -> \(new)/var/mail/mailstack/user2: 2 messages, 2 imported"), "\(procedure.stdout)")
         #expect(try spoolDigest(old + "/var/mail") == before, "the spools were modified")
+        #expect(!procedure.stderr.contains("no POP3 login"), "\(procedure.stderr)")
+        let ghost = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "import-mbox", "--dry-run", "--maildir-root", new + "/var/mail/mailstack",
+                                                    "--set", "pop3.passwd_file=\(new)/etc/mailstack/passwd", "ghost", old + "/var/mail/you"])
+        #expect(ghost.stderr.contains("ghost: no POP3 login in \(new)/etc/mailstack/passwd"), "\(ghost.stderr)")
 
         let stack = try await StackHarness(extra: ["queue.maildir_root=\(new)/var/mail/mailstack", "pop3.passwd_file=\(new)/etc/mailstack/passwd",
                                                    "drac.database=\(new)/var/lib/mailstack/drac.db"])

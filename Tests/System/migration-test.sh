@@ -36,8 +36,9 @@ ms check-config --quiet "$NEW/etc/mailstack/mailstack.yaml" \
     --set drac.database="$NEW/var/lib/mailstack/drac.db" --set queue.maildir_root="$NEW/var/mail/mailstack"
 
 echo "== 7. the spools (sendmail and qpopper stopped): a dry run, then the import"
-ms import-mbox --spool "$OLD/var/mail" --map "$OLD/users.map" --maildir-root "$NEW/var/mail/mailstack" --dry-run
-ms import-mbox --spool "$OLD/var/mail" --map "$OLD/users.map" --maildir-root "$NEW/var/mail/mailstack"
+new=(--maildir-root "$NEW/var/mail/mailstack" --set pop3.passwd_file="$NEW/etc/mailstack/passwd")
+ms import-mbox --spool "$OLD/var/mail" --map "$OLD/users.map" "${new[@]}" --dry-run
+ms import-mbox --spool "$OLD/var/mail" --map "$OLD/users.map" "${new[@]}"
 # user2's spool was written by GNU mailutils (mboxrd), so it is imported on its own.
-ms import-mbox --format mboxrd --maildir-root "$NEW/var/mail/mailstack" user2 "$OLD/var/mail/user2"
+ms import-mbox --format mboxrd "${new[@]}" user2 "$OLD/var/mail/user2"
 echo "== done"

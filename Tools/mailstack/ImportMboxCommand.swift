@@ -3,6 +3,7 @@ import Foundation
 import Maildir
 import MailstackConfig
 import Mbox
+import Users
 
 /// `mailstack import-mbox USER MBOX` and `mailstack import-mbox --spool DIR [--map FILE]`:
 /// qpopper's mbox spools into the users' Maildirs under queue.maildir_root, keeping the UIDLs
@@ -37,7 +38,15 @@ struct ImportMboxCommand: ParsableCommand {
             throw ValidationError("--format must be one of \(MboxFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let jobs = try self.jobs()
-        let root = try maildirRoot ?? loadConfiguration().maildirRoot
+        let configuration = try loadConfiguration()
+        let root = maildirRoot ?? configuration.maildirRoot
+        // A Maildir nobody can log in to is worth a warning (the import goes ahead).
+        if FileManager.default.isReadableFile(atPath: configuration.pop3PasswdFile) {
+            let users = PasswdFile(path: configuration.pop3PasswdFile)
+            for (name, _) in jobs where users.user(name) == nil {
+                FileHandle.standardError.write(Data("import-mbox: \(name): no POP3 login in \(configuration.pop3PasswdFile): nobody can fetch this mail until the user is added\n".utf8))
+            }
+        }
         var options = MboxImporter.Options()
         options.format = format
         options.oldStyleUIDs = oldStyleUids
