@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "SMTPFeedService",
             dependencies: [
-                "IPC", "IPCTransport", "DNS", "SMTP", "Timing", nio, nioPosix, logging,
+                "IPC", "IPCTransport", "DNS", "DKIM", "SMTP", "Timing", nio, nioPosix, logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -187,7 +187,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "DKIM", argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // The sendmail command (mailq and newaliases by their names): local submission through
@@ -216,7 +216,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
-                "SendmailCommand",
+                "SendmailCommand", "DKIM",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -288,6 +288,12 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests"),
+        // smtpfeed-out's signatures against dkimpy and OpenDKIM (keys in a loopback dnsmasq), and theirs against ours.
+        .testTarget(
+            name: "DKIMInteropTests",
+            dependencies: ["DKIM", "SMTPFeedService", "SMTP", "DNS", "TestSupport", nio, logging],
+            path: "Tests/DKIMInteropTests"
+        ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(
             name: "LocalDeliveryTests",

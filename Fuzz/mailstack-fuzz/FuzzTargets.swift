@@ -30,6 +30,7 @@ enum FuzzTargets {
         "program-command": fuzzProgramCommand,
         "sendmail-recipients": fuzzSendmailRecipients,
         "local-message": fuzzLocalMessage,
+        "dkim-signature": fuzzDKIMSignature,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).
