@@ -210,6 +210,7 @@ let package = Package(
             path: "bench/queue-bench"
         ),
         .executableTarget(name: "smtp-load", dependencies: [argumentParser], path: "bench/smtp-load"),
+        .executableTarget(name: "dkim-bench", dependencies: ["DKIM"], path: "bench/dkim-bench"),
         // libFuzzer targets for every parser of outside input (scripts/fuzz.sh builds them with
         // -sanitize=fuzzer,address -DFUZZING); in a normal build, a replay tool for their corpora.
         .executableTarget(

@@ -1,6 +1,9 @@
 import ArgumentParser
 import DKIM
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `mailstack dkim keygen DOMAIN SELECTOR`: a new DKIM signing key in a file only its owner may
 /// read (0600, created new: an existing file is never replaced), and what to publish and
@@ -42,10 +45,20 @@ struct DKIMCommand: ParsableCommand {
             do { key = try DKIMPrivateKey.generate(chosen, bits: bits) } catch { throw fail(70, "key generation failed: \(error)") }
             let path = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "/\(domain).\(selector).key"
             do { try DKIMKeyFile.write(key, to: path) } catch { throw fail(73, error.description) }
+            // The key takes its directory's owner (/etc/mailstack/dkim belongs to mailstack-feed,
+            // smtpfeed-out's user), so root's keygen leaves a key smtpfeed-out can read.
+            var directoryInfo = stat()
+            var owner = "the user who ran keygen"
+            if stat(URL(fileURLWithPath: path).deletingLastPathComponent().path, &directoryInfo) == 0 {
+                if geteuid() == 0 && directoryInfo.st_uid != 0 && chown(path, directoryInfo.st_uid, directoryInfo.st_gid) != 0 {
+                    throw fail(73, "\(path): chown: \(String(cString: strerror(errno)))")
+                }
+                owner = geteuid() == 0 ? (getpwuid(directoryInfo.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(directoryInfo.st_uid)") : owner
+            }
             let record = DKIMKeyRecord.text(for: key)
             print("""
-                # \(chosen.rawValue) key written to \(path) (mode 0600); smtpfeed-out's user must own it:
-                #   chown mailstack-feed \(path)
+                # \(chosen.rawValue) key written to \(path) (mode 0600, owner \(owner));
+                # smtpfeed-out's user (mailstack-feed) must own it.
                 # Publish this TXT record in the \(domain) zone:
                 \(selector)._domainkey.\(domain). IN TXT \(DKIMKeyRecord.zoneStrings(record).joined(separator: " "))
                 # Then add to mailstack.yaml (dkim section) and restart smtpfeed-out:
