@@ -124,10 +124,13 @@ public final class Feed: Sendable {
         case let .signed(body, signatures):
             signed.body = body
             logger.info("\(message.id): dkim signed, \(signatures.joined(separator: "; "))")
-        case let .failed(reason):
-            // A configured domain's mail never leaves unsigned: it waits, and the log says why.
-            logger.error("\(message.id): dkim signing failed, message deferred: \(reason)")
-            return message.recipients.map { _ in DeliveryResult(code: 451, enhanced: "4.7.0", text: "DKIM signing failed; will retry", ourSide: true) }
+        case let .failed(reason, permanent):
+            // A configured domain's mail never leaves unsigned: it waits (or is returned when it
+            // can never be signed), and the log says why.
+            logger.error("\(message.id): dkim signing failed, message \(permanent ? "returned" : "deferred"): \(reason)")
+            let result = permanent ? DeliveryResult(code: 554, enhanced: "5.6.0", text: "DKIM signing failed: \(reason)")
+                : DeliveryResult(code: 451, enhanced: "4.7.0", text: "DKIM signing failed; will retry")
+            return message.recipients.map { _ in result }
         }
         return await deliverSigned(signed)
     }

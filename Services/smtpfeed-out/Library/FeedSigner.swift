@@ -56,8 +56,9 @@ public struct FeedSigner: Sendable {
         case notOurs
         /// Signed: the message to send, and d=, s= and a= of each signature for the log.
         case signed(ByteBuffer, [String])
-        /// A key is configured but signing failed: the message must not leave unsigned.
-        case failed(String)
+        /// A key is configured but signing failed: the message must not leave unsigned. Permanent
+        /// when the message itself cannot be signed (more header fields than verifiers read).
+        case failed(String, permanent: Bool)
     }
 
     /// `message` (CRLF lines, not dot-stuffed) signed for its From: domain, with lines longer
@@ -70,8 +71,10 @@ public struct FeedSigner: Sendable {
             var out = ByteBuffer(bytes: try signer.signatureFields(for: octets))
             out.writeBytes(broken.readableBytesView)
             return .signed(out, signer.keys.map { "d=\($0.domain) s=\($0.selector) a=\($0.key.algorithm.rawValue)" })
+        } catch let error as DKIMSigner.Error {
+            return .failed("\(error)", permanent: true)
         } catch {
-            return .failed("\(error)")
+            return .failed("\(error)", permanent: false)
         }
     }
 }
