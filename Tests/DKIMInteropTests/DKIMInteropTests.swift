@@ -101,6 +101,25 @@ struct DKIMInteropTests {
         }
     }
 
+    @Test("a message of a signed domain that cannot be signed (more header fields than verifiers read) is returned, never sent unsigned")
+    func unsignable() async throws {
+        let dir = try TestSupport.temporaryDirectory("dkimu")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try await GeneratedKey(domain: "domain1.com", selector: "ed", algorithm: "ed25519", directory: dir)
+        let sink = try await SMTPSink()
+        let dns = try await TestDNSServer(records: [])
+        var settings = Feed.Settings()
+        settings.smartHost = "[127.0.0.1]:\(sink.port)"
+        settings.signer = try FeedSigner(keys: [FeedSigner.KeySpec(domain: "domain1.com", selector: "ed", file: key.path)])
+        let feed = Feed(settings: settings, resolver: DNSResolver(servers: [DNSResolver.Server(dns.server)!], timeout: .seconds(5)),
+                        logger: Logger(label: "dkim-interop"))
+        let body = String(repeating: "X-Many: 1\r\n", count: DKIMMessage.maxFields) + "From: <you@domain1.com>\r\n\r\nbody\r\n"
+        let results = await feed.deliver(Feed.Message(id: "huge", sender: "you@domain1.com", recipients: [EnvelopeRecipient(address: "a@far.test")],
+                                                      body: ByteBuffer(string: body)))
+        #expect(results.map(\.code) == [554] && results.first?.enhanced == "5.6.0", "\(results)")
+        #expect(sink.messages.isEmpty)
+    }
+
     @Test("through the stack: From: you@host.domain1.com masqueraded by the queue to you@domain1.com, then signed twice by smtpfeed-out; both verifiers pass")
     func stackAfterMasquerading() async throws {
         let dir = try TestSupport.temporaryDirectory("dkims")

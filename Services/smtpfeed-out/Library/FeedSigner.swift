@@ -66,7 +66,14 @@ public struct FeedSigner: Sendable {
     public func sign(_ message: ByteBuffer, maxLine: Int) -> Outcome {
         let broken = Feed.brokenLines(message, maxLine: maxLine) ?? message
         let octets = Array(broken.readableBytesView)
-        guard let domain = DKIMMessage(octets).fromDomain, let signer = signer(for: domain) else { return .notOurs }
+        let parsed = DKIMMessage(octets)
+        // Past DKIMMessage.maxFields the From: may be among the fields not read: such a message
+        // cannot be told ours or not, and could not be signed anyway; it is refused, not sent
+        // unsigned.
+        if parsed.fields.count >= DKIMMessage.maxFields - 10 {
+            return .failed("\(parsed.fields.count) or more header fields: too many to sign", permanent: true)
+        }
+        guard let domain = parsed.fromDomain, let signer = signer(for: domain) else { return .notOurs }
         do {
             var out = ByteBuffer(bytes: try signer.signatureFields(for: octets))
             out.writeBytes(broken.readableBytesView)
