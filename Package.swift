@@ -163,7 +163,7 @@ let package = Package(
         .target(
             name: "SMTPFeedService",
             dependencies: [
-                "IPC", "IPCTransport", "DNS", "SMTP", "Timing", nio, nioPosix, logging,
+                "IPC", "IPCTransport", "DNS", "DKIM", "SMTP", "Timing", nio, nioPosix, logging,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -190,7 +190,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users",
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
                            argumentParser, logging],
             path: "Tools/mailstack"
         ),
@@ -214,13 +214,14 @@ let package = Package(
             path: "bench/queue-bench"
         ),
         .executableTarget(name: "smtp-load", dependencies: [argumentParser], path: "bench/smtp-load"),
+        .executableTarget(name: "dkim-bench", dependencies: ["DKIM"], path: "bench/dkim-bench"),
         // libFuzzer targets for every parser of outside input (scripts/fuzz.sh builds them with
         // -sanitize=fuzzer,address -DFUZZING); in a normal build, a replay tool for their corpora.
         .executableTarget(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
-                "SendmailCommand",
+                "SendmailCommand", "DKIM",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", "Mbox", "Maildir", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -293,6 +294,12 @@ let package = Package(
         ),
         .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
         .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests"),
+        // smtpfeed-out's signatures against dkimpy and OpenDKIM (keys in a loopback dnsmasq), and theirs against ours.
+        .testTarget(
+            name: "DKIMInteropTests",
+            dependencies: ["DKIM", "SMTPFeedService", "SMTP", "DNS", "TestSupport", nio, logging],
+            path: "Tests/DKIMInteropTests"
+        ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         .testTarget(
             name: "LocalDeliveryTests",

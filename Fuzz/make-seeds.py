@@ -60,6 +60,14 @@ seed("smtp-input", b"\xc0" + b"\x02" + FF + FF + b"EHLO " + b"a" * 60 + b"\r\nDA
 for replies in [b"220 mx.test ESMTP\r\n", b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 2.0.0 OK\r\n",
                 b"550 5.1.1 <nobody@x>... User unknown\r\n", b"451-4.3.0 try\r\n451 4.3.0 later\r\n", b"354 go ahead\n"]:
     seed("smtp-reply", b"\x02" + FF + replies)
+# DKIM: tag-lists (signature fields, key records), then a message (dkimpy-signed fixtures).
+for fixture_name in ["dkimpy-rsa.eml", "dkimpy-ed.eml", "message.eml"]:
+    msg = fixture("Tests/DKIMTests/Fixtures/" + fixture_name)
+    sig = msg.split(b"\r\n\r\n")[0].split(b"DKIM-Signature:")[-1].split(b"\nReceived")[0] if b"DKIM-Signature" in msg else b"v=DKIM1; k=rsa; t=y:s; p=AQID"
+    seed("dkim-signature", sig + FF + msg)
+seed("dkim-signature", b"a=1; a=2;" + FF + b"DKIM-Signature: v=1; a=rsa-sha1; d=x..y; s=\x01; b=; bh=;\r\nFrom: a@b\r\n\r\n")
+seed("dkim-signature", b" v=1;\r\n\th=from : to ;bh=ab\r\n cd=;" + FF + b"From: a@domain1.com\nSubject: lf\n\nbody\n")
+
 # Alias program lines (local-delivery's command-line grammar).
 for line in [b"/usr/bin/mlmmj-receive -L /var/spool/mlmmj/info", b"prog 'two words' \"and \\\"more\\\"\" a\\ b ''",
              b"prog; rm -rf /", b"prog `id` $(id) > x", b"prog 'open", b"prog\tx\ny", b"  ", "prog r\u00e9sum\u00e9".encode()]:

@@ -16,6 +16,9 @@ and measures, with the same load generators for both systems:
     smtp-sink (messages/s from the release to the empty queue);
   * POP3: logins/s (1 and 20 clients), RETR MB/s (2 KB and 50 KB, 1 and 20 clients) with
     bench/pop3/load.py;
+  * DKIM signing: the outbound figure again on a fresh held queue (2 KB messages) with smtpfeed-out
+    signing none, rsa-sha256 (2048 bits) or ed25519-sha256 (keys from `mailstack dkim keygen`),
+    and bench/dkim-bench's CPU cost per message of signing and verifying, in one process;
   * relay-policy RCPT decisions/s over its socket (bench/ipc-bench; no peer: Postfix makes the
     same decision inside smtpd);
   * memory: PSS of every process of each system (mailstack's six services; Postfix's master and
@@ -208,6 +211,20 @@ class Mailstack:
     def release(self):
         run([f"{self.bin}/mailstack", "flush", "--set", f"ipc.directory={self.dir}"])
 
+    def restart(self, service, extra):
+        """Restarts one service with further settings (`section.key=value`)."""
+        process = self.processes[service]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        logfile = open(f"{self.dir}/{service}.log", "w")
+        args = self.args() + [a for s in extra for a in ("--set", s)]
+        self.processes[service] = subprocess.Popen([f"{self.bin}/{service}"] + args, stderr=logfile, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while f"{service} ready" not in open(f"{self.dir}/{service}.log").read():
+            if self.processes[service].poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{service} did not start: " + open(f"{self.dir}/{service}.log").read())
+            time.sleep(0.05)
+
     def stop(self):
         for process in reversed(list(self.processes.values())):
             process.send_signal(signal.SIGTERM)
@@ -349,6 +366,41 @@ def policy_decisions(binaries, socket_path, requests):
     return max(rates)
 
 
+def dkim_signing(args, ours, work, record):
+    """The outbound figure with smtpfeed-out signing each message (From: <load@client.test>) or
+    not, on the same fresh held queue of 2 KB messages; then dkim-bench's cost per message."""
+    log("  outbound with DKIM signing")
+    keys = {}
+    for algorithm in ("rsa", "ed25519"):
+        run([f"{args.bin}/mailstack", "dkim", "keygen", "client.test", algorithm, "--algorithm", algorithm, "--directory", work])
+        keys[algorithm] = f"dkim.keys=client.test={algorithm}:{work}/client.test.{algorithm}.key"
+    n = args.messages * 5
+    for mode, extra in (("unsigned", []), ("rsa-sha256", [keys["rsa"]]), ("ed25519-sha256", [keys["ed25519"]])):
+        ours.restart("smtpfeed-out", extra)
+        # One message first, so the queue has found the restarted smtpfeed-out before the clock runs.
+        smtp_source(ours.smtp, 1, 1, 2048, 1)
+        ours.release()
+        deadline = time.time() + 120
+        while ours.held() > 0 and time.time() < deadline:
+            time.sleep(0.05)
+        smtp_source(ours.smtp, 10, n, 2048, 1)
+        while ours.held() < n:
+            time.sleep(0.05)
+        start = time.time()
+        ours.release()
+        while ours.held() > 0:
+            if time.time() - start > 600:
+                raise RuntimeError(f"dkim {mode}: {ours.held()} messages still queued after 10 minutes")
+            time.sleep(0.05)
+        rate = n / (time.time() - start)
+        record("dkim", f"outbound, {n} held 2 KB messages, signing: {mode}", "msg/s", "mailstack", rate, "msg/s")
+        log(f"    {mode}: {rate:.0f} msg/s")
+    ours.restart("smtpfeed-out", [])
+    out = run([f"{args.bin}/dkim-bench", str(args.dkim_iterations)])
+    for m in re.finditer(r"^(sign|verify) (\S+) (\d+) KB\s+([\d.]+) µs/msg", out, re.M):
+        record("dkim", f"{m.group(1)} {m.group(2)}, {m.group(3)} KB (dkim-bench, one core)", "µs/msg", "mailstack", float(m.group(4)), "µs")
+
+
 # ---------------------------------------------------------------- one run
 
 POINTS = [(size, rcpts, conns) for size in (2048, 51200) for rcpts in (1, 10) for conns in (1, 10, 50)]
@@ -413,6 +465,8 @@ def one_run(args, number, work):
             elapsed = time.time() - start
             record("outbound", f"{held} held messages (mixed sizes)", "msg/s", system, held / elapsed, "msg/s")
             log(f"  {system}: {held} in {elapsed:.1f} s")
+
+        dkim_signing(args, ours, work, record)
 
         log(f"run {number}: POP3")
         for size, count in ((2048, args.pop3_messages), (51200, max(1, args.pop3_messages // 5))):
@@ -481,7 +535,7 @@ def report(figures, meta, out):
         rows.append(row)
 
     peers = {"smtp": f"Postfix {meta['versions'].get('postfix', '')} (hold)", "outbound": f"Postfix {meta['versions'].get('postfix', '')}",
-             "pop3": f"Dovecot {meta['versions'].get('dovecot', '')}", "policy": "(none)", "memory": "Postfix + Dovecot"}
+             "pop3": f"Dovecot {meta['versions'].get('dovecot', '')}", "policy": "(none)", "dkim": "(none)", "memory": "Postfix + Dovecot"}
     fmt = lambda v, d=0: "–" if v is None else f"{v:,.{d}f}"
     lines = [
         f"# mailstack vs Postfix and Dovecot — {meta['date']}",
@@ -505,13 +559,13 @@ def report(figures, meta, out):
                          f"{fmt(r['mailstack MB/s'], 1)} / {fmt(r['peer MB/s'], 1)} | {fmt(r['mailstack p50'], 2)} / {fmt(r['peer p50'], 2)} | "
                          f"{fmt(r['mailstack p99'], 2)} / {fmt(r['peer p99'], 2)} | {fmt(r['mailstack kept'])} / {fmt(r['peer kept'])} | "
                          f"{fmt(r['ceiling'])} |")
-    order = ["outbound", "pop3", "policy", "memory"]
+    order = ["outbound", "dkim", "pop3", "policy", "memory"]
     rows = [r for r in rows if r["area"] == "smtp"] + sorted((r for r in rows if r["area"] != "smtp"), key=lambda r: order.index(r["area"]))
     lines += ["", "## Outbound, POP3, relay-policy, memory", "",
               "| area | point | metric | mailstack | peer | peer is | ratio |", "|---|---|---|---:|---:|---|---:|"]
     for r in rows:
         if r["area"] != "smtp":
-            digits = 1 if r["metric"] in ("MB/s", "PSS MB") else 0
+            digits = 1 if r["metric"] in ("MB/s", "PSS MB", "µs/msg") else 0
             lines.append(f"| {r['area']} | {r['point']} | {r['metric']} | {fmt(r['mailstack'], digits)} | {fmt(r['peer'], digits)} | "
                          f"{peers[r['area']]} | {fmt(r['ratio'], 2)} |")
     with open(f"{out}/results.md", "w") as f:
@@ -571,6 +625,7 @@ def main():
     parser.add_argument("--login-seconds", type=float, default=5)
     parser.add_argument("--retr-rounds", type=int, default=3)
     parser.add_argument("--policy-requests", type=int, default=50000)
+    parser.add_argument("--dkim-iterations", type=int, default=2000, help="dkim-bench signatures and verifications per case")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     figures, versions = [], {}

@@ -15,7 +15,7 @@ out=bench/results/latest
 extra=(--runs 3)
 if [ "${1:-}" = --smoke ]; then
     out=${2:?usage: bench/run.sh --smoke DIR}
-    extra=(--runs 1 --messages 6 --pop3-messages 5 --login-seconds 0.3 --retr-rounds 1 --policy-requests 200)
+    extra=(--runs 1 --messages 6 --pop3-messages 5 --login-seconds 0.3 --retr-rounds 1 --policy-requests 200 --dkim-iterations 5)
 elif [ $# -gt 0 ]; then
     extra=("$@")
 fi

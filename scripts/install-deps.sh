@@ -24,6 +24,8 @@ packages=(
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
     procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
+    python3-dkim                   # dkimpy (dkimverify, dkimsign): an independent DKIM verifier and signer
+    opendkim opendkim-tools        # OpenDKIM's filter (-t) and opendkim-testmsg: the other DKIM verifier (never started as a service)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,7 @@ enum FuzzTargets {
         "sendmail-recipients": fuzzSendmailRecipients,
         "local-message": fuzzLocalMessage,
         "mbox": fuzzMbox,
+        "dkim-signature": fuzzDKIMSignature,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).

@@ -171,6 +171,14 @@ extension ConfigKey {
               "Pinned server certificates, `domain=sha256:HEX` (SHA-256 of the DER leaf certificate, as `openssl x509 -noout -fingerprint -sha256`; colons allowed), several per domain allowed: that domain's mail goes only over STARTTLS to a server presenting one of them (chain and name not checked); else deferred with 4.7.5.",
               sendmail: "(none in sendmail 8.13; TLS_Rcpt: with {cert_md5} comes closest; Postfix: smtp_tls_policy_maps fingerprint)"),
 
+        // dkim: signing of outbound mail (smtpfeed-out).
+        .init("dkim.keys", .list, [],
+              "DKIM signing keys, `domain=selector:/path/to/key` (PEM, PKCS#8 or PKCS#1 RSA of 2048 bits or more, or Ed25519; `mailstack dkim keygen` writes one): mail leaving for remote recipients whose From: is that domain (or a subdomain of it) is signed by smtpfeed-out with it (rsa-sha256 or ed25519-sha256, relaxed/relaxed, no l=); a domain with an RSA and an Ed25519 key signs twice. The file must be readable by smtpfeed-out's user only (mode 0600 or 0400): a key others may read, or one that does not load, stops smtpfeed-out at start with the file and the reason.",
+              sendmail: "(none: sendmail signed through a milter, OpenDKIM's KeyTable + SigningTable)"),
+        .init("dkim.headers", .list, [],
+              "Header fields to sign, by name; empty: RFC 6376 5.4.1's list (From, Sender, Reply-To, Subject, Date, Message-ID, To, Cc, MIME and Resent-/List- fields). Each is signed as often as present; From always, once more than present (a From: added later breaks the signature).",
+              sendmail: "(none: OpenDKIM's SignHeaders / OversignHeaders)"),
+
         // local: local-delivery, sendmail's prog mailer behind smrsh and its file mailer.
         .init("local.smrsh_directory", .path, "/etc/mailstack/smrsh",
               "The programs an alias may run (`\"|command args\"`): the command's first word's basename must be an entry here (a symbolic link or a file an administrator put there), and that entry runs, never the path the alias wrote; no shell, so `` ; & | < > ` $ ( ) `` and control characters are refused. Missing directory: no program runs.",

@@ -145,6 +145,16 @@ public struct MailstackConfiguration: Sendable {
         return (domain, hex)
     }
 
+    /// A ConfigError pointing at where key `name` was set (file and line, variable, command line).
+    public func error(at name: String, _ reason: String, file: String = "mailstack.yaml") -> ConfigError {
+        switch values.source(name) {
+        case let .file(path, line): return ConfigError(file: path, line: line, reason: reason)
+        case let .environment(variable): return ConfigError(file: "environment", line: nil, reason: "\(variable): \(reason)")
+        case .commandLine: return ConfigError(file: "command line", line: nil, reason: reason)
+        case .defaultValue: return ConfigError(file: file, line: nil, reason: reason)
+        }
+    }
+
     // MARK: drac
 
     public var dracWindow: Duration { values.duration("drac.window") }
@@ -213,14 +223,7 @@ public struct MailstackConfiguration: Sendable {
 
     /// Checks that need more than one value's kind. Errors name the line the value came from.
     func validate(file: String) throws {
-        func fail(_ name: String, _ reason: String) -> ConfigError {
-            switch values.source(name) {
-            case let .file(path, line): return ConfigError(file: path, line: line, reason: reason)
-            case let .environment(variable): return ConfigError(file: "environment", line: nil, reason: "\(variable): \(reason)")
-            case .commandLine: return ConfigError(file: "command line", line: nil, reason: reason)
-            case .defaultValue: return ConfigError(file: file, line: nil, reason: reason)
-            }
-        }
+        func fail(_ name: String, _ reason: String) -> ConfigError { error(at: name, reason, file: file) }
         for flag in values.list("smtp.privacy") where !Self.knownPrivacyFlags.contains(flag.lowercased()) {
             throw fail("smtp.privacy", "unknown privacy flag '\(flag)'")
         }
@@ -280,6 +283,7 @@ public struct MailstackConfiguration: Sendable {
         for entry in values.list("outbound.tls_fingerprints") where Self.fingerprintPin(entry) == nil {
             throw fail("outbound.tls_fingerprints", "'\(entry)' is not domain=sha256:HEX (64 hexadecimal digits, colons allowed)")
         }
+        try validateDKIM(fail)
         if outboundMaxLine < 78 || outboundMaxLine > 998 { throw fail("outbound.max_line", "must be between 78 and 998 (RFC 5322 2.1.1)") }
         if queueDeliveries < 1 { throw fail("queue.deliveries", "must be at least 1") }
         if postmaster.isEmpty || postmaster.contains("/") { throw fail("queue.postmaster", "must be a local mailbox name") }

@@ -23,13 +23,15 @@ struct DKIMSignatureField {
     /// The first 8 characters of b= (printable).
     var headerB: String
 
-    /// Reads what can be read even when the rest fails (d=, s=, a=, b= for the result).
+    /// Reads what can be read even when the rest fails (d=, s=, a=, b= for the result), as
+    /// tokens fit for a header or a log: only letters, digits and `-._` (`+/` for b=).
     static func peek(_ list: DKIMTagList?) -> (domain: String, selector: String, algorithm: String, headerB: String) {
-        func clean(_ name: String, stripped: Bool = false) -> String {
-            DKIMText.printable(list?.value(name, stripped: stripped)?.lowercased() ?? "", limit: 253)
+        func token(_ name: String, extra: String = "") -> String {
+            let value = list?.value(name, stripped: true) ?? ""
+            let kept = value.unicodeScalars.filter { $0.isASCII && (DKIMText.isAlpha(UInt8($0.value)) || DKIMText.isDigit(UInt8($0.value)) || "-._".unicodeScalars.contains($0) || extra.unicodeScalars.contains($0)) }
+            return String(String.UnicodeScalarView(kept.prefix(253)))
         }
-        let b = DKIMText.printable(String((list?.value("b", stripped: true) ?? "").prefix(8)))
-        return (clean("d"), clean("s"), clean("a"), b)
+        return (token("d").lowercased(), token("s").lowercased(), token("a").lowercased(), String(token("b", extra: "+/").prefix(8)))
     }
 
     init(_ list: DKIMTagList) throws(DKIMResult.Failure) {
@@ -40,7 +42,7 @@ struct DKIMSignatureField {
         guard try need("v") == "1" else { throw .init(.neutral, "v= is not 1") }
         algorithmName = try need("a").lowercased()
         algorithm = DKIMAlgorithm(rawValue: algorithmName)
-        headerB = String((list.value("b", stripped: true) ?? "").prefix(8))
+        headerB = Self.peek(list).headerB
         guard let b = Data(base64Encoded: try need("b", stripped: true)), (1...Self.maxSignatureOctets).contains(b.count) else {
             throw .init(.neutral, "b= is not base64 of a signature")
         }

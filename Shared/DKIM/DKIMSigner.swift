@@ -28,6 +28,19 @@ public struct DKIMSigner: Sendable {
     ]
     /// Header lines of the signature are folded to stay within this many columns.
     static let width = 78
+    /// The most h= entries written (a verifier takes up to `DKIMSignatureField.maxSignedFields`):
+    /// a header with more instances of the listed fields has its lowest ones signed.
+    static let maxSignedFields = 100
+
+    public enum Error: Swift.Error, Equatable, Sendable, CustomStringConvertible {
+        /// More header fields than a verifier reads (`DKIMMessage.maxFields`, with room for ours).
+        case headerTooLarge(Int)
+        public var description: String {
+            switch self {
+            case let .headerTooLarge(count): "\(count) header fields: too many to sign (at most \(DKIMMessage.maxFields - 10))"
+            }
+        }
+    }
 
     public let keys: [DKIMSigningKey]
     public let headers: [String]
@@ -48,10 +61,14 @@ public struct DKIMSigner: Sendable {
     /// to be put before the message's first line.
     public func signatureFields(for message: [UInt8]) throws -> [UInt8] {
         let parsed = DKIMMessage(message)
+        // A verifier reads at most maxFields fields, ours included: beyond, it would not see
+        // what we signed.
+        guard parsed.fields.count < DKIMMessage.maxFields - 10 else { throw Error.headerTooLarge(parsed.fields.count) }
         let bodyHash = Data(DKIMCanonicalization.relaxed.bodyHash(parsed.body)).base64EncodedString()
         var present: [String: Int] = [:]
         for field in parsed.fields { present[field.lowercasedName, default: 0] += 1 }
-        let signed = headers.flatMap { name in Array(repeating: name, count: (present[name] ?? 0) + (name == "from" ? 1 : 0)) }
+        let signed = Array(headers.flatMap { name in Array(repeating: name, count: (present[name] ?? 0) + (name == "from" ? 1 : 0)) }
+            .prefix(Self.maxSignedFields))
         let now = clock()
         var out: [UInt8] = []
         for key in keys {

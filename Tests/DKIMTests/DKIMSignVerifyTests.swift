@@ -159,3 +159,15 @@ struct DKIMSignVerifyTests {
         #expect(throws: (any Error).self) { try DKIMKeyFile.load(dir + "/junk.pem") }
     }
 }
+
+extension DKIMSignVerifyTests {
+    @Test func hugeHeaders() async throws {
+        // 150 To: fields: h= stays within what verifiers take (the lowest ones signed), and passes.
+        let many = String(repeating: "To: x@far.test\r\n", count: 150) + "From: a@domain1.com\r\n\r\nbody\r\n"
+        let signed = try signer().sign(Array(many.utf8))
+        #expect(await verify(signed).map(\.kind) == [.pass, .pass])
+        // More fields than a verifier reads: refused, not signed wrongly.
+        let huge = String(repeating: "X-A: 1\r\n", count: DKIMMessage.maxFields) + "From: a@domain1.com\r\n\r\n"
+        #expect(throws: DKIMSigner.Error.headerTooLarge(DKIMMessage.maxFields)) { try signer().sign(Array(huge.utf8)) }
+    }
+}

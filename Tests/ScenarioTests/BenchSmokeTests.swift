@@ -31,7 +31,9 @@ struct BenchSmokeTests {
             }
         }
         for row in ["| outbound |", "| pop3 | logins, 1 client |", "| pop3 | logins, 20 clients |", "| pop3 | RETR 2 KB, 1 client |",
-                    "| pop3 | RETR 50 KB, 20 clients |", "| policy | RCPT decisions", "| memory | at rest |", "| memory | peak under load |"] {
+                    "| pop3 | RETR 50 KB, 20 clients |", "| policy | RCPT decisions", "| dkim | outbound, 30 held 2 KB messages, signing: rsa-sha256 |",
+                    "| dkim | outbound, 30 held 2 KB messages, signing: ed25519-sha256 |", "| dkim | sign rsa-sha256, 2 KB", "| dkim | verify ed25519-sha256, 50 KB",
+                    "| memory | at rest |", "| memory | peak under load |"] {
             #expect(table.contains(row), "no row \(row)")
         }
         let figures = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/runs.json"))) as? [String: Any]

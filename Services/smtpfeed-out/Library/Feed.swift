@@ -43,6 +43,8 @@ public final class Feed: Sendable {
         /// CA certificates (a PEM file) trusted instead of the system store, for tests; nil:
         /// the system's.
         public var trustRootsFile: String?
+        /// DKIM signing of mail from our domains (dkim.keys); nil: nothing is signed.
+        public var signer: FeedSigner?
         /// Idle connections kept for reuse, and for how long.
         public var idleConnections = 20
         public var idleTime: Duration = .seconds(30)
@@ -116,6 +118,25 @@ public final class Feed: Sendable {
                 DeliveryResult(code: 552, enhanced: "5.3.4", text: "Message is too large; \(settings.maxMessageSize) octets max")
             }
         }
+        var signed = message
+        switch settings.signer?.sign(message.body, maxLine: settings.maxLine) ?? .notOurs {
+        case .notOurs: break
+        case let .signed(body, signatures):
+            signed.body = body
+            logger.info("\(message.id): dkim signed, \(signatures.joined(separator: "; "))")
+        case let .failed(reason, permanent):
+            // A configured domain's mail never leaves unsigned: it waits (or is returned when it
+            // can never be signed), and the log says why.
+            logger.error("\(message.id): dkim signing failed, message \(permanent ? "returned" : "deferred"): \(reason)")
+            let result = permanent ? DeliveryResult(code: 554, enhanced: "5.6.0", text: "DKIM signing failed: \(reason)")
+                : DeliveryResult(code: 451, enhanced: "4.7.0", text: "DKIM signing failed; will retry")
+            return message.recipients.map { _ in result }
+        }
+        return await deliverSigned(signed)
+    }
+
+    /// Delivers `message` as it is (signed if it is ours).
+    func deliverSigned(_ message: Message) async -> [DeliveryResult] {
         // Destinations of every domain and its route, resolved in parallel.
         let ways = message.recipients.indices.map { FeedRouter.Way(domain: message.recipients[$0].domain, route: message.route(of: $0)) }
         let found = Collected<[FeedRouter.Way: FeedRouter.Destination]>([:])

@@ -7,7 +7,8 @@
 //             exchangers over SMTP (outbound.port, STARTTLS when offered; verified for
 //             outbound.require_tls, pinned for outbound.tls_fingerprints domains; the system
 //             trust store in /etc/ssl/certs).
-// Privileges: its own user; reads and writes no files.
+// Privileges: its own user; reads the DKIM keys of dkim.keys at start (files only its user
+//             may read: a key others can read is refused) and writes no files.
 // Limits:     outbound.max_connections, outbound.max_connections_per_host,
 //             outbound.max_recipients per transaction, RFC 5321 timeouts
 //             (outbound.connect_timeout, command_timeout, data_timeout), outbound.host_backoff.
@@ -16,6 +17,7 @@
 
 import DNS
 import Daemon
+import Glibc
 import SMTPFeedService
 
 Daemon.runTasksOnEventLoops()
@@ -39,6 +41,18 @@ settings.dataTimeout = configuration.outboundDataTimeout
 settings.hostBackoff = configuration.outboundHostBackoff
 settings.requireTLS = Set(configuration.outboundRequireTLS)
 settings.tlsFingerprints = configuration.outboundTLSFingerprints.mapValues(CertificatePins.init)
+if !configuration.dkimKeys.isEmpty {
+    let keys = configuration.dkimKeys.map { FeedSigner.KeySpec(domain: $0.domain, selector: $0.selector, file: $0.file) }
+    do {
+        settings.signer = try FeedSigner(keys: keys, headers: configuration.dkimHeaders.isEmpty ? nil : configuration.dkimHeaders)
+    } catch {
+        let refusal = configuration.error(at: "dkim.keys", "key \(error)", file: file ?? "mailstack.yaml")
+        let line = "mailstack: configuration refused: \(refusal)\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        exit(78)
+    }
+    logger.info("dkim: signing mail from \(settings.signer!.domains.joined(separator: ", "))")
+}
 
 let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
 let server = try await Daemon.ipcListener(service: IPCServiceName.smtpfeedOut, configuration: configuration,
