@@ -66,6 +66,9 @@ let package = Package(
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
+        // Shared/SenderAuth: SPF (RFC 7208), DMARC (RFC 7489), the Public Suffix List and
+        // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
+        .target(name: "SenderAuth", path: "Shared/SenderAuth"),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
         .target(name: "Users", dependencies: ["CCrypt", nioPosix], path: "Shared/Users"),
@@ -116,7 +119,7 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", "SenderAuth", logging],
             path: "Services/relay-policy/Library"
         ),
         .executableTarget(
@@ -281,6 +284,12 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
+        // SPF against dnsmasq, pyspf and the RFC 7208 test suite; DMARC, the PSL, Authentication-Results.
+        .testTarget(
+            name: "SenderAuthTests",
+            dependencies: ["SenderAuth", "DNS", "RelayPolicyService", "TestSupport", .product(name: "Yams", package: "Yams")],
+            path: "Tests/SenderAuthTests"
+        ),
         .testTarget(
             name: "LocalDeliveryTests",
             dependencies: ["LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],

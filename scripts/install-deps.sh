@@ -23,6 +23,8 @@ packages=(
     python3-matplotlib             # the benchmark's plot
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
+    publicsuffix                   # DMARC's organizational domains (/usr/share/publicsuffix/public_suffix_list.dat)
+    python3-spf python3-dns        # pyspf, the independent SPF implementation of the SPF tests (pydns for its DNS)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -62,3 +64,17 @@ extract mlmmj usr/bin/mlmmj-receive "the mailing-list manager behind an alias in
 # Postfix's smtp-source (load client) and smtp-sink (test server); nothing listens on port 25.
 # Run them through scripts/postfix-tool.
 extract postfix usr/sbin/smtp-source "smtp-source and smtp-sink"
+
+# The RFC 7208 SPF test suite (openspf.org's YAML, as published in pyspf's source distribution
+# on PyPI; test data only, checked by its SHA-256) for Tests/SenderAuthTests.
+suite=/usr/local/share/mailstack/test-data/rfc7208-tests.yml
+if [ ! -s "$suite" ]; then
+    echo "install-deps: fetching the RFC 7208 test suite (pyspf 2.0.14's sdist from PyPI)"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && python3 -m pip download --quiet --no-deps --no-binary :all: pyspf==2.0.14 -d . >/dev/null)
+    echo "57a7ef01bda090173aafb6af0106251686ed73f03db4e911fcd34c57fc347186  $tmp/pyspf-2.0.14.tar.gz" | sha256sum -c --quiet
+    mkdir -p "$(dirname "$suite")"
+    tar -xzf "$tmp/pyspf-2.0.14.tar.gz" -C "$tmp" pyspf-2.0.14/test/rfc7208-tests.yml pyspf-2.0.14/test/rfc7208-tests.LICENSE
+    cp "$tmp/pyspf-2.0.14/test/rfc7208-tests.yml" "$tmp/pyspf-2.0.14/test/rfc7208-tests.LICENSE" "$(dirname "$suite")/"
+    rm -rf "$tmp"
+fi
