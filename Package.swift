@@ -142,14 +142,14 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "SMTP", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"
         ),
         .executableTarget(
             name: "smtp-in",
-            dependencies: ["Daemon", "SMTPInService", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "SMTPInService", "SenderAuth", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/smtp-in/Main"
         ),
 
@@ -212,7 +212,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
-                "SendmailCommand",
+                "SendmailCommand", "SenderAuth",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

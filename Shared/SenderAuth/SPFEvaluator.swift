@@ -86,7 +86,7 @@ public struct SPFEvaluator: Sendable {
         for directive in record.directives {
             if directive.mechanism.queriesDNS { try countTerm(state) }
             if try await matches(directive.mechanism, ip: ip, domain: domain, sender: sender, helo: helo, expander: expander, state: state) {
-                return SPFResult(Self.kind(directive.qualifier), "\(domain): matched \(Self.describe(directive))")
+                return SPFResult(Self.kind(directive.qualifier), "\(domain): matched \(directive)")
             }
         }
         if let redirect = record.redirect {
@@ -120,21 +120,4 @@ public struct SPFEvaluator: Sendable {
         }
     }
 
-    static func describe(_ directive: SPFRecord.Directive) -> String {
-        let q = directive.qualifier == .pass ? "" : directive.qualifier.rawValue
-        switch directive.mechanism {
-        case .all: return q + "all"
-        case let .include(spec): return q + "include:" + spec.description
-        case let .a(spec, v4, v6): return q + "a" + (spec.map { ":" + $0.description } ?? "") + cidr(v4, v6)
-        case let .mx(spec, v4, v6): return q + "mx" + (spec.map { ":" + $0.description } ?? "") + cidr(v4, v6)
-        case let .ptr(spec): return q + "ptr" + (spec.map { ":" + $0.description } ?? "")
-        case let .ip4(address, prefix): return q + "ip4:\(address)/\(prefix)"
-        case let .ip6(address, prefix): return q + "ip6:\(address)/\(prefix)"
-        case let .exists(spec): return q + "exists:" + spec.description
-        }
-    }
-
-    static func cidr(_ v4: Int, _ v6: Int) -> String {
-        (v4 == 32 ? "" : "/\(v4)") + (v6 == 128 ? "" : "//\(v6)")
-    }
 }

@@ -39,23 +39,34 @@ public struct SPFMacroExpander: Sendable {
 
     /// The expansion of a domain-spec, cut to 253 octets and without a final dot.
     public func domain(_ spec: SPFMacroString) async -> String {
-        var name = await expand(spec)
+        Self.cut(await expand(spec))
+    }
+
+    /// A name without its final dot, cut from the left to 253 octets.
+    public static func cut(_ expanded: String) -> String {
+        var name = expanded
         if name.hasSuffix(".") { name.removeLast() }
-        while name.utf8.count > Self.maxDomainLength, let dot = name.firstIndex(of: ".") {
+        while name.utf8.count > maxDomainLength, let dot = name.firstIndex(of: ".") {
             name = String(name[name.index(after: dot)...])
         }
-        if name.utf8.count > Self.maxDomainLength { name = String(name.utf8.suffix(Self.maxDomainLength))! }
+        if name.utf8.count > maxDomainLength { name = String(decoding: name.utf8.suffix(maxDomainLength), as: UTF8.self) }
         return name
     }
 
     public func expand(_ string: SPFMacroString) async -> String {
+        let usesP = string.parts.contains { if case .macro("p", _, _, _, _) = $0 { true } else { false } }
+        return expand(string, validatedName: usesP ? await validatedName() : "unknown")
+    }
+
+    /// The expansion with %{p} given.
+    public func expand(_ string: SPFMacroString, validatedName: String) -> String {
         var out = ""
         for part in string.parts {
             switch part {
             case let .literal(text):
                 out += text
             case let .macro(letter, keep, reverse, delimiters, escape):
-                let value = await self.value(letter)
+                let value = letter == "p" ? validatedName : self.value(letter)
                 var labels = value.split(whereSeparator: { (delimiters.isEmpty ? "." : delimiters).contains($0) }).map(String.init)
                 if value.isEmpty { labels = [] }
                 if reverse { labels.reverse() }
@@ -69,14 +80,13 @@ public struct SPFMacroExpander: Sendable {
         return out
     }
 
-    func value(_ letter: Character) async -> String {
+    func value(_ letter: Character) -> String {
         switch letter {
         case "s": sender
         case "l": localPart
         case "o": senderDomain
         case "d": domain
         case "i": ip.macroText
-        case "p": await validatedName()
         case "v": ip.isV6 ? "ip6" : "in-addr"
         case "h": helo
         case "c": ip.description

@@ -35,9 +35,33 @@ public struct SPFRecord: Equatable, Sendable {
         }
     }
 
-    public struct Directive: Equatable, Sendable {
+    public struct Directive: Equatable, Sendable, CustomStringConvertible {
         public var qualifier: Qualifier
         public var mechanism: Mechanism
+
+        /// The directive as a record writes it (the default qualifier left out).
+        public var description: String {
+            let q = qualifier == .pass ? "" : qualifier.rawValue
+            func cidr(_ v4: Int, _ v6: Int) -> String { (v4 == 32 ? "" : "/\(v4)") + (v6 == 128 ? "" : "//\(v6)") }
+            switch mechanism {
+            case .all: return q + "all"
+            case let .include(spec): return q + "include:" + spec.description
+            case let .a(spec, v4, v6): return q + "a" + (spec.map { ":" + $0.description } ?? "") + cidr(v4, v6)
+            case let .mx(spec, v4, v6): return q + "mx" + (spec.map { ":" + $0.description } ?? "") + cidr(v4, v6)
+            case let .ptr(spec): return q + "ptr" + (spec.map { ":" + $0.description } ?? "")
+            case let .ip4(address, prefix): return q + "ip4:\(address)/\(prefix)"
+            case let .ip6(address, prefix): return q + "ip6:\(address)/\(prefix)"
+            case let .exists(spec): return q + "exists:" + spec.description
+            }
+        }
+    }
+
+    /// The record written back (unknown modifiers left out).
+    public var text: String {
+        var terms = ["v=spf1"] + directives.map(\.description)
+        if let redirect { terms.append("redirect=" + redirect.description) }
+        if let explanation { terms.append("exp=" + explanation.description) }
+        return terms.joined(separator: " ")
     }
 
     public var directives: [Directive] = []

@@ -15,6 +15,7 @@
 
 import Daemon
 import NIOSSL
+import SenderAuth
 import SMTPInService
 import Users
 
@@ -51,6 +52,18 @@ var environment = SMTPEnvironment(
     peers: .ipc(policy: policy, queue: queue, passwd: passwd),
     logger: logger)
 environment.maxHopCount = configuration.maxHopCount
+if configuration.spfCheck || configuration.dmarcMode != "off" {
+    do {
+        var settings = SenderAuthSettings(spf: configuration.spfCheck, dmarc: DMARCDisposition.Mode(rawValue: configuration.dmarcMode) ?? .off,
+                                          authservID: configuration.authservID,
+                                          suffixes: try PublicSuffixList.load(path: configuration.publicSuffixList))
+        // Shared/DKIM's verifier is wired in here once it lands (settings.verifyDKIM).
+        settings.verifyDKIM = nil
+        environment.senderAuth = settings
+    } catch {
+        Daemon.fail("policy.public_suffix_list: \(error)", logger: logger)
+    }
+}
 environment.logins = LoginGuard(limits: .init(maxFailures: configuration.pop3MaxFailures, maxUserFailures: configuration.pop3MaxUserFailures,
                                               window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay))
 
