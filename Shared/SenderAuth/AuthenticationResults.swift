@@ -43,7 +43,7 @@ public struct AuthenticationResults: Sendable {
 
     /// A value: as it is when it is a token of printable ASCII without specials (RFC 2045), else
     /// a quoted-string; control characters become "?", at most 512 octets.
-    static func value(_ text: String) -> String {
+    public static func value(_ text: String) -> String {
         let specials = Set("()<>,;:\\\"/[]?= \t")
         var plain = true
         var out = ""
@@ -54,7 +54,12 @@ public struct AuthenticationResults: Sendable {
             out.unicodeScalars.append(scalar)
         }
         if plain && !out.isEmpty { return out }
-        return "\"" + out.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        var quoted = "\""
+        for c in out {
+            if c == "\\" || c == "\"" { quoted.append("\\") }
+            quoted.append(c)
+        }
+        return quoted + "\""
     }
 
     /// " (reason)" with printable ASCII only, without parentheses or backslashes, at most 200.

@@ -59,7 +59,7 @@ public struct DMARCEvaluator: Sendable {
         } catch {
             return DMARCResult(kind: .temperror, fromDomain: domain, reason: "_dmarc lookup: \(error)")
         }
-        guard let (record, at) = found else {
+        guard let (record, at) = found.map({ ($0.record, $0.at) }) else {
             return DMARCResult(kind: .none, fromDomain: domain, reason: "no DMARC record for \(domain)")
         }
         var result = DMARCResult(kind: .fail, fromDomain: domain, reason: "")

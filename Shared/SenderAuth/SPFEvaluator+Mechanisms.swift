@@ -22,16 +22,16 @@ extension SPFEvaluator {
             case .none: throw Abort(result: SPFResult(.permerror, "include:\(DomainName.printable(name)): \(result.reason)"))
             }
         case let .a(spec, v4, v6):
-            let found = try await addresses(await target(spec), v6: ip.isV6, countVoid: true, state: state)
+            let found = try await addresses(await target(spec), v6: ip.isV6, void: true, state: state)
             return found.contains { ip.isIn($0, prefix: ip.isV6 ? v6 : v4) }
         case let .mx(spec, v4, v6):
             let name = await target(spec)
-            let exchanges = try await lookup(name, state: state, countVoid: true) { try await resolver.mx(name) }
+            let exchanges = try await lookup(name, state: state, void: true) { () async throws(DNSLookupError) -> [String] in try await resolver.mx(name) }
             guard exchanges.count <= limits.mxNames else {
                 throw Abort(result: SPFResult(.permerror, "mx:\(DomainName.printable(name)) has \(exchanges.count) MX records (limit \(limits.mxNames))"))
             }
             for exchange in exchanges {
-                let found = try await addresses(exchange, v6: ip.isV6, countVoid: false, state: state)
+                let found = try await addresses(exchange, v6: ip.isV6, void: false, state: state)
                 if found.contains(where: { ip.isIn($0, prefix: ip.isV6 ? v6 : v4) }) { return true }
             }
             return false
@@ -39,18 +39,18 @@ extension SPFEvaluator {
             let name = await target(spec)
             return await validatedNames(ip: ip).contains { $0 == name || $0.hasSuffix("." + name) }
         case let .exists(spec):
-            return try await !addresses(await target(spec), v6: false, countVoid: true, state: state).isEmpty
+            return try await !addresses(await target(spec), v6: false, void: true, state: state).isEmpty
         }
     }
 
     /// A or AAAA addresses; none for a name that does not exist or is not a valid name.
-    func addresses(_ name: String, v6: Bool, countVoid: Bool, state: State) async throws -> [IPAddress] {
-        try await lookup(name, state: state, countVoid: countVoid) { try await resolver.addresses(name, v6: v6) }
+    func addresses(_ name: String, v6: Bool, void: Bool, state: State) async throws -> [IPAddress] {
+        try await lookup(name, state: state, void: void) { () async throws(DNSLookupError) -> [IPAddress] in try await resolver.addresses(name, v6: v6) }
     }
 
     /// One lookup: temporary failures abort with temperror; NXDOMAIN, an empty answer or a
     /// name that cannot be a DNS name are nothing (and a void lookup when counted).
-    func lookup<T>(_ name: String, state: State, countVoid: Bool,
+    func lookup<T>(_ name: String, state: State, void: Bool,
                    _ query: () async throws(DNSLookupError) -> [T]) async throws -> [T] {
         var found: [T] = []
         if DomainName.isValid(name, multiLabel: false) {
@@ -62,7 +62,7 @@ extension SPFEvaluator {
                 found = []
             }
         }
-        if countVoid { try countVoid(found.count, state) }
+        if void { try countVoid(found.count, state) }
         return found
     }
 

@@ -80,8 +80,9 @@ public struct SPFEvaluator: Sendable {
         } catch {
             return SPFResult(.permerror, "\(domain): \(error.reason)")
         }
-        let expander = SPFMacroExpander(sender: sender, domain: domain, ip: ip, helo: helo, receiver: receiver) { [self] in
-            await validatedName(ip: ip, domain: domain, state: state)
+        let current = domain
+        let expander = SPFMacroExpander(sender: sender, domain: current, ip: ip, helo: helo, receiver: receiver) { [self] in
+            await validatedName(ip: ip, domain: current, state: state)
         }
         for directive in record.directives {
             if directive.mechanism.queriesDNS { try countTerm(state) }

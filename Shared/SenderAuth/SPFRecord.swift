@@ -151,8 +151,12 @@ public struct SPFRecord: Equatable, Sendable {
         case "ip4", "ip6":
             guard let argument = colonArgument else { throw bad }
             let v6 = name == "ip6"
-            let (network, prefixText) = argument.firstIndex(of: "/").map { (argument[..<$0], argument[argument.index(after: $0)...]) }
-                ?? (argument, nil)
+            var network = argument
+            var prefixText: Substring?
+            if let slash = argument.firstIndex(of: "/") {
+                network = argument[..<slash]
+                prefixText = argument[argument.index(after: slash)...]
+            }
             guard v6 ? network.contains(":") : !network.contains(":"), let address = IPAddress(network), address.isV6 == v6 else { throw bad }
             let prefix = try prefixText.map { try cidrLength($0, max: v6 ? 128 : 32, term: term) } ?? (v6 ? 128 : 32)
             return v6 ? .ip6(address, prefix: prefix) : .ip4(address, prefix: prefix)

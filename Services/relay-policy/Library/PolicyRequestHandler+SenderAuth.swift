@@ -32,14 +32,17 @@ extension PolicyRequestHandler {
         }
         do {
             reply.records = try await resolver.txt(name)
-        } catch .nxdomain {
-            reply.status = .nxdomain
-        } catch let .temporary(why) {
-            reply.status = .temporary
-            reply.reason = why
-        } catch let .failed(why) {
-            reply.status = .failed
-            reply.reason = why
+        } catch {
+            switch error {
+            case .nxdomain:
+                reply.status = .nxdomain
+            case let .temporary(why):
+                reply.status = .temporary
+                reply.reason = why
+            case let .failed(why):
+                reply.status = .failed
+                reply.reason = why
+            }
         }
         return reply
     }

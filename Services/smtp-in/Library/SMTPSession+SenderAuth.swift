@@ -47,7 +47,8 @@ extension SMTPSession {
                 results.spf = SPFCheck(identity: .mailfrom, sender: "", domain: "", result: SPFResult(.temperror, "relay-policy did not answer"))
             }
         }
-        let resolver = PolicyTXTResolver(lookup: environment.peers.txt ?? { _ in throw SenderAuthUnavailable() })
+        let unavailable: @Sendable (String) async throws -> Mailstack_Ipc_PolicyTxtReply = { _ in throw SenderAuthUnavailable() }
+        let resolver = PolicyTXTResolver(lookup: environment.peers.txt ?? unavailable)
         if let verify = settings.verifyDKIM {
             results.dkimChecked = true
             results.dkim = await verify(message, resolver)
