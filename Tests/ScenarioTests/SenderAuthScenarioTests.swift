@@ -10,11 +10,12 @@ struct SenderAuthScenarioTests {
     static let dnsRecords = [
         "host-record=client.test,127.0.0.2", "host-record=roaming.test,127.0.0.7",
         // bank.test: SPF that never passes from here, DMARC p=reject.
-        "txt-record=bank.test,\"v=spf1 ip4:192.0.2.1 -all\"", "txt-record=_dmarc.bank.test,\"v=DMARC1; p=reject\"",
+        "txt-record=bank.test,v=spf1 ip4:192.0.2.1 -all", "txt-record=_dmarc.bank.test,v=DMARC1; p=reject",
         // shop.test: p=quarantine on the organizational domain only (mail from its subdomain).
-        "txt-record=mail.shop.test,\"v=spf1 -all\"", "txt-record=_dmarc.shop.test,\"v=DMARC1; p=quarantine\"",
+        "txt-record=mail.shop.test,v=spf1 -all", "txt-record=_dmarc.shop.test,v=DMARC1; p=quarantine",
         // good.test: SPF passes for 127.0.0.2, p=reject.
-        "txt-record=good.test,\"v=spf1 ip4:127.0.0.0/29 -all\"", "txt-record=_dmarc.good.test,\"v=DMARC1; p=reject\"",
+        "txt-record=good.test,v=spf1 ip4:127.0.0.0/29 -all", "txt-record=_dmarc.good.test,v=DMARC1; p=reject",
+        // (dnsmasq takes a TXT on its command line as it is, without quotes: no commas in them.)
         // slow.test: every lookup goes to a port where nothing answers (DNS down).
         "server=/slow.test/127.0.0.1#9",
     ]
