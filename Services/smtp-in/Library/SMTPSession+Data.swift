@@ -113,8 +113,9 @@ extension SMTPSession {
                 await pass(filter.finish())
                 var authLog = ""
                 if let senderAuth {
-                    let message = held.map { $0.flatMap { Array($0.readableBytesView) } } ?? []
-                    let verdict = await senderAuthVerdict(senderAuth, message: message, fromFields: filter.fromFields, auth: authTask)
+                    let whole = held ?? []
+                    let verdict = await senderAuthVerdict(senderAuth, message: { whole.flatMap { Array($0.readableBytesView) } },
+                                                          fromFields: filter.fromFields, auth: authTask)
                     authLog = ", " + verdict.log
                     if verdict.disposition == .reject {
                         stream.fail(SMTPRefusal.dmarc)

@@ -33,7 +33,8 @@ extension SMTPSession {
         }
     }
 
-    func senderAuthVerdict(_ settings: SenderAuthSettings, message: [UInt8], fromFields: [String],
+    /// `message`: the message as held (made only when DKIM verifies it).
+    func senderAuthVerdict(_ settings: SenderAuthSettings, message: () -> [UInt8], fromFields: [String],
                            auth: Task<Mailstack_Ipc_PolicyAuthReply?, Never>?) async -> SenderAuthVerdict {
         var results = AuthenticationResults(authservID: settings.authservID)
         let reply = await auth?.value
@@ -51,7 +52,7 @@ extension SMTPSession {
         let resolver = PolicyTXTResolver(lookup: environment.peers.txt ?? unavailable)
         if let verify = settings.verifyDKIM {
             results.dkimChecked = true
-            results.dkim = await verify(message, resolver)
+            results.dkim = await verify(message(), resolver)
         }
         let from = FromDomain(fields: fromFields)
         var disposition = DMARCDisposition.accept
