@@ -69,6 +69,13 @@ let package = Package(
         // Shared/SenderAuth: SPF (RFC 7208), DMARC (RFC 7489), the Public Suffix List and
         // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
         .target(name: "SenderAuth", path: "Shared/SenderAuth"),
+        // Shared/DKIM: DKIM signing and verification (RFC 6376, RFC 8463): pure logic, keys
+        // looked up through an injected closure (no DNS, no sockets).
+        .target(
+            name: "DKIM",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
+            path: "Shared/DKIM"
+        ),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
         .target(name: "Users", dependencies: ["CCrypt", nioPosix], path: "Shared/Users"),
@@ -82,6 +89,9 @@ let package = Package(
         .target(name: "Timing", dependencies: [nio], path: "Shared/Timing"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
+        // Shared/Mbox: mbox spools (mboxo, mboxrd, mboxcl, mboxcl2), qpopper's UIDLs, and their
+        // import into Maildirs (`mailstack import-mbox`).
+        .target(name: "Mbox", dependencies: ["Maildir", "CProcess", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Mbox"),
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
@@ -142,7 +152,7 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "DKIM", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"
@@ -183,7 +193,8 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", argumentParser, logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox",
+                           argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // The sendmail command (mailq and newaliases by their names): local submission through
@@ -213,7 +224,7 @@ let package = Package(
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
                 "SendmailCommand", "SenderAuth",
-                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", nio, nioPosix,
+                "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", "Mbox", "Maildir", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/mailstack-fuzz"
@@ -283,6 +294,8 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/SMTPFeedTests"
         ),
+        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
+        .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests"),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
         // SPF against dnsmasq, pyspf and the RFC 7208 test suite; DMARC, the PSL, Authentication-Results.
         .testTarget(

@@ -189,3 +189,9 @@ for text in [b"v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=s; pct=25; rua=m
              b"Authentication-Results: mx.example.org; spf=pass\r\nFrom: a@b.example\r\n\tcontinued\r\nAuthentication-Results: (c) \"mx.example.org\"; dkim=pass\r\n\r\nbody\r\n",
              b"Group: a@x.example, b@x.example;", b"X-Mailstack-Quarantine: yes\r\n\r\n"]:
     seed("dmarc-record", text)
+# mbox: spools as procmail (mboxo), mailutils (mboxrd) and Solaris (Content-Length) write them,
+# with qpopper's X-UIDL and Status lines.
+seed("mbox", b"From a@x  Wed Dec  2 05:53:22 1992\nX-UIDL: 0123456789abcdef\nSubject: a\nStatus: RO\n\n>From here\nbody\n\n"
+     b"From b@x Wed Dec  2 05:53 PST 1992\nX-Status: AF\nReceived: x\n\n>>From there\n\n", "mboxo-qpopper")
+seed("mbox", b"From c@x Wed Dec  2 05:53:22 1992 -0700\nContent-Length: 22\n\nline\n\nFrom inside body\n\n"
+     b"From d@x Wed Dec  2 05:53:22 1992\n\nnext", "mboxcl2")

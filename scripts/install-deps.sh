@@ -25,6 +25,8 @@ packages=(
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
     publicsuffix                   # DMARC's organizational domains (/usr/share/publicsuffix/public_suffix_list.dat)
     python3-spf python3-dns        # pyspf, the independent SPF implementation of the SPF tests (pydns for its DNS)
+    python3-dkim                   # dkimpy signs the messages of the inbound DKIM/DMARC scenario
+    procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
 )
 missing=()
 for p in "${packages[@]}"; do

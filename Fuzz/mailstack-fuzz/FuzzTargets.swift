@@ -33,6 +33,7 @@ enum FuzzTargets {
         "spf-record": fuzzSPFRecord,
         "spf-macro": fuzzSPFMacro,
         "dmarc-record": fuzzDMARCRecord,
+        "mbox": fuzzMbox,
     ]
 
     /// The target this process runs (set once in `main`, before libFuzzer starts).

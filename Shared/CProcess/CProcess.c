@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -225,4 +226,26 @@ int mailstack_lock_wait(int fd, unsigned int timeout_ms) {
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (result != 0) errno = saved;
     return result;
+}
+
+int mailstack_shared_locks(int fd, int *which) {
+    struct flock lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+        *which = 1;
+        return -1;
+    }
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        int saved = errno;
+        lock.l_type = F_UNLCK;
+        fcntl(fd, F_OFD_SETLK, &lock);
+        errno = saved;
+        *which = 2;
+        return -1;
+    }
+    return 0;
+}
+
+int mailstack_exclusive_lock(int fd) {
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    return fcntl(fd, F_OFD_SETLK, &lock);
 }

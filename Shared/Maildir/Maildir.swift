@@ -40,7 +40,9 @@ public struct Maildir: Sendable {
     /// 0770 and files 0660 less the umask: under systemd (UMask=0007, a setgid maildir root of
     /// group mailstack-mail) the queue writes and pop3 reads and deletes; with the usual 022
     /// the group may only read.
-    public func create() throws {
+    /// `owner`: give the folders it creates this owner (an import run as root gives them the
+    /// queue's, so the queue and pop3 can use them).
+    public func create(owner: (uid: uid_t, gid: gid_t)? = nil) throws {
         var parent = ""
         for component in path.split(separator: "/").dropLast() {
             parent += "/" + component
@@ -49,7 +51,9 @@ public struct Maildir: Sendable {
             }
         }
         for sub in ["", "/tmp", "/new", "/cur"] {
-            if mkdir(path + sub, 0o770) != 0 && errno != EEXIST {
+            if mkdir(path + sub, 0o770) == 0 {
+                if let owner { chown(path + sub, owner.uid, owner.gid) }
+            } else if errno != EEXIST {
                 throw Failure.io(path: path + sub, operation: "mkdir", errno: errno)
             }
         }
@@ -67,40 +71,118 @@ public struct Maildir: Sendable {
     @discardableResult
     public func deliver(_ data: [UInt8], hostname: String = Maildir.hostname) throws -> String {
         try create()
-        let wire = Self.wireSize(of: data)
-        let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(wire)"
-        let tmp = path + "/tmp/" + unique
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
-        guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
-            guard n > 0 else {
-                let code = errno
-                close(fd)
-                unlink(tmp)
-                throw Failure.io(path: tmp, operation: "write", errno: code)
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else {
-            let code = errno
-            close(fd)
-            unlink(tmp)
-            throw Failure.io(path: tmp, operation: "fsync", errno: code)
-        }
-        close(fd)
-        guard rename(tmp, path + "/new/" + unique) == 0 else {
-            let code = errno
-            unlink(tmp)
-            throw Failure.io(path: tmp, operation: "rename", errno: code)
-        }
-        let dir = open(path + "/new", O_RDONLY | O_DIRECTORY)
+        let unique = Self.uniqueName(hostname: hostname) + ",S=\(data.count),W=\(Self.wireSize(of: data))"
+        try write(data, unique: unique, to: "new/" + unique, exclusive: true)
+        let dir = open(path + "/new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             fsync(dir)
             close(dir)
         }
         return unique
+    }
+
+    /// Stores a message under a name the caller chose (the mbox import), with the same care as
+    /// `deliver`: tmp/ written and fsynced, its mtime set to `mtime` (pop3 lists by mtime, so
+    /// imported mail keeps its place), renamed into cur/ with `flags` (`:2,FLAGS`) or into new/
+    /// when `flags` is nil. `uidl` becomes a `U=` field (in hex).
+    /// The folders are not fsynced: call `syncFolders()` after a batch.
+    @discardableResult
+    public func store(_ data: [UInt8], base: String, uidl: String?, flags: String?, mtime: Int,
+                      owner: (uid: uid_t, gid: gid_t)? = nil) throws -> String {
+        var unique = base + ",S=\(data.count),W=\(Self.wireSize(of: data))"
+        if let uidl { unique += ",U=" + Self.encodeUIDL(uidl) }
+        let relative = flags.map { "cur/" + unique + ":2," + $0 } ?? "new/" + unique
+        try write(data, unique: unique, to: relative, exclusive: false, mtime: mtime, owner: owner)
+        return relative
+    }
+
+    /// tmp/UNIQUE written, given its owner and mtime, fsynced, renamed to `relative`; on any
+    /// failure the tmp/ file is removed. `exclusive`: refuse an existing tmp/ file (a fresh
+    /// delivery's name is new; an import writes again what an interrupted run left there).
+    func write(_ data: [UInt8], unique: String, to relative: String, exclusive: Bool,
+               mtime: Int? = nil, owner: (uid: uid_t, gid: gid_t)? = nil) throws {
+        let tmp = path + "/tmp/" + unique
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : O_TRUNC), 0o660)
+        guard fd >= 0 else { throw Failure.io(path: tmp, operation: "open", errno: errno) }
+        func fail(_ operation: String) -> Failure {
+            let code = errno
+            close(fd)
+            unlink(tmp)
+            return Failure.io(path: tmp, operation: operation, errno: code)
+        }
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
+            guard n > 0 else { throw fail("write") }
+            written += n
+        }
+        if let owner, fchown(fd, owner.uid, owner.gid) != 0 { throw fail("fchown") }
+        if let mtime {
+            var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
+            guard futimens(fd, &times) == 0 else { throw fail("futimens") }
+        }
+        guard fsync(fd) == 0 else { throw fail("fsync") }
+        close(fd)
+        guard rename(tmp, path + "/" + relative) == 0 else {
+            let code = errno
+            unlink(tmp)
+            throw Failure.io(path: tmp, operation: "rename", errno: code)
+        }
+    }
+
+    /// fsync of new/ and cur/: the renames into them are durable.
+    public func syncFolders() throws {
+        for sub in ["/new", "/cur"] {
+            let dir = open(path + sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw Failure.io(path: path + sub, operation: "open", errno: errno) }
+            defer { close(dir) }
+            guard fsync(dir) == 0 else { throw Failure.io(path: path + sub, operation: "fsync", errno: errno) }
+        }
+    }
+
+    /// The unique names of every message in new/ and cur/ (the part before `:`).
+    public func uniqueNames() throws -> Set<String> {
+        var names = Set<String>()
+        for sub in ["new", "cur"] {
+            for name in try entries(sub) where !name.hasPrefix(".") {
+                names.insert(String(name.split(separator: ":", maxSplits: 1)[0]))
+            }
+        }
+        return names
+    }
+
+    /// A UIDL in a name: its octets in hex (UIDLs may hold `/`, `:` and `,`, and names stay
+    /// plain for shells).
+    public static func encodeUIDL(_ uidl: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: uidl.utf8.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
+    /// The `U=` field of a unique name, decoded; nil if absent or not a valid UIDL (RFC 1939:
+    /// 1 to 70 characters 0x21-0x7E).
+    static func uidlField(in unique: String) -> String? {
+        guard let part = unique.split(separator: ",").dropFirst().first(where: { $0.hasPrefix("U=") }) else { return nil }
+        let hex = Array(part.utf8.dropFirst(2))
+        guard hex.count % 2 == 0, (2...140).contains(hex.count) else { return nil }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count, by: 2) {
+            guard let value = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(value)
+        }
+        guard bytes.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The UIDL pop3 answers for a message with this unique name: its `U=` field, else the name
+    /// up to its first ',' (the part that never changes), else a digest of the name.
+    public static func uidl(ofUnique unique: String) -> String {
+        if let kept = uidlField(in: unique) { return kept }
+        let base = String(unique.prefix { $0 != "," })
+        let ok = !base.isEmpty && base.count <= 70 && base.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7e }
+        if ok { return base }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in unique.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "x" + String(hash, radix: 16)
     }
 
     static let sequence = Atomic<UInt64>(0)
@@ -178,7 +260,8 @@ public struct Maildir: Sendable {
         }
     }
 
-    func entries(_ sub: String) throws -> [String] {
+    /// The names in one of its folders (`tmp`, `new`, `cur`), without . and ..
+    public func entries(_ sub: String) throws -> [String] {
         guard let dir = opendir(path + "/" + sub) else { throw Failure.io(path: path + "/" + sub, operation: "opendir", errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []

@@ -20,9 +20,31 @@ struct SenderAuthScenarioTests {
         "server=/slow.test/127.0.0.1#9",
     ]
 
-    static func stack(dmarc: String) async throws -> StackHarness {
-        try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "pop3", "smtp-in"], dnsRecords: dnsRecords,
+    static func stack(dmarc: String, records: [String] = []) async throws -> StackHarness {
+        try await StackHarness(services: ["drac-registry", "relay-policy", "queue", "pop3", "smtp-in"], dnsRecords: dnsRecords + records,
                                extra: ["policy.spf=check", "policy.dmarc=\(dmarc)", "dns.timeout=1s"])
+    }
+
+    /// An RSA key for DKIM (1024 bits: its TXT record fits one string on dnsmasq's command
+    /// line): the private key's file and the record to publish.
+    static func dkimKey(_ dir: String) async throws -> (path: String, record: String) {
+        let path = dir + "/dkim.pem"
+        _ = try await TestSupport.runAsync(["/usr/bin/openssl", "genrsa", "-traditional", "-out", path, "1024"])
+        let der = try await TestSupport.runAsync(["/bin/sh", "-c", "/usr/bin/openssl rsa -in \(path) -pubout -outform DER 2>/dev/null | base64 -w0"])
+        return (path, "v=DKIM1; k=rsa; p=" + der.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The message signed by dkimpy (Debian's python3-dkim) as d=signed.test, s=sel; LF ends.
+    static func signed(_ message: String, key: String) async throws -> String {
+        let script = """
+            import dkim, sys
+            m = sys.stdin.buffer.read().replace(b'\\n', b'\\r\\n')
+            s = dkim.sign(m, b'sel', b'signed.test', open(sys.argv[1], 'rb').read(), include_headers=[b'from', b'to', b'subject', b'message-id'])
+            sys.stdout.buffer.write((s + m).replace(b'\\r\\n', b'\\n'))
+            """
+        let run = try await TestSupport.runAsync(["/usr/bin/python3", "-c", script, key], input: Array(message.utf8))
+        #expect(run.status == 0, "dkimpy: \(run.stderr)")
+        return run.stdout
     }
 
     static func send(_ stack: StackHarness, from source: String = "127.0.0.2", domain: String, id: String, extraHeader: String = "") async throws -> [String] {
@@ -48,7 +70,7 @@ struct SenderAuthScenarioTests {
         let passed = try await Self.send(stack, domain: "good.test", id: "<pass@test>", extraHeader: forged)
         #expect(passed[5].hasPrefix("250 2.0.0 "), "\(passed)")
         let message = try await delivered(stack, "<pass@test>")
-        #expect(message.contains("Authentication-Results: host.domain.com;\n\tspf=pass (good.test: matched ip4:127.0.0.0/29) smtp.mailfrom=alerts@good.test;\n\tdmarc=pass (p=reject) header.from=good.test\n"), "\(message)")
+        #expect(message.contains("Authentication-Results: host.domain.com;\n\tspf=pass (good.test: matched ip4:127.0.0.0/29) smtp.mailfrom=alerts@good.test;\n\tdkim=none;\n\tdmarc=pass (p=reject) header.from=good.test\n"), "\(message)")
         #expect(!message.contains("dmarc=pass header.from=bank.test"))
         #expect(message.contains("Authentication-Results: elsewhere.test; spf=pass"))
         // Ours on top, then Received:.
@@ -81,12 +103,37 @@ struct SenderAuthScenarioTests {
         #expect(message.contains("\tdmarc=temperror"))
     }
 
+    @Test("DKIM: a signature by an aligned d= passes DMARC though SPF fails; the same message altered is refused")
+    func dkim() async throws {
+        let dir = try TestSupport.temporaryDirectory("dkim")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try await Self.dkimKey(dir)
+        let stack = try await Self.stack(dmarc: "enforce", records: [
+            "txt-record=sel._domainkey.signed.test,\(key.record)", "txt-record=signed.test,v=spf1 -all",
+            "txt-record=_dmarc.signed.test,v=DMARC1; p=reject; adkim=s",
+        ])
+        let text = "From: Alerts <alerts@signed.test>\nTo: you@domain1.com\nSubject: signed\nMessage-ID: <signed@test>\n\nsigned body\n"
+        let message = try await Self.signed(text, key: key.path)
+        #expect(message.hasPrefix("DKIM-Signature: "))
+        let good = try await SeedScenarioTests.session(stack.smtpPort, from: "127.0.0.2", [
+            "EHLO client.test", "MAIL FROM:<bounce@signed.test>", "RCPT TO:<you@domain1.com>", "DATA", message, "QUIT"])
+        #expect(good[5].hasPrefix("250 2.0.0 "), "\(good)")
+        let delivered = try await delivered(stack, "<signed@test>")
+        #expect(delivered.contains("\tspf=fail (signed.test: matched -all) smtp.mailfrom=bounce@signed.test;\n\tdkim=pass header.d=signed.test header.s=sel;\n\tdmarc=pass (p=reject) header.from=signed.test\n"), "\(delivered)")
+
+        let altered = message.replacingOccurrences(of: "signed body", with: "altered body").replacingOccurrences(of: "<signed@test>", with: "<altered@test>")
+        let bad = try await SeedScenarioTests.session(stack.smtpPort, from: "127.0.0.2", [
+            "EHLO client.test", "MAIL FROM:<bounce@signed.test>", "RCPT TO:<you@domain1.com>", "DATA", altered, "QUIT"])
+        #expect(bad[5] == "550 5.7.1 Message refused by the DMARC policy of its From: domain", "\(bad)")
+        #expect(stack.log("smtp-in").contains("dkim=fail:signed.test dmarc=fail from=signed.test p=reject disposition=reject"))
+    }
+
     @Test("report-only: a p=reject failure is accepted, the header says dmarc=fail")
     func reportOnly() async throws {
         let stack = try await Self.stack(dmarc: "report-only")
         let accepted = try await Self.send(stack, domain: "bank.test", id: "<report@test>")
         #expect(accepted[5].hasPrefix("250 2.0.0 "), "\(accepted)")
         let message = try await delivered(stack, "<report@test>")
-        #expect(message.contains("\tspf=fail (bank.test: matched -all) smtp.mailfrom=alerts@bank.test;\n\tdmarc=fail (p=reject) header.from=bank.test"), "\(message)")
+        #expect(message.contains("\tspf=fail (bank.test: matched -all) smtp.mailfrom=alerts@bank.test;\n\tdkim=none;\n\tdmarc=fail (p=reject) header.from=bank.test"), "\(message)")
     }
 }

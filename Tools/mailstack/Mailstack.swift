@@ -13,6 +13,6 @@ struct Mailstack: AsyncParsableCommand {
         commandName: "mailstack",
         abstract: "Administer a mailstack mail server.",
         subcommands: [MakeMapCommand.self, NewAliasesCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self,
-                      DracCommand.self, MailqCommand.self, FlushCommand.self]
+                      DracCommand.self, MailqCommand.self, FlushCommand.self, ImportMboxCommand.self]
     )
 }

@@ -28,17 +28,11 @@ public struct POP3Mailbox: Sendable {
 
     public var stat: (count: Int, octets: Int) { live.reduce((0, 0)) { ($0.0 + 1, $0.1 + $1.message.wireSize) } }
 
-    /// A UIDL (RFC 1939: 1 to 70 characters 0x21-0x7E): the Maildir unique name up to its
-    /// first ',' (the part that never changes), which survives new/ -> cur/ and restarts.
-    public static func uidl(_ message: Maildir.Message) -> String {
-        let base = String(message.uniqueName.prefix { $0 != "," })
-        let ok = !base.isEmpty && base.count <= 70 && base.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7e }
-        if ok { return base }
-        // Fall back to a stable digest of the full name.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in message.uniqueName.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "x" + String(hash, radix: 16)
-    }
+    /// A UIDL (RFC 1939: 1 to 70 characters 0x21-0x7E), stable across sessions and restarts:
+    /// the one an imported message kept from qpopper (its name's `U=` field, written only by
+    /// `mailstack import-mbox`; never taken from a message's own header, which any sender could
+    /// forge), else the Maildir unique name up to its first ','. See `Maildir.uidl(ofUnique:)`.
+    public static func uidl(_ message: Maildir.Message) -> String { Maildir.uidl(ofUnique: message.uniqueName) }
 }
 
 /// Which mailboxes are open: one session per mailbox (RFC 1939 section 8's exclusive lock).

@@ -57,8 +57,8 @@ if configuration.spfCheck || configuration.dmarcMode != "off" {
         var settings = SenderAuthSettings(spf: configuration.spfCheck, dmarc: DMARCDisposition.Mode(rawValue: configuration.dmarcMode) ?? .off,
                                           authservID: configuration.authservID,
                                           suffixes: try PublicSuffixList.load(path: configuration.publicSuffixList))
-        // Shared/DKIM's verifier is wired in here once it lands (settings.verifyDKIM).
-        settings.verifyDKIM = nil
+        // DKIM is verified for DMARC (a DKIM pass for an aligned d= passes DMARC).
+        if settings.dmarc != .off { settings.verifyDKIM = SenderAuthSettings.dkimVerifier }
         environment.senderAuth = settings
     } catch {
         Daemon.fail("policy.public_suffix_list: \(error)", logger: logger)

@@ -64,4 +64,14 @@ int mailstack_thread_file_identity(uid_t uid, gid_t gid);
 /// that does nothing, installed once).
 int mailstack_lock_wait(int fd, unsigned int timeout_ms);
 
+/// Shared locks on the whole file without waiting, as a reader of a mail spool takes them: an
+/// fcntl read lock (F_OFD_SETLK) and flock(LOCK_SH), the two kinds the spool's writers use
+/// (procmail and mail.local fcntl, qpopper flock). 0 when both are held; -1 with errno
+/// (EAGAIN/EWOULDBLOCK: a writer holds one; 1 in *which for fcntl, 2 for flock) and neither held.
+int mailstack_shared_locks(int fd, int *which);
+
+/// An exclusive fcntl lock on the whole file without waiting (F_OFD_SETLK, F_WRLCK): 0, or -1
+/// with errno (EAGAIN: another open file description holds a lock).
+int mailstack_exclusive_lock(int fd);
+
 #endif
