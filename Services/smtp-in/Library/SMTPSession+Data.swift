@@ -69,10 +69,10 @@ extension SMTPSession {
         }
         let received = await receivedHeader(queueID: queueID, recipients: t.recipients)
         if held == nil { await handOff.send(ByteBuffer(string: received), to: stream) }
-        /// Passes message octets on (through the header filter), or holds them.
-        func pass(_ bytes: [UInt8]) async {
-            guard !bytes.isEmpty else { return }
-            if held != nil { held!.append(ByteBuffer(bytes: bytes)) } else { await handOff.send(ByteBuffer(bytes: bytes), to: stream) }
+        /// Passes message octets on, or holds them.
+        func pass(_ chunk: ByteBuffer) async {
+            guard chunk.readableBytes > 0 else { return }
+            if held != nil { held!.append(chunk) } else { await handOff.send(chunk, to: stream) }
         }
         while true {
             guard let next = try await input.next() else {
@@ -89,7 +89,8 @@ extension SMTPSession {
                     if hops.hops > environment.maxHopCount { refuse(.tooManyHops) }
                 }
                 if size > environment.maxMessageSize { refuse(.tooLarge) }
-                if refusal == nil { await pass(filter.feed(chunk.readableBytesView)) }
+                // The header goes through the filter; the body as it came.
+                if refusal == nil { await pass(filter.inBody ? chunk : ByteBuffer(bytes: filter.feed(chunk.readableBytesView))) }
             case let .dataEnd(lineTooLong):
                 if lineTooLong { refuse(.lineTooLong) }
                 if let refusal {
@@ -110,7 +111,7 @@ extension SMTPSession {
                     try await send(refused)
                     return .proceed
                 }
-                await pass(filter.finish())
+                await pass(ByteBuffer(bytes: filter.finish()))
                 var authLog = ""
                 if let senderAuth {
                     let whole = held ?? []
