@@ -30,8 +30,9 @@ class Stack(harness.Mailstack):
         extra = [f"dns.servers=127.0.0.1:{self.dns_port}"]
         if self.checks:
             extra += ["policy.spf=check", "policy.dmarc=enforce"]
-        args = [a for a in super().args() if not a.startswith("dns.servers=")]
-        return args + [a for s in extra for a in ("--set", s)]
+        base = super().args()
+        settings = [base[i + 1] for i in range(0, len(base), 2) if not base[i + 1].startswith("dns.servers=")]
+        return [a for s in settings + extra for a in ("--set", s)]
 
 
 def dnsmasq(port, ttl, work):
