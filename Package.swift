@@ -66,6 +66,9 @@ let package = Package(
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
+        // Shared/SenderAuth: SPF (RFC 7208), DMARC (RFC 7489), the Public Suffix List and
+        // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
+        .target(name: "SenderAuth", path: "Shared/SenderAuth"),
         // Shared/DKIM: DKIM signing and verification (RFC 6376, RFC 8463): pure logic, keys
         // looked up through an injected closure (no DNS, no sockets).
         .target(
@@ -126,7 +129,7 @@ let package = Package(
 
         .target(
             name: "RelayPolicyService",
-            dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", "SenderAuth", logging],
             path: "Services/relay-policy/Library"
         ),
         .executableTarget(
@@ -149,14 +152,14 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "SMTP", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "DKIM", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"
         ),
         .executableTarget(
             name: "smtp-in",
-            dependencies: ["Daemon", "SMTPInService", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "SMTPInService", "SenderAuth", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/smtp-in/Main"
         ),
 
@@ -221,7 +224,7 @@ let package = Package(
             name: "mailstack-fuzz",
             dependencies: [
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
-                "SendmailCommand", "DKIM",
+                "SendmailCommand", "DKIM", "SenderAuth",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", "Mbox", "Maildir", nio, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -301,6 +304,13 @@ let package = Package(
             path: "Tests/DKIMInteropTests"
         ),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "TestSupport"], path: "Tests/DNSTests"),
+        // SPF against dnsmasq, pyspf and the RFC 7208 test suite; DMARC, the PSL, Authentication-Results.
+        .testTarget(
+            name: "SenderAuthTests",
+            dependencies: ["SenderAuth", "DNS", "RelayPolicyService", "TestSupport", .product(name: "Yams", package: "Yams")],
+            path: "Tests/SenderAuthTests",
+            exclude: ["Fixtures", "pyspf-check.py"]
+        ),
         .testTarget(
             name: "LocalDeliveryTests",
             dependencies: ["LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],

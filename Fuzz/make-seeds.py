@@ -180,6 +180,23 @@ seed("local-message", b"\x05\xffFrom: Me <me@x.test>\r\nX-A: 1\r\n folded\r\n\r\
 seed("local-message", b"\xff\n")
 seed("local-message", b"\x02\x09\xffSubject: a\rTo: b\n\rbody\r\r\n.\n")
 
+# spf-record: records as published (includes, macros, cidr lengths) and refused ones.
+for record in [b"v=spf1 -all", b"v=spf1 +a mx/24 ~ptr ?exists:%{i}.bl.example.com ip4:192.0.2.0/24 ip6:2001:db8::/32 include:_spf.example.net -all",
+               b"v=spf1 a:mail.example.com/24//64 mx:example.org//48 redirect=_spf.example.com",
+               b"v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} exp=explain._spf.%{d} -all", b"v=spf1 ip4:192.0.2.1/33",
+               b"v=spf1 include:_spf.google.com include:mailgun.org ~all", b"v=spf1 redirect=x.example.com redirect=y.example.com"]:
+    seed("spf-record", record)
+# spf-macro: the first octet chooses exp= (odd) or domain-spec grammar; RFC 7208 7.4's examples.
+for macro in [b"\x00%{ir}.%{v}._spf.%{d2}", b"\x00%{lr-}.lp.%{ir}.%{v}._spf.%{d2}",
+              b"\x01%{c} is not one of %{d}'s designated mail servers; %{t} %{r} %_%%%-",
+              b"\x00%{S}%{L}%{O}.%{d100r+-.,/_=}", b"\x00%{p}.example.com", b"\x00" + b"%{s}" * 60]:
+    seed("spf-macro", macro)
+# dmarc-record: DMARC records, From: values and header sections (the same octets go to all three).
+for text in [b"v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=s; pct=25; rua=mailto:d@example.com",
+             b"v = DMARC1 ;p = Quarantine ; pct=abc", b"\"Bank\" <alerts@bank.example>, a@x.example (comment)",
+             b"Authentication-Results: mx.example.org; spf=pass\r\nFrom: a@b.example\r\n\tcontinued\r\nAuthentication-Results: (c) \"mx.example.org\"; dkim=pass\r\n\r\nbody\r\n",
+             b"Group: a@x.example, b@x.example;", b"X-Mailstack-Quarantine: yes\r\n\r\n"]:
+    seed("dmarc-record", text)
 # mbox: spools as procmail (mboxo), mailutils (mboxrd) and Solaris (Content-Length) write them,
 # with qpopper's X-UIDL and Status lines.
 seed("mbox", b"From a@x  Wed Dec  2 05:53:22 1992\nX-UIDL: 0123456789abcdef\nSubject: a\nStatus: RO\n\n>From here\nbody\n\n"

@@ -23,6 +23,9 @@ packages=(
     python3-matplotlib             # the benchmark's plot
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
+    publicsuffix                   # DMARC's organizational domains (/usr/share/publicsuffix/public_suffix_list.dat)
+    python3-spf python3-dns        # pyspf, the independent SPF implementation of the SPF tests (pydns for its DNS)
+    python3-dkim                   # dkimpy signs the messages of the inbound DKIM/DMARC scenario
     procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
     python3-dkim                   # dkimpy (dkimverify, dkimsign): an independent DKIM verifier and signer
     opendkim opendkim-tools        # OpenDKIM's filter (-t) and opendkim-testmsg: the other DKIM verifier (never started as a service)

@@ -68,6 +68,7 @@ func isValid(_ value: ConfigValue, for key: ConfigKey) -> Bool {
     case .bool: return ConfigParsers.bool(s) != nil
     case .size: return ConfigParsers.size(s) != nil
     case .duration: return ConfigParsers.duration(s) != nil || (s.isEmpty && key.defaultValue == .scalar(""))
+    case .choice: return key.choices.contains(s)
     case .string, .path, .list: return true
     }
 }

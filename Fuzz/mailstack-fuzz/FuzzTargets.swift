@@ -30,6 +30,9 @@ enum FuzzTargets {
         "program-command": fuzzProgramCommand,
         "sendmail-recipients": fuzzSendmailRecipients,
         "local-message": fuzzLocalMessage,
+        "spf-record": fuzzSPFRecord,
+        "spf-macro": fuzzSPFMacro,
+        "dmarc-record": fuzzDMARCRecord,
         "mbox": fuzzMbox,
         "dkim-signature": fuzzDKIMSignature,
     ]

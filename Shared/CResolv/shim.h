@@ -91,6 +91,23 @@ static inline int ms_dns_record(const unsigned char *answer, int len, int i, int
     }
 }
 
+// One TXT answer record: its character-strings, each as a length octet and its octets (the
+// rdata as it is, at most outlen octets), for the caller to split. Returns the rdata's length,
+// 0 when `i` is past the end or the record has another type, -1 on a malformed answer.
+static inline int ms_dns_txt(const unsigned char *answer, int len, int i, unsigned int *ttl, unsigned char *out, int outlen) {
+    ns_msg msg;
+    if (ns_initparse(answer, len, &msg) < 0) return -1;
+    if (i >= ns_msg_count(msg, ns_s_an)) return 0;
+    ns_rr rr;
+    if (ns_parserr(&msg, ns_s_an, i, &rr) < 0) return -1;
+    if (ns_rr_type(rr) != ns_t_txt) return 0;
+    int rdlen = ns_rr_rdlen(rr);
+    if (rdlen <= 0 || rdlen > outlen) return -1;
+    *ttl = ns_rr_ttl(rr);
+    memcpy(out, ns_rr_rdata(rr), rdlen);
+    return rdlen;
+}
+
 // Records in the answer section.
 static inline int ms_dns_answer_count(const unsigned char *answer, int len) {
     ns_msg msg;

@@ -8,6 +8,8 @@ import Foundation
 public struct ConfigKey: Sendable {
     public enum Kind: String, Sendable {
         case string, int, bool, size, duration, list, path
+        /// One of `choices`.
+        case choice
     }
 
     public let name: String
@@ -15,13 +17,16 @@ public struct ConfigKey: Sendable {
     public let defaultValue: ConfigValue
     public let summary: String
     public let sendmail: String
+    /// The values a `.choice` key takes.
+    public let choices: [String]
 
-    init(_ name: String, _ kind: Kind, _ defaultValue: ConfigValue, _ summary: String, sendmail: String = "") {
+    init(_ name: String, _ kind: Kind, _ defaultValue: ConfigValue, _ summary: String, sendmail: String = "", choices: [String] = []) {
         self.name = name
         self.kind = kind
         self.defaultValue = defaultValue
         self.summary = summary
         self.sendmail = sendmail
+        self.choices = choices
     }
 
     /// Environment variable that overrides this key for one run: `MAILSTACK_` and the name in
@@ -140,6 +145,19 @@ extension ConfigKey {
               sendmail: "(none)"),
         .init("policy.drac", .bool, "true", "Allow relaying for clients present in drac-registry (POP-before-SMTP).",
               sendmail: "FEATURE(`drac')"),
+        // policy: sender authentication (issue 21), relay-policy (SPF) and smtp-in (DMARC).
+        .init("policy.spf", .choice, "off",
+              "SPF (RFC 7208) of MAIL FROM (HELO for the null sender), evaluated by relay-policy at DATA and reported in Authentication-Results: (`check`), never a refusal by itself; `off` (the default, as sendmail without a milter): not evaluated.",
+              sendmail: "(none; milter: spf-milter)", choices: ["off", "check"]),
+        .init("policy.dmarc", .choice, "off",
+              "DMARC (RFC 7489) of the From: domain: `report-only` writes the result in Authentication-Results:; `enforce` also refuses p=reject failures (550 5.7.1) and marks p=quarantine ones with X-Mailstack-Quarantine:, never for clients that may relay (loopback, access RELAY, AUTH, drac); `off` (the default): no DMARC.",
+              sendmail: "(none; milter: opendmarc)", choices: ["off", "report-only", "enforce"]),
+        .init("policy.authserv_id", .string, "",
+              "The authserv-id of Authentication-Results: (RFC 8601); empty: host.fqdn, the name of Received:. Fields with this id arriving from outside are removed.",
+              sendmail: "(none; opendmarc's AuthservID)"),
+        .init("policy.public_suffix_list", .path, "/usr/share/publicsuffix/public_suffix_list.dat",
+              "The Public Suffix List for DMARC's organizational domains (Debian's publicsuffix package).",
+              sendmail: "(none; opendmarc's PublicSuffixList)"),
 
         // outbound: smtpfeed-out.
         .init("outbound.smart_host", .string, "", "Send all remote mail to this host ([host] or [host]:port: no MX lookup); empty: MX routing by smtpfeed-out.",

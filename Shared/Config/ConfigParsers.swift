@@ -88,6 +88,8 @@ public enum ConfigParsers {
             return nil // "automatic", documented per key
         case let (.duration, .scalar(s)):
             return duration(s) == nil ? "\(key.name): '\(s.prefix(40))' is not a duration up to 3650d (like 30s, 15m, 1h, 1d)" : nil
+        case let (.choice, .scalar(s)):
+            return key.choices.contains(s) ? nil : "\(key.name): '\(s.prefix(40))' is not one of \(key.choices.joined(separator: " | "))"
         case (.string, .scalar), (.path, .scalar): return nil
         }
     }

@@ -111,6 +111,13 @@ public struct MailstackConfiguration: Sendable {
     // MARK: policy
 
     public var ptrCheck: Bool { values.bool("policy.ptr_check") }
+    /// policy.spf: check (true) or off.
+    public var spfCheck: Bool { values.string("policy.spf") == "check" }
+    /// policy.dmarc: off, report-only or enforce.
+    public var dmarcMode: String { values.string("policy.dmarc") }
+    /// policy.authserv_id, host.fqdn when empty.
+    public var authservID: String { values.string("policy.authserv_id").isEmpty ? fqdn : values.string("policy.authserv_id") }
+    public var publicSuffixList: String { values.string("policy.public_suffix_list") }
     public var ptrCheckAllow: [String] { values.list("policy.ptr_check_allow") }
     public var dracEnabled: Bool { values.bool("policy.drac") }
 

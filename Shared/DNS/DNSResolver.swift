@@ -122,6 +122,12 @@ public final class DNSResolver: Sendable {
             .sorted { $0.preference < $1.preference }
     }
 
+    /// TXT records, each as its character-strings concatenated (RFC 7208 3.3: how SPF, DKIM keys
+    /// and DMARC records are read). Octets that are not UTF-8 become U+FFFD.
+    public func txt(_ name: String) async throws(Failure) -> [String] {
+        try await query(name, type: Int32(ns_t_txt.rawValue)).map(\.text)
+    }
+
     func query(_ name: String, type: Int32) async throws(Failure) -> [Record] {
         let key = CacheKey(name: name.lowercased(), type: type)
         let now = ContinuousClock.now
@@ -175,6 +181,7 @@ public final class DNSResolver: Sendable {
         guard count >= 0 else { return .failure(.failed("malformed answer for \(name)")) }
         var records: [Record] = []
         var out = [CChar](repeating: 0, count: Int(NS_MAXDNAME) + 1)
+        if type == Int32(ns_t_txt.rawValue) { return txtRecords(answer, length, count: count, name: name) }
         for index in 0..<count {
             var ttl: UInt32 = 0
             var preference: Int32 = 0
@@ -183,6 +190,28 @@ public final class DNSResolver: Sendable {
             if rc == 0 { continue }
             let data = out.prefix(16).map { UInt8(bitPattern: $0) }
             records.append(Record(ttl: ttl, preference: Int(preference), data: data, text: out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }))
+        }
+        return .success(records)
+    }
+
+    /// TXT answers: each record's character-strings (a length octet, then that many) joined.
+    static func txtRecords(_ answer: [UInt8], _ length: Int32, count: Int32, name: String) -> Result<[Record], Failure> {
+        var records: [Record] = []
+        var rdata = [UInt8](repeating: 0, count: 65536)
+        for index in 0..<count {
+            var ttl: UInt32 = 0
+            let rc = ms_dns_txt(answer, length, index, &ttl, &rdata, Int32(rdata.count))
+            if rc < 0 { return .failure(.failed("malformed TXT answer for \(name)")) }
+            if rc == 0 { continue }
+            var joined: [UInt8] = []
+            var offset = 0
+            while offset < Int(rc) {
+                let size = Int(rdata[offset])
+                guard offset + 1 + size <= Int(rc) else { return .failure(.failed("malformed TXT answer for \(name)")) }
+                joined += rdata[(offset + 1)..<(offset + 1 + size)]
+                offset += 1 + size
+            }
+            records.append(Record(ttl: ttl, preference: 0, data: [], text: String(decoding: joined, as: UTF8.self)))
         }
         return .success(records)
     }

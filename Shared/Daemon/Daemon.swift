@@ -90,7 +90,8 @@ public enum Daemon {
         case "queue": senders = ["queue.submit": ["smtp-in"]]
         case "smtpfeed-out": senders = ["feed.deliver": ["queue"]]
         case "relay-policy":
-            senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"], "policy.resolve": ["queue"]]
+            senders = ["policy.connect": ["smtp-in"], "policy.mail": ["smtp-in"], "policy.rcpt": ["smtp-in"], "policy.resolve": ["queue"],
+                       "policy.auth": ["smtp-in"], "policy.txt": ["smtp-in"]]
         case "drac-registry": senders = ["drac.lookup": ["relay-policy"], "drac.list": []]
         // Programs and files run for the queue only: nobody else may make local-delivery run anything.
         case "local-delivery": senders = ["local.deliver": ["queue"]]

@@ -314,6 +314,42 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     set {body = .policyResolution(newValue)}
   }
 
+  /// Sender authentication for smtp-in, asked at DATA (issue 21): SPF for the envelope and
+  /// whether the client may relay (DMARC enforcement spares it); TXT lookups for DMARC (and
+  /// DKIM keys), so smtp-in itself opens no socket but Unix ones.
+  public var policyAuth: Mailstack_Ipc_PolicyAuth {
+    get {
+      if case .policyAuth(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyAuth()
+    }
+    set {body = .policyAuth(newValue)}
+  }
+
+  public var policyAuthReply: Mailstack_Ipc_PolicyAuthReply {
+    get {
+      if case .policyAuthReply(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyAuthReply()
+    }
+    set {body = .policyAuthReply(newValue)}
+  }
+
+  /// -> PolicyTxtReply
+  public var policyTxt: Mailstack_Ipc_PolicyTxt {
+    get {
+      if case .policyTxt(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyTxt()
+    }
+    set {body = .policyTxt(newValue)}
+  }
+
+  public var policyTxtReply: Mailstack_Ipc_PolicyTxtReply {
+    get {
+      if case .policyTxtReply(let v)? = body {return v}
+      return Mailstack_Ipc_PolicyTxtReply()
+    }
+    set {body = .policyTxtReply(newValue)}
+  }
+
   /// queue. submit (smtp-in; the message follows as a stream) is answered only once the
   /// message is durable; list and flush are for administrators (restrictmailq, restrictqrun).
   public var queueSubmit: Mailstack_Ipc_QueueSubmit {
@@ -453,6 +489,14 @@ public nonisolated struct Mailstack_Ipc_Envelope: Sendable {
     /// 45 was PolicyRouteReply, the answer to 43.
     case policyResolve(Mailstack_Ipc_PolicyResolve)
     case policyResolution(Mailstack_Ipc_PolicyResolution)
+    /// Sender authentication for smtp-in, asked at DATA (issue 21): SPF for the envelope and
+    /// whether the client may relay (DMARC enforcement spares it); TXT lookups for DMARC (and
+    /// DKIM keys), so smtp-in itself opens no socket but Unix ones.
+    case policyAuth(Mailstack_Ipc_PolicyAuth)
+    case policyAuthReply(Mailstack_Ipc_PolicyAuthReply)
+    /// -> PolicyTxtReply
+    case policyTxt(Mailstack_Ipc_PolicyTxt)
+    case policyTxtReply(Mailstack_Ipc_PolicyTxtReply)
     /// queue. submit (smtp-in; the message follows as a stream) is answered only once the
     /// message is durable; list and flush are for administrators (restrictmailq, restrictqrun).
     case queueSubmit(Mailstack_Ipc_QueueSubmit)
@@ -1009,6 +1053,139 @@ public nonisolated struct Mailstack_Ipc_PolicyRcpt: Sendable {
   public init() {}
 
   fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
+}
+
+/// SPF (RFC 7208) of a transaction's envelope, and the client's relay permission.
+public nonisolated struct Mailstack_Ipc_PolicyAuth: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var client: Mailstack_Ipc_PolicyClient {
+    get {_client ?? Mailstack_Ipc_PolicyClient()}
+    set {_client = newValue}
+  }
+  /// Returns true if `client` has been explicitly set.
+  public var hasClient: Bool {self._client != nil}
+  /// Clears the value of `client`. Subsequent reads from it will return its default value.
+  public mutating func clearClient() {self._client = nil}
+
+  public var helo: String = String()
+
+  /// without <>; empty for the null sender (SPF checks HELO then)
+  public var sender: String = String()
+
+  /// evaluate SPF (policy.spf: check)
+  public var spf: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _client: Mailstack_Ipc_PolicyClient? = nil
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyAuthReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// none, neutral, pass, fail, softfail, temperror, permerror; empty: not checked
+  public var spfResult: String = String()
+
+  /// for the log and the header's comment
+  public var spfReason: String = String()
+
+  /// the identity checked was HELO (the null sender)
+  public var spfHelo: Bool = false
+
+  /// the address checked: the sender, or postmaster@helo
+  public var spfSender: String = String()
+
+  public var spfDomain: String = String()
+
+  /// loopback, access RELAY, AUTH or drac-registry: never refused by DMARC
+  public var mayRelay: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One TXT lookup through relay-policy's resolver (DMARC records, DKIM keys).
+public nonisolated struct Mailstack_Ipc_PolicyTxt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Mailstack_Ipc_PolicyTxtReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Mailstack_Ipc_PolicyTxtReply.Status = .ok
+
+  /// each record's strings joined
+  public var records: [String] = []
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case ok // = 0
+    case nxdomain // = 1
+
+    /// timeout, SERVFAIL: temperror, never a reject
+    case temporary // = 2
+
+    /// any other permanent failure
+    case failed // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .ok
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .ok
+      case 1: self = .nxdomain
+      case 2: self = .temporary
+      case 3: self = .failed
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .ok: return 0
+      case .nxdomain: return 1
+      case .temporary: return 2
+      case .failed: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Mailstack_Ipc_PolicyTxtReply.Status] = [
+      .ok,
+      .nxdomain,
+      .temporary,
+      .failed,
+    ]
+
+  }
+
+  public init() {}
 }
 
 /// A mailertable route, as relay-policy resolves it for a remote recipient.
@@ -1639,7 +1816,7 @@ nonisolated extension Mailstack_Ipc_BodyType: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{4}\u{d}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{3}queue_submit_local\0\u{4}\u{e}feed_deliver\0\u{3}feed_result\0\u{4}\u{13}local_deliver\0\u{3}local_result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}stream_follows\0\u{2}\u{8}hello\0\u{1}error\0\u{1}chunk\0\u{1}ping\0\u{1}pong\0\u{4}\u{6}drac_lookup\0\u{3}drac_add\0\u{3}drac_delete\0\u{3}drac_flush\0\u{3}drac_list\0\u{3}drac_lookup_reply\0\u{3}drac_entry\0\u{3}drac_count\0\u{3}drac_entries\0\u{4}\u{c}policy_connect\0\u{3}policy_mail\0\u{3}policy_rcpt\0\u{4}\u{2}policy_verdict\0\u{4}\u{2}policy_resolve\0\u{3}policy_resolution\0\u{3}policy_auth\0\u{3}policy_auth_reply\0\u{3}policy_txt\0\u{3}policy_txt_reply\0\u{4}\u{9}queue_submit\0\u{3}queue_accepted\0\u{3}queue_list\0\u{3}queue_listing\0\u{3}queue_flush\0\u{3}queue_flushed\0\u{3}queue_submit_local\0\u{4}\u{e}feed_deliver\0\u{3}feed_result\0\u{4}\u{13}local_deliver\0\u{3}local_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1909,6 +2086,58 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
           self.body = .policyResolution(v)
         }
       }()
+      case 48: try {
+        var v: Mailstack_Ipc_PolicyAuth?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyAuth(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyAuth(v)
+        }
+      }()
+      case 49: try {
+        var v: Mailstack_Ipc_PolicyAuthReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyAuthReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyAuthReply(v)
+        }
+      }()
+      case 50: try {
+        var v: Mailstack_Ipc_PolicyTxt?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyTxt(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyTxt(v)
+        }
+      }()
+      case 51: try {
+        var v: Mailstack_Ipc_PolicyTxtReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .policyTxtReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .policyTxtReply(v)
+        }
+      }()
       case 60: try {
         var v: Mailstack_Ipc_QueueSubmit?
         var hadOneofValue = false
@@ -2148,6 +2377,22 @@ nonisolated extension Mailstack_Ipc_Envelope: SwiftProtobuf.Message, SwiftProtob
     case .policyResolution?: try {
       guard case .policyResolution(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 47)
+    }()
+    case .policyAuth?: try {
+      guard case .policyAuth(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 48)
+    }()
+    case .policyAuthReply?: try {
+      guard case .policyAuthReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 49)
+    }()
+    case .policyTxt?: try {
+      guard case .policyTxt(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
+    case .policyTxtReply?: try {
+      guard case .policyTxtReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
     }()
     case .queueSubmit?: try {
       guard case .queueSubmit(let v)? = self.body else { preconditionFailure() }
@@ -2922,6 +3167,184 @@ nonisolated extension Mailstack_Ipc_PolicyRcpt: SwiftProtobuf.Message, SwiftProt
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyAuth: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyAuth"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}client\0\u{1}helo\0\u{1}sender\0\u{1}spf\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._client) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.helo) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sender) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.spf) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._client {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.helo.isEmpty {
+      try visitor.visitSingularStringField(value: self.helo, fieldNumber: 2)
+    }
+    if !self.sender.isEmpty {
+      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 3)
+    }
+    if self.spf != false {
+      try visitor.visitSingularBoolField(value: self.spf, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyAuth, rhs: Mailstack_Ipc_PolicyAuth) -> Bool {
+    if lhs._client != rhs._client {return false}
+    if lhs.helo != rhs.helo {return false}
+    if lhs.sender != rhs.sender {return false}
+    if lhs.spf != rhs.spf {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyAuthReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyAuthReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}spf_result\0\u{3}spf_reason\0\u{3}spf_helo\0\u{3}spf_sender\0\u{3}spf_domain\0\u{3}may_relay\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.spfResult) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.spfReason) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.spfHelo) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.spfSender) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.spfDomain) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.mayRelay) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.spfResult.isEmpty {
+      try visitor.visitSingularStringField(value: self.spfResult, fieldNumber: 1)
+    }
+    if !self.spfReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.spfReason, fieldNumber: 2)
+    }
+    if self.spfHelo != false {
+      try visitor.visitSingularBoolField(value: self.spfHelo, fieldNumber: 3)
+    }
+    if !self.spfSender.isEmpty {
+      try visitor.visitSingularStringField(value: self.spfSender, fieldNumber: 4)
+    }
+    if !self.spfDomain.isEmpty {
+      try visitor.visitSingularStringField(value: self.spfDomain, fieldNumber: 5)
+    }
+    if self.mayRelay != false {
+      try visitor.visitSingularBoolField(value: self.mayRelay, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyAuthReply, rhs: Mailstack_Ipc_PolicyAuthReply) -> Bool {
+    if lhs.spfResult != rhs.spfResult {return false}
+    if lhs.spfReason != rhs.spfReason {return false}
+    if lhs.spfHelo != rhs.spfHelo {return false}
+    if lhs.spfSender != rhs.spfSender {return false}
+    if lhs.spfDomain != rhs.spfDomain {return false}
+    if lhs.mayRelay != rhs.mayRelay {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyTxt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyTxt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyTxt, rhs: Mailstack_Ipc_PolicyTxt) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyTxtReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PolicyTxtReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}records\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.records) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.status != .ok {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 1)
+    }
+    if !self.records.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.records, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Mailstack_Ipc_PolicyTxtReply, rhs: Mailstack_Ipc_PolicyTxtReply) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.records != rhs.records {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Mailstack_Ipc_PolicyTxtReply.Status: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}NXDOMAIN\0\u{1}TEMPORARY\0\u{1}FAILED\0")
 }
 
 nonisolated extension Mailstack_Ipc_PolicyRouteReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -40,6 +40,20 @@ public struct PolicyClient: Sendable {
         try await ipc.expect(.policyRcpt(question), "policy.rcpt") { if case let .policyVerdict(v) = $0 { v } else { nil } }
     }
 
+    /// SPF for a transaction and the client's relay permission (at DATA; DNS may take seconds).
+    public func auth(_ question: Mailstack_Ipc_PolicyAuth) async throws -> Mailstack_Ipc_PolicyAuthReply {
+        try await ipc.expect(.policyAuth(question), timeout: Self.authTimeout, "policy.auth") { if case let .policyAuthReply(r) = $0 { r } else { nil } }
+    }
+
+    /// One TXT lookup through relay-policy's resolver (DMARC records, DKIM keys).
+    public func txt(_ name: String) async throws -> Mailstack_Ipc_PolicyTxtReply {
+        try await ipc.expect(.policyTxt(.with { $0.name = name }), timeout: Self.authTimeout, "policy.txt") { if case let .policyTxtReply(r) = $0 { r } else { nil } }
+    }
+
+    /// SPF's DNS lookups (up to 10 terms, each up to dns.timeout x attempts) run behind policy.auth:
+    /// RFC 7208 4.6.4 asks for at least 20 seconds in all.
+    public static let authTimeout: Duration = .seconds(30)
+
     public func resolve(_ recipient: String) async throws -> Mailstack_Ipc_PolicyResolution {
         try await ipc.expect(.policyResolve(.with { $0.recipient = recipient }), "policy.resolve") {
             if case let .policyResolution(r) = $0 { r } else { nil }

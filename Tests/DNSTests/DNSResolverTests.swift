@@ -14,6 +14,7 @@ struct DNSResolverTests {
         "mx-host=example.test,mx1.example.test,10",
         "mx-host=example.test,mx2.example.test,20",
         "mx-host=example.test,mx3.example.test,20",
+        "txt-record=txt.test,v=spf1 ip4:192.0.2.0/24,  -all", "txt-record=txt.test,second record",
     ]
 
     func resolver(_ dns: TestDNSServer) -> DNSResolver {
@@ -77,5 +78,15 @@ struct DNSResolverTests {
         #expect(ContinuousClock.now - start < .seconds(5))
         let absent = DNSResolver(servers: [.init(address: "127.0.0.1", port: 9)], timeout: .seconds(1), attempts: 1)
         #expect(await absent.resolveClient("192.0.2.10") == .temp)
+    }
+
+    @Test("TXT: each record's strings joined, NXDOMAIN and NODATA told apart")
+    func txt() async throws {
+        let dns = try await TestDNSServer(records: Self.records)
+        defer { withExtendedLifetime(dns) {} }
+        let r = resolver(dns)
+        #expect(try await r.txt("txt.test").sorted() == ["second record", "v=spf1 ip4:192.0.2.0/24  -all"])
+        #expect(try await r.txt("good.test") == [])
+        await #expect(throws: DNSResolver.Failure.nxdomain) { try await r.txt("missing.test") }
     }
 }

@@ -43,6 +43,10 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             }
         case let .policyResolve(resolve):
             return .policyResolution(self.resolve(resolve.recipient))
+        case let .policyAuth(auth):
+            return .policyAuthReply(await self.auth(auth))
+        case let .policyTxt(txt):
+            return .policyTxtReply(await self.txt(txt.name))
         default:
             throw IPCHandlerError(.unknownType, "relay-policy does not answer this request")
         }

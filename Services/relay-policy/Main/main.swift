@@ -3,14 +3,16 @@
 //
 // Serves:     <ipc.directory>/relay-policy.sock (or the socket systemd passes): connect, MAIL
 //             and RCPT questions from smtp-in; where each recipient goes (every target with
-//             its route) for the queue.
+//             its route) for the queue; smtp-in's sender authentication at DATA (policy.auth:
+//             SPF and relay permission; policy.txt: TXT lookups for DMARC and DKIM keys).
 // Talks to:   drac-registry (is this client POP-authorized?), DNS (dns.servers) for PTR and
-//             forward confirmation.
+//             forward confirmation, SPF, DMARC and DKIM key records.
 // Privileges: its own user; reads the maps (maps.*), aliases.db (maps.aliases) and the
 //             :include: files it names, virtuser-domains and pop3.passwd_file (which
 //             mailboxes exist). Writes nothing.
 // Limits:     IPC frames of ipc.max_frame; DNS queries of dns.timeout; maps re-checked every
-//             maps.check_interval.
+//             maps.check_interval; SPF: 10 DNS-querying terms, 2 void lookups, 10 MX or PTR
+//             names per mechanism (RFC 7208 4.6.4), records of 4 KiB.
 
 import DNS
 import Daemon

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import SMTP
+import SenderAuth
 import Users
 
 /// What every SMTP session shares: names and limits from the configuration, the peers
@@ -37,6 +38,9 @@ public struct SMTPEnvironment: Sendable {
     /// pop3.max_user_failures, pop3.failure_window and pop3.failure_delay: one policy for every
     /// login on the host).
     public var logins = LoginGuard(limits: .init(maxFailures: 5, window: .seconds(900), failureDelay: .seconds(2)))
+    /// SPF, DKIM and DMARC at the end of DATA; nil: not evaluated (forged Authentication-Results:
+    /// with our host name are removed all the same).
+    public var senderAuth: SenderAuthSettings?
     /// relay-policy's time, shared fairly between sessions.
     let policyShare = PolicyShare(maxInFlight: 64)
 
@@ -88,6 +92,9 @@ public struct SMTPPeers: Sendable {
     public var submit: @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String
     /// Checks a user's password (the submission listener's AUTH); nil: AUTH is not offered.
     public var authenticate: (@Sendable (String, String) -> Bool)?
+    /// relay-policy's SPF check and relay permission, and its TXT lookups (sender authentication).
+    public var auth: (@Sendable (Mailstack_Ipc_PolicyAuth) async throws -> Mailstack_Ipc_PolicyAuthReply)?
+    public var txt: (@Sendable (String) async throws -> Mailstack_Ipc_PolicyTxtReply)?
 
     public init(connect: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyVerdict,
                 mail: @escaping @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict,
@@ -107,12 +114,15 @@ public struct SMTPPeers: Sendable {
         if let passwd {
             authenticate = { user, password in passwd.verify(user: user, password: password) }
         }
-        return SMTPPeers(
+        var peers = SMTPPeers(
             connect: { address in try await policy.connect(address) },
             mail: { mail in try await policy.mail(mail) },
             rcpt: { rcpt in try await policy.rcpt(rcpt) },
             submit: { submit, body in try await queue.submit(submit, body: body) },
             authenticate: authenticate)
+        peers.auth = { question in try await policy.auth(question) }
+        peers.txt = { name in try await policy.txt(name) }
+        return peers
     }
 }
 

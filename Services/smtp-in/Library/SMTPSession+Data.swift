@@ -7,6 +7,7 @@ import NIOCore
 import SMTP
 import Synchronization
 import Users
+import SenderAuth
 
 /// DATA: the message streamed to the queue as it arrives, the Received: line, the limits that
 /// refuse it at the final dot (size, line length, hops), the 250 once the queue has it on disk.
@@ -24,6 +25,13 @@ extension SMTPSession {
         }
         transaction = nil
         let queueID = QueueID.make()
+        let senderAuth = environment.senderAuth
+        let authTask = startSenderAuth(sender: t.sender)
+        defer { authTask?.cancel() }
+        var filter = InboundHeaderFilter(authservID: senderAuth?.authservID ?? hostname)
+        /// The message held until the final dot when Authentication-Results: goes on top of it
+        /// (DKIM and DMARC need it whole; bounded by smtp.max_message_size).
+        var held: [ByteBuffer]? = senderAuth != nil ? [] : nil
         try await reply(354, "", "Enter mail, end with \".\" on a line by itself")
         connection.resume(.data)
         connection.arm(after: environment.dataTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
@@ -59,7 +67,13 @@ extension SMTPSession {
             refusal = reason
             stream.fail(reason)
         }
-        await handOff.send(ByteBuffer(string: await receivedHeader(queueID: queueID, recipients: t.recipients)), to: stream)
+        let received = await receivedHeader(queueID: queueID, recipients: t.recipients)
+        if held == nil { await handOff.send(ByteBuffer(string: received), to: stream) }
+        /// Passes message octets on, or holds them.
+        func pass(_ chunk: ByteBuffer) async {
+            guard chunk.readableBytes > 0 else { return }
+            if held != nil { held!.append(chunk) } else { await handOff.send(chunk, to: stream) }
+        }
         while true {
             guard let next = try await input.next() else {
                 stream.fail(CancellationError())
@@ -75,7 +89,8 @@ extension SMTPSession {
                     if hops.hops > environment.maxHopCount { refuse(.tooManyHops) }
                 }
                 if size > environment.maxMessageSize { refuse(.tooLarge) }
-                if refusal == nil { await handOff.send(chunk, to: stream) }
+                // The header goes through the filter; the body as it came.
+                if refusal == nil { await pass(filter.inBody ? chunk : ByteBuffer(bytes: filter.feed(chunk.readableBytesView))) }
             case let .dataEnd(lineTooLong):
                 if lineTooLong { refuse(.lineTooLong) }
                 if let refusal {
@@ -89,16 +104,40 @@ extension SMTPSession {
                         refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
                     case .bareNewline:
                         refused = SMTPReply(550, "5.5.2", "Error: bare <LF> received")
+                    case .dmarc:
+                        refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain")
                     }
                     logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
                     try await send(refused)
                     return .proceed
                 }
+                await pass(ByteBuffer(bytes: filter.finish()))
+                var authLog = ""
+                if let senderAuth {
+                    let whole = held ?? []
+                    let verdict = await senderAuthVerdict(senderAuth, message: { whole.flatMap { Array($0.readableBytesView) } },
+                                                          fromFields: filter.fromFields, auth: authTask)
+                    authLog = ", " + verdict.log
+                    if verdict.disposition == .reject {
+                        stream.fail(SMTPRefusal.dmarc)
+                        let refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain",
+                                                reason: verdict.log)
+                        logger.notice("\(queueID): \(relay): message from <\(t.sender)> refused: \(refused) \(verdict.log)")
+                        try await send(refused)
+                        return .proceed
+                    }
+                    await handOff.send(ByteBuffer(string: verdict.header), to: stream)
+                }
+                if let held {
+                    await handOff.send(ByteBuffer(string: received), to: stream)
+                    for chunk in held { await handOff.send(chunk, to: stream) }
+                }
+                if filter.removed > 0 { authLog += ", removed \(filter.removed) forged header field(s)" }
                 stream.finish()
                 switch await queued.value {
                 case let .success(id):
                     let what = discard ? "discarded (access DISCARD)" : "accepted"
-                    logger.info("\(id): \(what), size=\(size), nrcpts=\(t.recipients.count), from=<\(t.sender)>, relay=\(relay), proto=\(proto)")
+                    logger.info("\(id): \(what), size=\(size), nrcpts=\(t.recipients.count), from=<\(t.sender)>, relay=\(relay), proto=\(proto)\(authLog)")
                     try await reply(250, "2.0.0", "\(id) Message accepted for delivery")
                 case let .failure(error):
                     logger.error("\(relay): queue did not take the message from <\(t.sender)>: \(error)")
@@ -132,7 +171,7 @@ extension SMTPSession {
 }
 
 enum SMTPRefusal: Error {
-    case tooLarge, lineTooLong, bareNewline, tooManyHops
+    case tooLarge, lineTooLong, bareNewline, tooManyHops, dmarc
 }
 
 /// Whether the queue's request for the message in DATA has failed: then the rest of the message

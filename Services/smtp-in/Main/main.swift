@@ -2,10 +2,12 @@
 //
 // Serves:     TCP smtp.listen (port 25) or the sockets systemd passes (FileDescriptorName=smtp);
 //             with smtp.submission, also smtp.submission_listen (587, name "submission").
-// Talks to:   relay-policy (connect, MAIL, RCPT decisions), queue (each message, streamed; 250
-//             only once the queue has it on disk).
-// Privileges: its own user; needs no files except the TLS key and, for submission, the
-//             passwd-file. Port 25 comes from systemd's socket unit (or CAP_NET_BIND_SERVICE).
+// Talks to:   relay-policy (connect, MAIL, RCPT decisions; with policy.spf/policy.dmarc, SPF,
+//             relay permission and TXT lookups for DMARC and DKIM keys: smtp-in opens no
+//             network socket of its own), queue (each message, streamed; 250 only once the
+//             queue has it on disk; held to the final dot when sender authentication is on).
+// Privileges: its own user; needs no files except the TLS key, for submission the
+//             passwd-file, and for DMARC the Public Suffix List (policy.public_suffix_list). Port 25 comes from systemd's socket unit (or CAP_NET_BIND_SERVICE).
 // Limits:     smtp.max_message_size, smtp.max_recipients, smtp.max_bad_commands,
 //             smtp.command_timeout (reads of a whole line and blocked writes alike),
 //             smtp.data_timeout, smtp.max_connections(_per_client), smtp.max_hop_count;
@@ -15,6 +17,7 @@
 
 import Daemon
 import NIOSSL
+import SenderAuth
 import SMTPInService
 import Users
 
@@ -51,6 +54,18 @@ var environment = SMTPEnvironment(
     peers: .ipc(policy: policy, queue: queue, passwd: passwd),
     logger: logger)
 environment.maxHopCount = configuration.maxHopCount
+if configuration.spfCheck || configuration.dmarcMode != "off" {
+    do {
+        var settings = SenderAuthSettings(spf: configuration.spfCheck, dmarc: DMARCDisposition.Mode(rawValue: configuration.dmarcMode) ?? .off,
+                                          authservID: configuration.authservID,
+                                          suffixes: try PublicSuffixList.load(path: configuration.publicSuffixList))
+        // DKIM is verified for DMARC (a DKIM pass for an aligned d= passes DMARC).
+        if settings.dmarc != .off { settings.verifyDKIM = SenderAuthSettings.dkimVerifier }
+        environment.senderAuth = settings
+    } catch {
+        Daemon.fail("policy.public_suffix_list: \(error)", logger: logger)
+    }
+}
 environment.logins = LoginGuard(limits: .init(maxFailures: configuration.pop3MaxFailures, maxUserFailures: configuration.pop3MaxUserFailures,
                                               window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay))
 
