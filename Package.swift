@@ -296,7 +296,7 @@ let package = Package(
             path: "Tests/SMTPFeedTests"
         ),
         .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
-        .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests"),
+        .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests", exclude: ["Fixtures"]),
         // smtpfeed-out's signatures against dkimpy and OpenDKIM (keys in a loopback dnsmasq), and theirs against ours.
         .testTarget(
             name: "DKIMInteropTests",
