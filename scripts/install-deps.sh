@@ -24,6 +24,7 @@ packages=(
     patchelf                       # scripts/install.sh: binaries find the Swift runtime in /opt/mailstack/lib
     dpkg-dev lintian               # scripts/package.sh (dpkg-shlibdeps) and the package test's lintian
     procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
+    postgresql                     # PostgreSQL 15: the shared store of several hosts (the tests start their own server with initdb/pg_ctl, never the system cluster)
 )
 missing=()
 for p in "${packages[@]}"; do
