@@ -69,7 +69,7 @@ let package = Package(
         // the password file, a reconnecting pool with a deadline on every call.
         .target(
             name: "MailstackPostgres",
-            dependencies: ["MailstackConfig", .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["MailstackConfig", "Users", .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"), logging, lifecycle],
             path: "Shared/Postgres"
         ),
@@ -131,7 +131,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "pop3",
-            dependencies: ["Daemon", "POP3Service", "MailstackPostgres", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "POP3Service", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/pop3/Main"
         ),
 
@@ -167,7 +167,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "smtp-in",
-            dependencies: ["Daemon", "SMTPInService", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "SMTPInService", "Users", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/smtp-in/Main"
         ),
 
@@ -271,7 +271,7 @@ let package = Package(
         ),
         .testTarget(
             name: "POP3Tests",
-            dependencies: ["POP3Service", "Maildir", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
+            dependencies: ["POP3Service", "Maildir", "MailstackPostgres", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/POP3Tests"
         ),

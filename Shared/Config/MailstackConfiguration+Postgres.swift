@@ -5,6 +5,7 @@ extension MailstackConfiguration {
     public var dracBackend: String { values.string("drac.backend") }
     public var dracCacheTTL: Duration { values.duration("drac.cache_ttl") }
     public var pop3MailboxLock: String { values.string("pop3.mailbox_lock") }
+    public var pop3Users: String { values.string("pop3.users") }
     public var pgsqlHost: String { values.string("pgsql.host") }
     public var pgsqlPort: Int { values.int("pgsql.port") }
     public var pgsqlDatabase: String { values.string("pgsql.database") }
@@ -16,6 +17,7 @@ extension MailstackConfiguration {
 
     func validatePostgres(_ fail: (String, String) -> ConfigError) throws {
         if !["file", "pgsql"].contains(dracBackend) { throw fail("drac.backend", "must be file or pgsql") }
+        if !["file", "pgsql"].contains(pop3Users) { throw fail("pop3.users", "must be file or pgsql") }
         if !["local", "pgsql"].contains(pop3MailboxLock) { throw fail("pop3.mailbox_lock", "must be local or pgsql") }
         if dracCacheTTL < .zero { throw fail("drac.cache_ttl", "must not be negative") }
         if !["disable", "require"].contains(values.string("pgsql.tls")) { throw fail("pgsql.tls", "must be disable or require") }

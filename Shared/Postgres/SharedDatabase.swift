@@ -74,11 +74,20 @@ public final class SharedDatabase: Service, Sendable {
 public enum Deadline {
     public struct Passed: Error {}
 
-    public static func run<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// `late` gets a result that came after the deadline (a connection to close).
+    public static func run<T: Sendable>(_ timeout: Duration, late: @escaping @Sendable (T) -> Void = { _ in },
+                                        _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let race = Race(continuation)
             race.start(
-                Task { do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) } },
+                Task {
+                    do {
+                        let value = try await work()
+                        if !race.finish(.success(value)) { late(value) }
+                    } catch {
+                        race.finish(.failure(error))
+                    }
+                },
                 Task {
                     try? await Task.sleep(for: timeout)
                     race.finish(.failure(Passed()))
@@ -104,14 +113,17 @@ public enum Deadline {
             if finished { worker.cancel(); timer.cancel() }
         }
 
-        func finish(_ result: Result<T, Error>) {
+        /// Whether this result was the one the caller got.
+        @discardableResult
+        func finish(_ result: Result<T, Error>) -> Bool {
             let (continuation, tasks) = state.withLock { s in
                 defer { s.continuation = nil }
                 return (s.continuation, s.tasks)
             }
-            guard let continuation else { return }
+            guard let continuation else { return false }
             continuation.resume(with: result)
             tasks.forEach { $0.cancel() }
+            return true
         }
     }
 }

@@ -57,7 +57,7 @@ public final class SharedMailboxLocks: Sendable {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let connection: PostgresConnection
         do {
-            connection = try await Deadline.run(timeout) {
+            connection = try await Deadline.run(timeout, late: { Self.close($0) }) {
                 try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
             }
         } catch is Deadline.Passed {
@@ -94,6 +94,7 @@ public final class SharedMailboxLocks: Sendable {
     }
 
     static func close(_ connection: PostgresConnection) {
-        connection.close().whenComplete { _ in }
+        // The connection must live until it is closed (PostgresNIO checks that it is).
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }
