@@ -69,7 +69,7 @@ let package = Package(
         // the password file, a reconnecting pool with a deadline on every call.
         .target(
             name: "MailstackPostgres",
-            dependencies: ["MailstackConfig", "Users", .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["MailstackConfig", "MailstackMaps", "Users", .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl"), logging, lifecycle],
             path: "Shared/Postgres"
         ),
@@ -142,7 +142,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "relay-policy",
-            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases"],
+            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases", "MailstackPostgres"],
             path: "Services/relay-policy/Main"
         ),
 
@@ -201,7 +201,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox",
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "MailstackPostgres", "IPC", "IPCTransport", "SendmailCommand", "Mbox",
                            argumentParser, logging],
             path: "Tools/mailstack"
         ),
@@ -248,7 +248,7 @@ let package = Package(
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
-            dependencies: ["MailstackMaps", "TestSupport"],
+            dependencies: ["MailstackMaps", "MailstackPostgres", "TestSupport", logging],
             path: "Tests/MapsTests",
             resources: [.copy("Fixtures")]
         ),

@@ -6,6 +6,8 @@ extension MailstackConfiguration {
     public var dracCacheTTL: Duration { values.duration("drac.cache_ttl") }
     public var pop3MailboxLock: String { values.string("pop3.mailbox_lock") }
     public var pop3Users: String { values.string("pop3.users") }
+    public var mapsBackend: String { values.string("maps.backend") }
+    public var mapsMaxStale: Duration { values.duration("maps.max_stale") }
     public var pgsqlHost: String { values.string("pgsql.host") }
     public var pgsqlPort: Int { values.int("pgsql.port") }
     public var pgsqlDatabase: String { values.string("pgsql.database") }
@@ -17,6 +19,8 @@ extension MailstackConfiguration {
 
     func validatePostgres(_ fail: (String, String) -> ConfigError) throws {
         if !["file", "pgsql"].contains(dracBackend) { throw fail("drac.backend", "must be file or pgsql") }
+        if !["file", "pgsql"].contains(mapsBackend) { throw fail("maps.backend", "must be file or pgsql") }
+        if mapsMaxStale <= .zero { throw fail("maps.max_stale", "must be positive") }
         if !["file", "pgsql"].contains(pop3Users) { throw fail("pop3.users", "must be file or pgsql") }
         if !["local", "pgsql"].contains(pop3MailboxLock) { throw fail("pop3.mailbox_lock", "must be local or pgsql") }
         if dracCacheTTL < .zero { throw fail("drac.cache_ttl", "must not be negative") }
