@@ -5,9 +5,9 @@
 #   host A 10.200.0.2  --+-- bridge (a namespace of its own) -- PostgreSQL 10.200.0.1
 #   host B 10.200.0.3  --+
 #
-# Each host runs its own drac-registry (drac.backend: pgsql), relay-policy, queue, smtp-in and
-# pop3 (pop3.mailbox_lock: pgsql), with its own dnsmasq on its loopback; the Maildir folder is
-# one directory both hosts use. PostgreSQL is started here with initdb/pg_ctl as `postgres`,
+# Each host runs its own drac-registry (drac.backend: pgsql), relay-policy (maps.backend:
+# pgsql), queue, smtp-in and pop3 (pop3.users and pop3.mailbox_lock: pgsql), with its own
+# dnsmasq on its loopback; the Maildir folder is one directory both hosts use. PostgreSQL is started here with initdb/pg_ctl as `postgres`,
 # never the system's service. Nothing leaves the namespaces. Waits are for events (polls with a
 # bound that only catches a broken build), never fixed sleeps.
 #   multihost-test.sh BIN        (as root; BIN holds the built binaries)
@@ -78,7 +78,12 @@ PGPASSWORD=$(cat "$T/pgpass") ip netns exec "$NS_DB" "$PGBIN/psql" -h "$T/pg" -U
 
 echo "== the shared files: maps, users, the Maildir folder"
 mkdir -p "$T/maps" "$T/maildirs"
-for map in access virtusertable mailertable; do "$BIN/mailstack" makemap hash "$T/maps/$map" < "$ROOT_DIR/etc/mail/$map"; done
+# access, virtusertable and mailertable live in the database (maps.backend: pgsql), loaded once
+# from host A's namespace; virtuser-domains and aliases are files every host has.
+pgsql_settings=(--set pgsql.host=10.200.0.1 --set pgsql.port=5432 --set pgsql.database=mailstack --set pgsql.user=mailstack
+                --set pgsql.password_file="$T/pgpass")
+load_map() { ip netns exec "$NS_A" "$BIN/mailstack" makemap --pgsql hash "$1" "${pgsql_settings[@]}"; }
+for map in access virtusertable mailertable; do load_map "$map" < "$ROOT_DIR/etc/mail/$map" >/dev/null; done
 cp "$ROOT_DIR/etc/mail/virtuser-domains" "$ROOT_DIR/etc/mail/aliases" "$T/maps/"
 "$BIN/mailstack" newaliases "$T/maps/aliases" 2>/dev/null
 # pop3 reads its users from the table (pop3.users: pgsql); relay-policy's "has a mailbox" check
@@ -100,7 +105,7 @@ start_host() { # start_host NS NAME ADDRESS
         maps.virtuser_domains="$T/maps/virtuser-domains" maps.aliases="$T/maps/aliases" pop3.passwd_file="$T/passwd"
         dns.servers=127.0.0.1:5353 queue.directory="$dir/spool" queue.maildir_root="$T/maildirs" drac.database="$dir/drac.db"
         smtp.listen="$address:25" pop3.listen="$address:110" pop3.failure_delay=0s
-        drac.backend=pgsql drac.cache_ttl=1s pop3.mailbox_lock=pgsql pop3.users=pgsql
+        drac.backend=pgsql drac.cache_ttl=1s pop3.mailbox_lock=pgsql pop3.users=pgsql maps.backend=pgsql maps.max_stale=3s
         pgsql.host=10.200.0.1 pgsql.port=5432 pgsql.database=mailstack pgsql.user=mailstack pgsql.password_file="$T/pgpass" pgsql.timeout=2s
     )
     local args=()
@@ -132,6 +137,13 @@ wait_for "relaying closed on B" code_is "$B" 550
 check "relaying through A after the window" 550 "$(relay_code $A)"
 check "relaying through B after the window" 550 "$(relay_code $B)"
 
+echo "== a map change loaded once is seen by both hosts"
+check "an unknown user of domain1.com through A (the seed's catch-all)" 550 "$(client rcpt $A newuser@domain1.com)"
+{ cat "$ROOT_DIR/etc/mail/virtusertable"; echo "newuser@domain1.com you"; } | load_map virtusertable >/dev/null
+rcpt_is() { [[ $(client rcpt "$1" "$2") == "$3" ]]; }
+wait_for "the new virtusertable on A" rcpt_is "$A" newuser@domain1.com 250
+wait_for "the new virtusertable on B" rcpt_is "$B" newuser@domain1.com 250
+
 echo "== one mailbox, one session across hosts"
 client hold "$A" you secret1 "$T/release-hold" > "$T/hold.out" &
 hold=$!
@@ -150,12 +162,17 @@ sleep_past_cache() { ! code_is "$1" 250; }
 wait_for "A no longer answers from its cache" sleep_past_cache "$A"
 check "relaying through A with the database down" "4[0-9][0-9]" "$(relay_code $A)"
 check "relaying through B with the database down" "4[0-9][0-9]" "$(relay_code $B)"
-check "a local recipient through B with the database down" 250 "$(client rcpt $B you@domain1.com)"
+# The maps in memory answer until maps.max_stale (3 s here) without news from the database; then
+# every answer that needs a map is temporary too.
+wait_for "local recipients temporary on B once its maps are stale" bash -c "[[ \$(ip netns exec $NS_C python3 $HERE/multihost_client.py rcpt $B you@domain1.com) == 4* ]]"
+check "a local recipient through A with the database down and stale maps" "4[0-9][0-9]" "$(client rcpt $A you@domain1.com)"
 check "POP3 login on A with the database down" "-ERR \[SYS/TEMP\].*" "$(client pop3 $A you secret1)"
 pg_start
 wait_for "relaying back on B" code_is "$B" 250
 wait_for "relaying back on A" code_is "$A" 250
 check "POP3 login on A after the database came back" "\+OK" "$(client pop3 $A you secret1)"
+wait_for "local recipients back on B" rcpt_is "$B" you@domain1.com 250
+check "the loaded map still there on B" 250 "$(client rcpt $B newuser@domain1.com)"
 
 for f in "$T"/a/*.log "$T"/b/*.log; do
     if grep -q "Fatal error\|failed:" "$f"; then echo "FAIL: $f"; grep "Fatal error\|failed:" "$f" | head -3; failures=$((failures + 1)); fi
