@@ -5,6 +5,7 @@
 #   BIN=.build/release bench/pgsql/run.sh [REQUESTS]      (as root; prints the table, and keeps it
 #                                                          in bench/results/pgsql-DATE.txt)
 set -euo pipefail
+# Read p50 and p99 of the same run together: on a machine shared with other work p99 measures the neighbours.
 cd "$(dirname "$0")/../.."
 BIN=$(cd "${BIN:?set BIN to the directory of the binaries, e.g. BIN=.build/release}" && pwd)
 REQUESTS=${1:-20000}
