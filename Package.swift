@@ -248,7 +248,7 @@ let package = Package(
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
-            dependencies: ["MailstackMaps", "MailstackPostgres", "TestSupport", logging],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackPostgres", "TestSupport", logging],
             path: "Tests/MapsTests",
             resources: [.copy("Fixtures")]
         ),

@@ -130,7 +130,7 @@ extension ConfigKey {
         .init("maps.virtuser_domains", .path, "/etc/mail/virtuser-domains", "Text file of virtual domains, one a line (optional).",
               sendmail: "VIRTUSER_DOMAIN_FILE(`-o /etc/mail/virtuser-domains')"),
         .init("maps.backend", .string, "file",
-              "Where relay-policy reads access, virtusertable and mailertable: `file` (the Berkeley DB files of maps.*) or `pgsql` (the tables map_generations and map_entries in the pgsql.* database, loaded with `mailstack makemap --pgsql`; each map's generation checked every maps.check_interval, a new one loaded whole). Aliases stay in maps.aliases.",
+              "Where relay-policy reads access, virtusertable, mailertable and the aliases: `file` (the Berkeley DB files of maps.*) or `pgsql` (the tables map_generations and map_entries in the pgsql.* database, loaded with `mailstack makemap --pgsql` and `mailstack newaliases --pgsql`; each map's generation checked every maps.check_interval, a new one loaded whole). virtuser-domains stays a file.",
               sendmail: "Postfix: pgsql:/etc/postfix/pgsql-access.cf"),
         .init("maps.max_stale", .duration, "30s",
               "maps.backend pgsql: how long a map in memory may go unconfirmed (the database unreachable) before lookups fail, and every answer that needs the map is a 4xx.",

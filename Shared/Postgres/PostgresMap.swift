@@ -14,7 +14,7 @@ import Synchronization
 /// Lookups are in memory, with sendmail's key folding (SendmailMap's). A snapshot not
 /// confirmed current within `maxStale` (the database down) makes lookups throw: the policy
 /// answers 4xx rather than decide on a map that may have changed.
-public final class PostgresMap: Service, Sendable {
+public final class PostgresMap: Service, MapSource, Sendable {
     struct Snapshot {
         var generation: Int64
         var entries: [[UInt8]: [UInt8]]
@@ -41,13 +41,19 @@ public final class PostgresMap: Service, Sendable {
 
     /// The value for `key` (ASCII folded to lower case, as makemap stored it), or nil.
     public func lookup(_ key: String) throws -> String? {
+        try lookup(bytes: Array(key.utf8).map(MakeMap.asciiLower)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The value stored under exactly `key` (aliases: sendmail's NUL-terminated records), or nil.
+    public func lookup(bytes key: [UInt8]) throws -> [UInt8]? {
         let now = ContinuousClock.now
         guard let current = snapshot.withLock({ $0 }), now - current.confirmed <= maxStale else {
-            throw MapError.missing(path: "pgsql map \(name) (not confirmed current within \(maxStale))")
+            throw MapError.missing(path: "\(sourceName) (not confirmed current within \(maxStale))")
         }
-        let bytes = Array(key.utf8).map(MakeMap.asciiLower)
-        return current.entries[bytes].map { String(decoding: $0, as: UTF8.self) }
+        return current.entries[key]
     }
+
+    public var sourceName: String { "pgsql map \(name)" }
 
     public var generation: Int64? { snapshot.withLock { $0?.generation } }
 

@@ -15,7 +15,7 @@ public enum PostgresMapLoader {
     ]
 
     /// Names a map may have: what relay-policy reads.
-    public static let mapNames: Set<String> = ["access", "virtusertable", "mailertable"]
+    public static let mapNames: Set<String> = ["access", "virtusertable", "mailertable", "aliases"]
 
     /// Loads `entries` as `map`'s next generation; returns its number.
     public static func load(_ entries: [MakeMap.Entry], map: String, database: SharedDatabase) async throws -> Int64 {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MailstackAliases
 import MailstackMaps
 import MailstackPostgres
 import Testing
@@ -88,6 +89,27 @@ struct PostgresMapTests {
                 await map.refresh()
                 return (try? map.lookup("you@domain1.com")) == "you"
             }
+        }
+    }
+
+    @Test("newaliases --pgsql: the sample aliases answer through the table as through aliases.db")
+    func aliases() async throws {
+        let source = try String(contentsOfFile: TestSupport.packageRoot + "/etc/mail/aliases", encoding: .utf8) + "team: you, \\user2\n"
+        try source.write(toFile: dir + "/aliases", atomically: true, encoding: .utf8)
+        #expect(try await TestSupport.runAsync([TestSupport.binary("mailstack"), "newaliases", dir + "/aliases"]).status == 0)
+        let loaded = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "newaliases", "--pgsql", dir + "/aliases"] + server.settings)
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        let file = AliasesDatabase(path: dir + "/aliases")
+        let names = ["postmaster", "POSTMASTER", "root", "MAILER-DAEMON", "abuse", "team", "nobody-here", "@"]
+        try await withMap("aliases") { map in
+            let table = AliasesDatabase(source: map)
+            for name in names {
+                let fromTable = try table.value(for: name)
+                let fromFile = try file.value(for: name)
+                #expect(fromTable == fromFile, "\(name)")
+            }
+            let team = try table.targets(for: "team")
+            #expect(team?.count == 2)
         }
     }
 }

@@ -85,7 +85,8 @@ pgsql_settings=(--set pgsql.host=10.200.0.1 --set pgsql.port=5432 --set pgsql.da
 load_map() { ip netns exec "$NS_A" "$BIN/mailstack" makemap --pgsql hash "$1" "${pgsql_settings[@]}"; }
 for map in access virtusertable mailertable; do load_map "$map" < "$ROOT_DIR/etc/mail/$map" >/dev/null; done
 cp "$ROOT_DIR/etc/mail/virtuser-domains" "$ROOT_DIR/etc/mail/aliases" "$T/maps/"
-"$BIN/mailstack" newaliases "$T/maps/aliases" 2>/dev/null
+load_aliases() { ip netns exec "$NS_A" "$BIN/mailstack" newaliases --pgsql "$1" "${pgsql_settings[@]}" 2>/dev/null; }
+load_aliases "$T/maps/aliases"
 # pop3 reads its users from the table (pop3.users: pgsql); relay-policy's "has a mailbox" check
 # still reads the passwd-file, so the same names are there too (without passwords).
 sql "CREATE TABLE mail_users (name text PRIMARY KEY, password text NOT NULL)"
@@ -137,12 +138,17 @@ wait_for "relaying closed on B" code_is "$B" 550
 check "relaying through A after the window" 550 "$(relay_code $A)"
 check "relaying through B after the window" 550 "$(relay_code $B)"
 
-echo "== a map change loaded once is seen by both hosts"
+echo "== a map change (virtusertable, aliases) loaded once is seen by both hosts"
 check "an unknown user of domain1.com through A (the seed's catch-all)" 550 "$(client rcpt $A newuser@domain1.com)"
 { cat "$ROOT_DIR/etc/mail/virtusertable"; echo "newuser@domain1.com you"; } | load_map virtusertable >/dev/null
 rcpt_is() { [[ $(client rcpt "$1" "$2") == "$3" ]]; }
 wait_for "the new virtusertable on A" rcpt_is "$A" newuser@domain1.com 250
 wait_for "the new virtusertable on B" rcpt_is "$B" newuser@domain1.com 250
+check "an alias not there yet, through B" 550 "$(client rcpt $B helpdesk@b.domain.com)"
+{ cat "$T/maps/aliases"; echo "helpdesk: you"; } > "$T/maps/aliases.new"
+load_aliases "$T/maps/aliases.new"
+wait_for "the new alias on A" rcpt_is "$A" helpdesk@a.domain.com 250
+wait_for "the new alias on B" rcpt_is "$B" helpdesk@b.domain.com 250
 
 echo "== one mailbox, one session across hosts"
 client hold "$A" you secret1 "$T/release-hold" > "$T/hold.out" &

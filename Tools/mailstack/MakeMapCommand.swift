@@ -73,9 +73,16 @@ struct MakeMapCommand: AsyncParsableCommand {
     static let loadTimeout = Duration.seconds(300)
 
     func load(_ entries: [MakeMap.Entry]) async throws {
-        guard PostgresMapLoader.mapNames.contains(map), !append, !unmap else {
+        guard PostgresMapLoader.mapNames.contains(map), map != "aliases", !append, !unmap else {
             throw ValidationError("makemap: --pgsql loads access, virtusertable or mailertable, whole (no -o, no -u)")
         }
+        let generation = try await Self.load(entries, map: map, config: config, overrides: overrides)
+        print("\(map): generation \(generation), \(entries.count) entries")
+    }
+
+    /// Loads `entries` as `map`'s next generation (makemap --pgsql, newaliases --pgsql); exits 78
+    /// on a bad configuration, 75 when the database cannot take it (nothing changed).
+    static func load(_ entries: [MakeMap.Entry], map: String, config: String?, overrides: [String]) async throws -> Int64 {
         var file = config
         if file == nil, FileManager.default.isReadableFile(atPath: "/etc/mailstack/mailstack.yaml") { file = "/etc/mailstack/mailstack.yaml" }
         var settings: DatabaseSettings
@@ -90,11 +97,8 @@ struct MakeMapCommand: AsyncParsableCommand {
         var logger = Logger(label: "mailstack.makemap")
         logger.logLevel = .error
         let database = SharedDatabase(settings: settings, logger: logger)
-        let entries = entries
-        let map = self.map
-        let generation: Int64
         do {
-            generation = try await withThrowingTaskGroup(of: Int64?.self) { group in
+            return try await withThrowingTaskGroup(of: Int64?.self) { group in
                 group.addTask { await database.client.run(); return nil }
                 defer { group.cancelAll() }
                 return try await PostgresMapLoader.load(entries, map: map, database: database)
@@ -103,6 +107,5 @@ struct MakeMapCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("makemap: \(map): \(error)\n".utf8))
             throw ExitCode(75) // EX_TEMPFAIL: nothing was changed
         }
-        print("\(map): generation \(generation), \(entries.count) entries")
     }
 }

@@ -68,7 +68,15 @@ let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCSe
                                     logger: logger, timeout: DracClient.lookupTimeout))
 let users = PasswdFile(path: configuration.pop3PasswdFile)
 let mailers = MailerTable(lookup: map(configuration.mailertableMap, name: "mailertable"))
-let aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
+let aliasesDB: AliasesDatabase
+if let database {
+    let source = PostgresMap(name: "aliases", database: database, checkInterval: configuration.mapCheckInterval,
+                             maxStale: configuration.mapsMaxStale, logger: logger)
+    mapServices.append(source)
+    aliasesDB = AliasesDatabase(source: source)
+} else {
+    aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
+}
 let aliases = AliasExpander(domain: configuration.fqdn, lookup: { try aliasesDB.targets(for: $0) },
                             isMailbox: { users.user($0) != nil }, readInclude: { try AliasIncludeFile.read(path: $0) })
 let policy = RelayPolicy(
