@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // C libraries, wrapped once each.
@@ -63,6 +64,15 @@ let package = Package(
         .target(name: "MailstackConfig", dependencies: [.product(name: "Yams", package: "Yams")], path: "Shared/Config"),
         // Shared/Systemd: sd_notify, watchdog, socket activation, journal logging.
         .target(name: "MailstackSystemd", dependencies: ["CSystemd", logging, lifecycle], path: "Shared/Systemd"),
+
+        // Shared/Postgres: the PostgreSQL database several hosts share (drac's table): settings,
+        // the password file, a reconnecting pool with a deadline on every call.
+        .target(
+            name: "MailstackPostgres",
+            dependencies: ["MailstackConfig", "MailstackMaps", "Users", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"), logging, lifecycle],
+            path: "Shared/Postgres"
+        ),
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
         .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
@@ -102,19 +112,20 @@ let package = Package(
         // Services: each a library (its logic, tested without processes) and a thin executable.
         .target(
             name: "DracRegistryService",
-            dependencies: ["IPC", "IPCTransport", "MailstackMaps", logging, lifecycle],
+            dependencies: ["IPC", "IPCTransport", "MailstackMaps", "MailstackPostgres", logging, lifecycle,
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Services/drac-registry/Library"
         ),
         .executableTarget(
             name: "drac-registry",
-            dependencies: ["Daemon", "DracRegistryService"],
+            dependencies: ["Daemon", "DracRegistryService", "MailstackPostgres", lifecycle],
             path: "Services/drac-registry/Main"
         ),
 
         .target(
             name: "POP3Service",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "Maildir", "Timing", "Users", nio, nioPosix, logging, lifecycle,
+                "IPC", "IPCTransport", "Listeners", "Maildir", "MailstackPostgres", "Timing", "Users", nio, nioPosix, logging, lifecycle,
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -123,7 +134,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "pop3",
-            dependencies: ["Daemon", "POP3Service", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "POP3Service", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/pop3/Main"
         ),
 
@@ -134,7 +145,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "relay-policy",
-            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases"],
+            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases", "MailstackPostgres"],
             path: "Services/relay-policy/Main"
         ),
 
@@ -159,7 +170,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "smtp-in",
-            dependencies: ["Daemon", "SMTPInService", "SenderAuth", "Users", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Daemon", "SMTPInService", "SenderAuth", "Users", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/smtp-in/Main"
         ),
 
@@ -193,7 +204,7 @@ let package = Package(
         // The administrator's command-line tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "MailstackPostgres", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
                            argumentParser, logging],
             path: "Tools/mailstack"
         ),
@@ -241,7 +252,7 @@ let package = Package(
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
-            dependencies: ["MailstackMaps", "TestSupport"],
+            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackPostgres", "TestSupport", logging],
             path: "Tests/MapsTests",
             resources: [.copy("Fixtures")]
         ),
@@ -259,12 +270,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DracRegistryTests",
-            dependencies: ["DracRegistryService", "IPC", "IPCTransport", "MailstackMaps", "TestSupport", logging],
+            dependencies: ["DracRegistryService", "IPC", "IPCTransport", "MailstackMaps", "MailstackPostgres", "TestSupport", logging],
             path: "Tests/DracRegistryTests"
         ),
         .testTarget(
             name: "POP3Tests",
-            dependencies: ["POP3Service", "Maildir", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
+            dependencies: ["POP3Service", "Maildir", "MailstackPostgres", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/POP3Tests"
         ),

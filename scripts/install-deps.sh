@@ -29,6 +29,7 @@ packages=(
     procmail mailutils             # mbox spools written by Debian's own tools for the import-mbox tests
     python3-dkim                   # dkimpy (dkimverify, dkimsign): an independent DKIM verifier and signer
     opendkim opendkim-tools        # OpenDKIM's filter (-t) and opendkim-testmsg: the other DKIM verifier (never started as a service)
+    postgresql                     # PostgreSQL 15: the shared store of several hosts (the tests start their own server with initdb/pg_ctl, never the system cluster)
 )
 missing=()
 for p in "${packages[@]}"; do

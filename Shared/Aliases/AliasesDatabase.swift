@@ -6,7 +6,7 @@ import MailstackMaps
 /// by `makemap hash` without -N, has none). A database replaced by newaliases (a rename) is
 /// picked up by the next lookup after `checkInterval` (SendmailMap).
 public final class AliasesDatabase: Sendable {
-    let map: SendmailMap
+    let map: any MapSource
 
     /// `path` is the aliases file (`/etc/mail/aliases`) or the database (`/etc/mail/aliases.db`).
     /// `optional`: a database that does not exist has no aliases, instead of failing.
@@ -14,8 +14,11 @@ public final class AliasesDatabase: Sendable {
         map = SendmailMap(path: path, kind: .hash, foldCase: false, nulTerminated: false, checkInterval: checkInterval, optional: optional)
     }
 
-    /// The database file.
-    public var path: String { map.path }
+    /// The same records read through another source (the shared tables: newaliases --pgsql).
+    public init(source: any MapSource) { map = source }
+
+    /// The database file (or table).
+    public var path: String { map.sourceName }
 
     /// The right-hand side stored for `name`, or nil. Throws `MapError` when the database
     /// cannot be read (sendmail then queues the message: a temporary failure).

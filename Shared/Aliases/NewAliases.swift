@@ -57,6 +57,12 @@ public enum NewAliases {
         try MakeMap.write(records(file), to: database, kind: .hash, options: MakeMap.Options(), permissions: permissions & 0o644)
     }
 
+    /// Reads the aliases file at `source` (at most `AliasesFile.maxFileSize` octets) and parses
+    /// it (newaliases --pgsql loads the result into the shared tables).
+    public static func read(source: String) throws -> AliasesFile {
+        try AliasesFile.parse(try BoundedFile.read(source, limit: AliasesFile.maxFileSize), file: source)
+    }
+
     /// Reads the aliases file at `source` (at most `AliasesFile.maxFileSize` octets), parses it
     /// and writes `<source>.db`. Throws `AliasesError` for the source, `MapError` for the database.
     @discardableResult

@@ -302,6 +302,7 @@ public struct MailstackConfiguration: Sendable {
         if ipcMaxFrame < 66 * 1024 { throw fail("ipc.max_frame", "must be at least 67584 (a stream chunk must fit)") }
         if !Self.logLevels.contains(logLevel) { throw fail("log.level", "unknown level '\(logLevel)'") }
         try validateLocal(fail)
+        try validatePostgres(fail)
         for name in ["queue.directory", "queue.maildir_root", "ipc.directory", "drac.database"] where !values.string(name).hasPrefix("/") {
             throw fail(name, "must be an absolute path")
         }

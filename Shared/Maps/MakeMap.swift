@@ -155,7 +155,7 @@ public enum MakeMap {
         path.hasSuffix(".db") ? path : path + ".db"
     }
 
-    static func asciiLower(_ byte: UInt8) -> UInt8 {
+    public static func asciiLower(_ byte: UInt8) -> UInt8 {
         (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 

@@ -60,13 +60,7 @@ public final class PasswdFile: Sendable {
 
     /// Checks `password` for `name`. Never says which of the two was wrong; costs a hash either way.
     public func verify(user name: String, password: String) -> Bool {
-        guard let user = user(name) else {
-            _ = Self.crypt(password, setting: Self.decoy)
-            return false
-        }
-        if user.apopSecret != nil { return Self.constantTimeEqual(Array(user.secret.utf8), Array(password.utf8)) }
-        guard let hashed = Self.crypt(password, setting: user.secret) else { return false }
-        return Self.constantTimeEqual(Array(hashed.utf8), Array(user.secret.utf8))
+        Self.verify(user(name), password: password)
     }
 
     static func crypt(_ phrase: String, setting: String) -> String? {

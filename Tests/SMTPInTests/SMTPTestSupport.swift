@@ -49,7 +49,7 @@ final class SMTPHarness: @unchecked Sendable {
                 queued.withLock { $0.append(Queued(submit: submit, message: String(buffer: bytes))) }
                 return submit.queueID
             },
-            authenticate: { user, password in user == "you" && password == "secret1" })
+            authenticate: { user, password in { user == "you" && password == "secret1" } })
         var logger = Logger(label: "smtp-in")
         logger.logLevel = ProcessInfo.processInfo.environment["SMTP_DEBUG"] != nil ? .trace : .critical
         var environment = SMTPEnvironment(

@@ -1,10 +1,15 @@
 import ArgumentParser
 import Foundation
+import Logging
+import MailstackConfig
 import MailstackMaps
+import MailstackPostgres
 
 /// `mailstack makemap [-f] [-N] [-u] [-e] [-r] [-o] [-t C] hash|btree MAP < TEXT`, with
-/// sendmail's makemap(8) meaning of each flag.
-struct MakeMapCommand: ParsableCommand {
+/// sendmail's makemap(8) meaning of each flag; with `--pgsql`, MAP (access, virtusertable,
+/// mailertable) is loaded into the shared PostgreSQL tables as its next generation, in one
+/// transaction (the database from --config / --set, the password from pgsql.password_file).
+struct MakeMapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "makemap",
         abstract: "Build (or dump with -u) a Berkeley DB map from text, as sendmail's makemap."
@@ -20,10 +25,14 @@ struct MakeMapCommand: ParsableCommand {
     @Option(name: .customShort("C"), help: "Ignored (sendmail's configuration file), for drop-in use.") var sendmailConfig: String?
     @Flag(name: .customShort("v"), help: "Print each entry as it is added.") var verbose = false
 
+    @Flag(help: "Load MAP (access, virtusertable, mailertable) into the shared PostgreSQL tables instead of a file.") var pgsql = false
+    @Option(help: "Configuration file, for --pgsql (default: /etc/mailstack/mailstack.yaml if it exists).") var config: String?
+    @Option(name: .customLong("set"), help: "Override one configuration key, for --pgsql: section.key=value.") var overrides: [String] = []
+
     @Argument(help: "Map type: hash or btree.") var type: String
     @Argument(help: "Map name; the file is NAME.db.") var map: String
 
-    func run() throws {
+    func run() async throws {
         guard let kind = BerkeleyDB.Kind(rawValue: type) else {
             throw ValidationError("makemap: unknown map type \(type) (hash or btree)")
         }
@@ -49,10 +58,54 @@ struct MakeMapCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("key=`\(String(decoding: entry.key, as: UTF8.self))', val=`\(String(decoding: entry.value, as: UTF8.self))'\n".utf8))
                 }
             }
+            if pgsql {
+                try await load(entries)
+                return
+            }
             try MakeMap.write(entries, to: map, kind: kind, options: options)
         } catch let error as MapError {
             FileHandle.standardError.write(Data(error.description.split(separator: "\n").map { "makemap: \($0)\n" }.joined().utf8))
             throw ExitCode(65) // EX_DATAERR, as sendmail's makemap
+        }
+    }
+
+    /// The whole load within this (a large map, a busy database); pgsql.timeout is for services.
+    static let loadTimeout = Duration.seconds(300)
+
+    func load(_ entries: [MakeMap.Entry]) async throws {
+        guard PostgresMapLoader.mapNames.contains(map), map != "aliases", !append, !unmap else {
+            throw ValidationError("makemap: --pgsql loads access, virtusertable or mailertable, whole (no -o, no -u)")
+        }
+        let generation = try await Self.load(entries, map: map, config: config, overrides: overrides)
+        print("\(map): generation \(generation), \(entries.count) entries")
+    }
+
+    /// Loads `entries` as `map`'s next generation (makemap --pgsql, newaliases --pgsql); exits 78
+    /// on a bad configuration, 75 when the database cannot take it (nothing changed).
+    static func load(_ entries: [MakeMap.Entry], map: String, config: String?, overrides: [String]) async throws -> Int64 {
+        var file = config
+        if file == nil, FileManager.default.isReadableFile(atPath: "/etc/mailstack/mailstack.yaml") { file = "/etc/mailstack/mailstack.yaml" }
+        var settings: DatabaseSettings
+        do {
+            settings = try DatabaseSettings(try ConfigLoader.load(file: file, overrides: overrides), environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("makemap: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        settings.timeout = Self.loadTimeout
+        settings.maxConnections = 1
+        var logger = Logger(label: "mailstack.makemap")
+        logger.logLevel = .error
+        let database = SharedDatabase(settings: settings, logger: logger)
+        do {
+            return try await withThrowingTaskGroup(of: Int64?.self) { group in
+                group.addTask { await database.client.run(); return nil }
+                defer { group.cancelAll() }
+                return try await PostgresMapLoader.load(entries, map: map, database: database)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("makemap: \(map): \(error)\n".utf8))
+            throw ExitCode(75) // EX_TEMPFAIL: nothing was changed
         }
     }
 }

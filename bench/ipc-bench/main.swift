@@ -25,6 +25,7 @@ struct IPCBench: AsyncParsableCommand {
     @Option(help: "Streamed bodies to send.") var bodies = 16
     @Flag(help: "Measure drac-registry lookups instead of pings (with --socket and --service drac-registry).")
     var dracLookup = false
+    @Option(help: "The client address of --drac-lookup and --policy-rcpt.") var address = "192.0.2.1"
     @Option(help: "Measure relay-policy RCPT decisions for this recipient (with --socket and --service relay-policy).")
     var policyRcpt: String?
 
@@ -47,11 +48,11 @@ struct IPCBench: AsyncParsableCommand {
     }
 
     func measure(_ client: IPCClient) async throws {
-        var ping = dracLookup ? IPCBody.dracLookup(.with { $0.address = "192.0.2.1" }) : IPCBody.ping(Mailstack_Ipc_Ping())
+        var ping = dracLookup ? IPCBody.dracLookup(.with { $0.address = address }) : IPCBody.ping(Mailstack_Ipc_Ping())
         if let policyRcpt {
             ping = .policyRcpt(.with {
                 $0.recipient = policyRcpt
-                $0.client = .with { $0.address = "192.0.2.1"; $0.resolve = .ok; $0.name = "client.example.test" }
+                $0.client = .with { $0.address = address; $0.resolve = .ok; $0.name = "client.example.test" }
             })
         }
         for _ in 0..<1000 { _ = try await client.request(ping) } // warm up, connect

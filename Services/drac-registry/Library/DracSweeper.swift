@@ -4,11 +4,11 @@ import ServiceLifecycle
 /// Deletes expired entries every `interval` until shutdown. Expiry is exact at lookup anyway;
 /// the sweep keeps the database small.
 public struct DracSweeper: Service {
-    let registry: DracRegistry
+    let registry: any DracBackend
     let interval: Duration
     let logger: Logger
 
-    public init(registry: DracRegistry, interval: Duration, logger: Logger) {
+    public init(registry: any DracBackend, interval: Duration, logger: Logger) {
         self.registry = registry
         self.interval = interval
         self.logger = logger
@@ -20,7 +20,7 @@ public struct DracSweeper: Service {
             while true {
                 try await Task.sleep(for: interval)
                 do {
-                    let removed = try registry.sweep()
+                    let removed = try await registry.sweep()
                     if removed > 0 { logger.info("drac sweep: \(removed) expired entries removed") }
                 } catch {
                     logger.error("drac sweep failed: \(error)")

@@ -10,6 +10,8 @@ import Synchronization
 /// What every POP3 session shares: users, mailboxes, locks, limits, the drac registration.
 public struct POP3Environment: Sendable {
     public var passwd: PasswdFile
+    /// Where logins find users: the passwd-file, or the shared table (pop3.users: pgsql).
+    public var users: any UserDirectory
     /// Mailboxes are <maildirRoot>/<user>/ (the queue's local delivery writes there).
     public var maildirRoot: String
     public var hostname: String
@@ -33,6 +35,7 @@ public struct POP3Environment: Sendable {
                 registerClient: @escaping @Sendable (String) async throws -> Void, logger: Logger,
                 tlsContext: NIOSSLContext? = nil) {
         self.passwd = passwd
+        self.users = passwd
         self.maildirRoot = maildirRoot
         self.hostname = hostname
         self.logins = logins

@@ -1,4 +1,5 @@
 import Maildir
+import MailstackPostgres
 import Synchronization
 
 /// One user's mailbox for the length of a session: the messages as they were at login, the
@@ -35,12 +36,28 @@ public struct POP3Mailbox: Sendable {
     public static func uidl(_ message: Maildir.Message) -> String { Maildir.uidl(ofUnique: message.uniqueName) }
 }
 
-/// Which mailboxes are open: one session per mailbox (RFC 1939 section 8's exclusive lock).
+/// Which mailboxes are open: one session per mailbox (RFC 1939 section 8's exclusive lock), on
+/// this host and, with `shared` (pop3.mailbox_lock: pgsql), on every host of the database.
 public final class POP3MailboxLocks: Sendable {
     let held = Mutex(Set<String>())
-    public init() {}
+    let shared: SharedMailboxLocks?
+    public init(shared: SharedMailboxLocks? = nil) { self.shared = shared }
 
-    /// True if the lock was taken.
+    /// True if this host's lock was taken.
     public func acquire(_ user: String) -> Bool { held.withLock { $0.insert(user).inserted } }
-    public func release(_ user: String) { _ = held.withLock { $0.remove(user) } }
+
+    /// This host's lock, then the other hosts' (`.inUse` when any session holds the mailbox,
+    /// `.unavailable` when the database cannot say: the login is then refused for now).
+    public func acquireEverywhere(_ user: String) async -> SharedMailboxLocks.Outcome {
+        guard acquire(user) else { return .inUse }
+        guard let shared else { return .taken }
+        let outcome = await shared.acquire(user)
+        if outcome != .taken { _ = held.withLock { $0.remove(user) } }
+        return outcome
+    }
+
+    public func release(_ user: String) {
+        _ = held.withLock { $0.remove(user) }
+        shared?.release(user)
+    }
 }

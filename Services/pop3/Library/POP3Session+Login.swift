@@ -27,9 +27,16 @@ extension POP3Session {
             logger.warning("pop3 login refused user=\(user) client=\(client): too many password checks waiting")
             return try await send("-ERR [SYS/TEMP] Server busy; try again later")
         }
-        guard environment.locks.acquire(user) else {
+        switch await environment.locks.acquireEverywhere(user) {
+        case .taken:
+            break
+        case .inUse:
             logger.notice("pop3 login refused user=\(user) client=\(client): mailbox in use")
             try await send("-ERR [IN-USE] Mailbox is locked by another session")
+            return
+        case let .unavailable(reason):
+            logger.warning("pop3 login refused user=\(user) client=\(client): \(reason)")
+            try await send("-ERR [SYS/TEMP] Cannot lock the mailbox; try again later")
             return
         }
         let mailbox: POP3Mailbox
@@ -54,6 +61,23 @@ extension POP3Session {
         try await send("+OK \(count) messages (\(octets) octets)")
     }
 
+    enum DirectoryAnswer { case found(PasswdFile.User?), unavailable }
+
+    /// The user's record (nil: no such user), or `.unavailable` (logged) when the directory
+    /// cannot say now: the login is then refused as temporary, never as a wrong password.
+    func directoryUser(_ user: String) async -> DirectoryAnswer {
+        do {
+            return .found(try await environment.users.user(user))
+        } catch {
+            logger.warning("pop3 login user=\(user) client=\(client): users unavailable: \(error)")
+            return .unavailable
+        }
+    }
+
+    func directoryUnavailable() async throws {
+        try await send("-ERR [SYS/TEMP] Cannot check the password now; try again later")
+    }
+
     /// AUTH PLAIN (RFC 5034, RFC 4616): base64 of authzid NUL authcid NUL password.
     mutating func authenticate(mechanism: String, response: String?) async throws {
         guard mechanism == "PLAIN" else {
@@ -73,7 +97,7 @@ extension POP3Session {
             try await send("-ERR [AUTH] Authentication failed")
             return
         }
-        let passwd = environment.passwd
-        try await login(user, check: { passwd.verify(user: user, password: password) })
+        guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
+        try await login(user, check: { PasswdFile.verify(record, password: password) })
     }
 }

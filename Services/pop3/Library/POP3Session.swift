@@ -178,12 +178,13 @@ public struct POP3Session {
             try await send("+OK Send your password")
         case let (.authorization(user?), .pass(password)):
             state = .authorization(user: nil)
-            let passwd = environment.passwd
-            try await login(user, check: { passwd.verify(user: user, password: password) })
+            guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
+            try await login(user, check: { PasswdFile.verify(record, password: password) })
         case (.authorization(nil), .pass):
             try await bad("-ERR Send USER first")
         case let (.authorization, .apop(user, digest)):
-            let secret = environment.passwd.user(user)?.apopSecret
+            guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
+            let secret = record?.apopSecret
             let banner = self.banner
             try await login(user, check: {
                 guard let secret else { return false }

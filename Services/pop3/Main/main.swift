@@ -4,6 +4,8 @@
 //             passes (FileDescriptorName=pop3).
 // Talks to:   drac-registry (adds the address of every client that logs in; if the registry is
 //             down the login still succeeds and the failure is logged).
+// Mailboxes: one session each, on this host or (pop3.mailbox_lock: pgsql) on every host, by a
+//             PostgreSQL advisory lock on a connection of the session's own.
 // Privileges: its own user; reads pop3.passwd_file; reads and deletes in the Maildirs under
 //             queue.maildir_root (the queue's local delivery writes them).
 // TLS:        STLS (RFC 2595) when pop3.tls_certificate and pop3.tls_key are set.
@@ -15,8 +17,11 @@
 //             hashes on a bounded thread pool, never on the event loops.
 
 import Daemon
+import Foundation
+import MailstackPostgres
 import NIOSSL
 import POP3Service
+import ServiceLifecycle
 import Users
 
 // Not Daemon.runTasksOnEventLoops(): with 20 clients retrieving at once, RETR ran 15-20%
@@ -35,7 +40,7 @@ if !configuration.pop3TLSCertificate.isEmpty {
         Daemon.fail("cannot load \(configuration.pop3TLSCertificate) / \(configuration.pop3TLSKey): \(error)", logger: logger)
     }
 }
-let environment = POP3Environment(
+var environment = POP3Environment(
     passwd: passwd,
     maildirRoot: configuration.maildirRoot,
     hostname: configuration.fqdn,
@@ -49,6 +54,22 @@ let environment = POP3Environment(
     logger: logger,
     tlsContext: tlsContext
 )
+var databaseServices: [any Service] = []
+if configuration.pop3MailboxLock == "pgsql" || configuration.pop3Users == "pgsql" {
+    do {
+        let settings = try DatabaseSettings(configuration, environment: ProcessInfo.processInfo.environment)
+        if configuration.pop3MailboxLock == "pgsql" {
+            environment.locks = POP3MailboxLocks(shared: try SharedMailboxLocks(settings: settings, logger: logger))
+        }
+        if configuration.pop3Users == "pgsql" {
+            let database = SharedDatabase(settings: settings, logger: logger)
+            databaseServices.append(database)
+            environment.users = PostgresUsers(database: database, logger: logger)
+        }
+    } catch {
+        Daemon.fail("\(error)", logger: logger)
+    }
+}
 let activated = SocketActivation.take().filter { $0.name == "pop3" || $0.name == "unknown" }
 let listen: [POP3Server.Listen] = activated.isEmpty
     ? configuration.pop3Listen.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
@@ -61,7 +82,7 @@ do {
 }
 try await Daemon.run(
     service: "pop3",
-    services: [POP3Service(server: server), IPCClientService(client: drac.ipc)],
+    services: databaseServices + [POP3Service(server: server), IPCClientService(client: drac.ipc)],
     status: "listening on port \(server.localPorts.map(String.init).joined(separator: ", "))",
     logger: logger
 )

@@ -19,6 +19,8 @@ import Daemon
 import Foundation
 import MailstackAliases
 import MailstackMaps
+import Foundation
+import MailstackPostgres
 import RelayPolicyService
 import Users
 
@@ -27,8 +29,30 @@ let (file, overrides) = Daemon.arguments()
 let configuration = Daemon.loadConfiguration(file: file, overrides: overrides)
 let logger = Daemon.logger(service: "relay-policy", configuration: configuration)
 
+/// With maps.backend: pgsql, access, virtusertable and mailertable come from the shared tables
+/// (loaded by `mailstack makemap --pgsql`), each refreshed by a service of its own.
+var mapServices: [any Service] = []
+var database: SharedDatabase?
+if configuration.mapsBackend == "pgsql" {
+    do {
+        let shared = SharedDatabase(settings: try DatabaseSettings(configuration, environment: ProcessInfo.processInfo.environment),
+                                    logger: logger)
+        database = shared
+        mapServices.append(shared)
+    } catch {
+        Daemon.fail("\(error)", logger: logger)
+    }
+}
+
 /// The maps are optional, as the seed's `-o` flags make them: a missing file has no entries.
-func map(_ path: String) -> MapLookup {
+/// `name` is the map's name in the shared tables.
+@MainActor func map(_ path: String, name: String) -> MapLookup {
+    if let database {
+        let map = PostgresMap(name: name, database: database, checkInterval: configuration.mapCheckInterval,
+                              maxStale: configuration.mapsMaxStale, logger: logger)
+        mapServices.append(map)
+        return { try map.lookup($0) }
+    }
     let map = SendmailMap(path: path, checkInterval: configuration.mapCheckInterval, optional: true)
     return { try map.lookup($0) }
 }
@@ -45,14 +69,22 @@ settings.localDomains = Set(virtualDomains + configuration.localNames.map { $0.l
 let drac = DracClient(Daemon.client(of: IPCServiceName.dracRegistry, from: IPCServiceName.relayPolicy, configuration: configuration,
                                     logger: logger, timeout: DracClient.lookupTimeout))
 let users = PasswdFile(path: configuration.pop3PasswdFile)
-let mailers = MailerTable(lookup: map(configuration.mailertableMap))
-let aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
+let mailers = MailerTable(lookup: map(configuration.mailertableMap, name: "mailertable"))
+let aliasesDB: AliasesDatabase
+if let database {
+    let source = PostgresMap(name: "aliases", database: database, checkInterval: configuration.mapCheckInterval,
+                             maxStale: configuration.mapsMaxStale, logger: logger)
+    mapServices.append(source)
+    aliasesDB = AliasesDatabase(source: source)
+} else {
+    aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
+}
 let aliases = AliasExpander(domain: configuration.fqdn, lookup: { try aliasesDB.targets(for: $0) },
                             isMailbox: { users.user($0) != nil }, readInclude: { try AliasIncludeFile.read(path: $0) })
 let policy = RelayPolicy(
     settings: settings,
-    access: AccessMap(lookup: map(configuration.accessMap)),
-    virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap)),
+    access: AccessMap(lookup: map(configuration.accessMap, name: "access")),
+    virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap, name: "virtusertable")),
     mailers: mailers,
     aliases: aliases,
     localUserExists: { users.user($0) != nil || $0 == "postmaster" },
@@ -64,6 +96,6 @@ let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, c
                                           activated: SocketActivation.take(), logger: logger)
 try await Daemon.run(
     service: "relay-policy",
-    services: [IPCServerService(server: server, handler: handler), IPCClientService(client: drac.ipc)],
+    services: mapServices + [IPCServerService(server: server, handler: handler), IPCClientService(client: drac.ipc)],
     status: "\(settings.localDomains.count) local domains, PTR check \(settings.ptrCheck ? "on" : "off")",
     logger: logger)

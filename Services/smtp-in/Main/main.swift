@@ -16,6 +16,8 @@
 //             fairly between sessions.
 
 import Daemon
+import Foundation
+import MailstackPostgres
 import NIOSSL
 import SenderAuth
 import SMTPInService
@@ -39,7 +41,18 @@ if !configuration.tlsCertificate.isEmpty {
         Daemon.fail("cannot load \(configuration.tlsCertificate) / \(configuration.tlsKey): \(error)", logger: logger)
     }
 }
-let passwd = configuration.submissionEnabled ? PasswdFile(path: configuration.pop3PasswdFile) : nil
+var users: (any UserDirectory)? = configuration.submissionEnabled ? PasswdFile(path: configuration.pop3PasswdFile) : nil
+var databaseServices: [any Service] = []
+if configuration.submissionEnabled && configuration.pop3Users == "pgsql" {
+    do {
+        let database = SharedDatabase(settings: try DatabaseSettings(configuration, environment: ProcessInfo.processInfo.environment),
+                                      logger: logger)
+        databaseServices.append(database)
+        users = PostgresUsers(database: database, logger: logger)
+    } catch {
+        Daemon.fail("\(error)", logger: logger)
+    }
+}
 var environment = SMTPEnvironment(
     hostname: configuration.fqdn,
     loginMessage: configuration.loginMessage,
@@ -51,7 +64,7 @@ var environment = SMTPEnvironment(
     maxConnections: configuration.smtpMaxConnections,
     maxConnectionsPerClient: configuration.smtpMaxConnectionsPerClient,
     tlsContext: tlsContext,
-    peers: .ipc(policy: policy, queue: queue, passwd: passwd),
+    peers: .ipc(policy: policy, queue: queue, users: users),
     logger: logger)
 environment.maxHopCount = configuration.maxHopCount
 if configuration.spfCheck || configuration.dmarcMode != "off" {
@@ -75,7 +88,7 @@ func listeners(_ name: String, _ configured: [String], activated: [SocketActivat
     return configured.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
 }
 let activated = SocketActivation.take()
-var services: [any Service] = [IPCClientService(client: policy.ipc), IPCClientService(client: queue.ipc)]
+var services: [any Service] = databaseServices + [IPCClientService(client: policy.ipc), IPCClientService(client: queue.ipc)]
 var ports: [Int] = []
 do {
     let smtp = try await SMTPServer.bind(listeners("smtp", configuration.smtpListen, activated: activated), environment: environment)
