@@ -19,7 +19,7 @@ struct DracPostgresDaemonTests {
         try FileManager.default.createDirectory(atPath: "\(dir)/\(host)", withIntermediateDirectories: true)
         let daemon = try DaemonProcess("drac-registry", arguments: [
             "--set", "ipc.directory=\(dir)/\(host)", "--set", "ipc.socket_mode=0666", "--set", "drac.backend=pgsql",
-            "--set", "pgsql.timeout=1s", "--set", "drac.cache_ttl=0s",
+            "--set", "pgsql.timeout=5s", "--set", "drac.cache_ttl=0s",
         ] + server.settings + extra, stderrPath: "\(dir)/\(host).stderr")
         try await TestSupport.waitForFile("\(dir)/\(host)/drac-registry.sock")
         return daemon

@@ -15,13 +15,13 @@ struct DracPostgresTests {
     let server: TestPostgres
     init() throws { server = try TestPostgres() }
 
-    func settings(timeout: Duration = .seconds(2)) -> DatabaseSettings {
+    func settings(timeout: Duration = .seconds(30)) -> DatabaseSettings {
         DatabaseSettings(host: server.host, port: server.port, database: "mailstack", user: "mailstack",
                          password: server.password, timeout: timeout)
     }
 
     /// A registry as one host's drac-registry holds it, with its pool running until `body` ends.
-    func withHost<T: Sendable>(window: Duration = .seconds(1800), cacheTTL: Duration = .zero, timeout: Duration = .seconds(2),
+    func withHost<T: Sendable>(window: Duration = .seconds(1800), cacheTTL: Duration = .zero, timeout: Duration = .seconds(30),
                                _ body: @Sendable @escaping (DracPostgresRegistry) async throws -> T) async throws -> T {
         let database = SharedDatabase(settings: settings(timeout: timeout), logger: Logger(label: "test"))
         let registry = DracPostgresRegistry(database: database, window: window, cacheTTL: cacheTTL)

@@ -26,7 +26,7 @@ struct PostgresMapTests {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let database = SharedDatabase(settings: DatabaseSettings(host: server.host, port: server.port, database: "mailstack", user: "mailstack",
-                                                                 password: server.password, timeout: .seconds(2)), logger: logger)
+                                                                 password: server.password, timeout: .seconds(10)), logger: logger)
         let map = PostgresMap(name: name, database: database, checkInterval: .milliseconds(100), maxStale: maxStale, logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await database.client.run(); return nil }

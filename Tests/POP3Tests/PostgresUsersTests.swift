@@ -14,11 +14,11 @@ struct PostgresUsersTests {
         try server.sql("CREATE TABLE mail_users (name text PRIMARY KEY, password text NOT NULL)")
     }
 
-    func withUsers<T: Sendable>(_ body: @Sendable @escaping (PostgresUsers) async throws -> T) async throws -> T {
+    func withUsers<T: Sendable>(timeout: Duration = .seconds(30), _ body: @Sendable @escaping (PostgresUsers) async throws -> T) async throws -> T {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let database = SharedDatabase(settings: DatabaseSettings(host: server.host, port: server.port, database: "mailstack", user: "mailstack",
-                                                                 password: server.password, timeout: .seconds(1)), logger: logger)
+                                                                 password: server.password, timeout: timeout), logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await database.client.run(); return nil }
             defer { group.cancelAll() }
@@ -49,7 +49,7 @@ struct PostgresUsersTests {
     @Test("the database stopped: lookups throw (a temporary refusal), and work again once it is back")
     func databaseDown() async throws {
         try server.sql("INSERT INTO mail_users VALUES ('you', '{PLAIN}secret1')")
-        try await withUsers { users in
+        try await withUsers(timeout: .seconds(1)) { users in
             try server.stop()
             await #expect(throws: DatabaseUnavailable.self) { try await users.user("you") }
             try server.start()

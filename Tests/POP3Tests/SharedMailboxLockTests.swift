@@ -10,9 +10,9 @@ struct SharedMailboxLockTests {
     let server: TestPostgres
     init() throws { server = try TestPostgres() }
 
-    func host() throws -> POP3MailboxLocks {
+    func host(timeout: Duration = .seconds(30)) throws -> POP3MailboxLocks {
         let settings = DatabaseSettings(host: server.host, port: server.port, database: "mailstack", user: "mailstack",
-                                        password: server.password, timeout: .seconds(2))
+                                        password: server.password, timeout: timeout)
         return POP3MailboxLocks(shared: try SharedMailboxLocks(settings: settings, logger: Logger(label: "test")))
     }
 
@@ -36,7 +36,7 @@ struct SharedMailboxLockTests {
 
     @Test("the database stopped: the lock cannot be taken (unavailable, within the deadline); started again, it can")
     func databaseDown() async throws {
-        let a = try host()
+        let a = try host(timeout: .seconds(2))
         try server.stop()
         let started = ContinuousClock.now
         guard case .unavailable = await a.acquireEverywhere("you") else {
