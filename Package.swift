@@ -306,7 +306,7 @@ let package = Package(
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/SMTPFeedTests"
         ),
-        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir"], path: "Tests/MboxTests"),
+        .testTarget(name: "MboxTests", dependencies: ["Mbox", "Maildir", "CProcess"], path: "Tests/MboxTests"),
         .testTarget(name: "DKIMTests", dependencies: ["DKIM", "TestSupport"], path: "Tests/DKIMTests", exclude: ["Fixtures"]),
         // smtpfeed-out's signatures against dkimpy and OpenDKIM (keys in a loopback dnsmasq), and theirs against ours.
         .testTarget(

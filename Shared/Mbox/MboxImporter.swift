@@ -89,8 +89,11 @@ public struct MboxImporter {
         var report = Report()
         let spans = try MboxParser.split(bytes, format: options.format)
         report.messages = spans.count
-        let done = try importedKeys(journal)
-        var used = try existingUIDLs()
+        // One listing of the Maildir: keys already imported (the journal's and those in names)
+        // and the UIDLs pop3 already answers.
+        let present = maildir.exists ? try maildir.uniqueNames() : []
+        let done = journal.union(present.compactMap(Self.key(inName:)))
+        var used = Set(present.map { Maildir.uidl(ofUnique: $0) })
         var occurrences: [String: Int] = [:]
         var lastTime = 0
         var items: [Item] = []
@@ -127,22 +130,11 @@ public struct MboxImporter {
         return (items, report)
     }
 
-    /// Keys already imported: the journal's, and those in the names of messages present (an
-    /// import that stopped before writing its journal).
-    func importedKeys(_ journal: Set<String>) throws -> Set<String> {
-        var keys = journal
-        guard maildir.exists else { return keys }
-        for name in try maildir.uniqueNames() {
-            let base = name.prefix { $0 != "," }
-            if let range = base.range(of: ".mbox-") { keys.insert(String(base[range.upperBound...])) }
-        }
-        return keys
-    }
-
-    /// The UIDLs pop3 answers for the messages already in the Maildir.
-    func existingUIDLs() throws -> Set<String> {
-        guard maildir.exists else { return [] }
-        return Set(try maildir.uniqueNames().map { Maildir.uidl(ofUnique: $0) })
+    /// The keys in the names of messages present (an import that stopped before writing its
+    /// journal left them there).
+    static func key(inName name: String) -> String? {
+        let base = name.prefix { $0 != "," }
+        return base.range(of: ".mbox-").map { String(base[$0.upperBound...]) }
     }
 }
 

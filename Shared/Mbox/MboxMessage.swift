@@ -29,18 +29,11 @@ public struct MboxMessage: Sendable, Equatable {
     /// The value on the first line of the first header field called `name` (ASCII
     /// case-insensitive), without its line ending; continuation lines are not needed here.
     public func firstHeader(_ name: String) -> [UInt8]? {
-        let lowered = Array(name.lowercased().utf8) + [UInt8(ascii: ":")]
-        for line in headerLines where line.count >= lowered.count {
-            let matches = zip(line.prefix(lowered.count), lowered).allSatisfy { a, b in
-                (a >= 0x41 && a <= 0x5A ? a + 0x20 : a) == b
-            }
-            if matches {
-                var value = Array(line.dropFirst(lowered.count))
-                while let last = value.last, last == 0x0A || last == 0x0D { value.removeLast() }
-                return value
-            }
-        }
-        return nil
+        let lowered = name.lowercased() + ":"
+        guard let line = headerLines.first(where: { hasASCIIPrefix($0, lowered) }) else { return nil }
+        var value = Array(line.dropFirst(lowered.utf8.count))
+        while let last = value.last, last == 0x0A || last == 0x0D { value.removeLast() }
+        return value
     }
 
     /// Maildir flags (https://cr.yp.to/proto/maildir.html, sorted) from the `Status:` and

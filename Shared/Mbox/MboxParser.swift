@@ -144,13 +144,7 @@ public enum MboxParser {
 
     /// The value of header line `line..<end` if its name is `name` (ASCII, case-insensitive).
     static func headerValue(_ bytes: UnsafeRawBufferPointer, line: Int, end: Int, name: String) -> [UInt8]? {
-        let n = name.utf8.count
-        guard end - line > n, bytes[line + n] == UInt8(ascii: ":") else { return nil }
-        for (k, c) in name.utf8.enumerated() {
-            var b = bytes[line + k]
-            if b >= 0x41 && b <= 0x5A { b += 0x20 }
-            if b != c { return nil }
-        }
-        return Array(UnsafeRawBufferPointer(rebasing: bytes[(line + n + 1)..<end]))
+        guard hasASCIIPrefix(bytes[line..<end], name + ":") else { return nil }
+        return Array(UnsafeRawBufferPointer(rebasing: bytes[(line + name.utf8.count + 1)..<end]))
     }
 }

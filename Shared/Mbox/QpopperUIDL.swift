@@ -27,13 +27,13 @@ public enum QpopperUIDL {
         let from = Array(fromLine) + [0x0A]
         md5.update(data: from)
         for chunk in headerChunks(Array(stored)) {
-            if hasPrefix(chunk, "x-uidl:") {
+            if hasASCIIPrefix(chunk, "x-uidl:") {
                 var value = chunk.dropFirst(7).drop { $0 == 0x20 || $0 == 0x09 }
                 while let last = value.last, last == 0x0A || last == 0x0D { value = value.dropLast() }
                 if (11...32).contains(value.count), value.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) {
                     return (String(decoding: value, as: UTF8.self), .header)
                 }
-            } else if ["received:", "date:", "message-id:", "subject:"].contains(where: { hasPrefix(chunk, $0) }) {
+            } else if ["received:", "date:", "message-id:", "subject:"].contains(where: { hasASCIIPrefix(chunk, $0) }) {
                 md5.update(data: chunk)
             }
         }
@@ -59,11 +59,6 @@ public enum QpopperUIDL {
             start = end
         }
         return chunks
-    }
-
-    static func hasPrefix(_ chunk: ArraySlice<UInt8>, _ lowered: String) -> Bool {
-        guard chunk.count >= lowered.utf8.count else { return false }
-        return zip(chunk, lowered.utf8).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a + 0x20 : a) == b }
     }
 
     /// qpopper's base80(): four digest octets at a time, each shifted in by FOUR bits (sic), as

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CProcess
 import Maildir
 @testable import Mbox
 
@@ -126,13 +127,10 @@ import Maildir
         }
         try FileManager.default.removeItem(atPath: dir + "/.you.pop")
         // A writer's fcntl lock (procmail's kind), released while the import waits. An OFD lock
-        // (F_OFD_SETLK, 37 on Linux): a classic one would be this process's, and the importer's
+        // (mailstack_exclusive_lock): a classic one would be this process's, and the importer's
         // own close() of the file would drop it.
         let writer = open(path, O_RDWR)
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        #expect(fcntl(writer, 37, &lock) == 0)
+        #expect(mailstack_exclusive_lock(writer) == 0)
         #expect(throws: MboxFile.Failure.self) { try importer(dir).run(mbox: path) }
         var told: [String] = []
         let report = try importer(dir) { $0.wait = 60 }.run(mbox: path) { reason in

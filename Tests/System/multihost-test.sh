@@ -164,8 +164,8 @@ echo "== PostgreSQL stopped: temporary answers on both hosts, never 5xx, never r
 check "POP3 login on B (registers the client again)" "\+OK" "$(client pop3 $B you secret1)"
 wait_for "relaying open on A" code_is "$A" 250
 pg pg_ctl -D "$T/pg/data" -m fast -w stop >/dev/null
-sleep_past_cache() { ! code_is "$1" 250; }
-wait_for "A no longer answers from its cache" sleep_past_cache "$A"
+not_relaying() { ! code_is "$1" 250; }
+wait_for "A no longer answers from its cache" not_relaying "$A"
 check "relaying through A with the database down" "4[0-9][0-9]" "$(relay_code $A)"
 check "relaying through B with the database down" "4[0-9][0-9]" "$(relay_code $B)"
 # The maps in memory answer until maps.max_stale (3 s here) without news from the database; then
