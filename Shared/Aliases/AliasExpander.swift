@@ -17,7 +17,7 @@
 ///   are ordinary aliases.
 /// * Programs and files may come from the aliases or from an :include: file; those from a file
 ///   carry its path (`RunAs.includeOwner`): the file's owner's rights decide at delivery.
-/// * `lookup` throwing is a temporary failure (`451 4.3.0`, sendmail queues); `readInclude`
+/// * `lookup` or `isMailbox` throwing is a temporary failure (`451 4.3.0`, sendmail queues); `readInclude`
 ///   throwing `AliasTemporaryFailure` is `451 4.2.4`, anything else `550 5.2.4`.
 public struct AliasExpander: Sendable {
     /// Bounds on one expansion.
@@ -37,8 +37,9 @@ public struct AliasExpander: Sendable {
 
     /// The targets of an alias (its name folded to lower case), or nil when it is no alias.
     public typealias Lookup = @Sendable (String) throws -> [AliasTarget]?
-    /// Whether a local name is a mailbox (a passwd-file user).
-    public typealias IsMailbox = @Sendable (String) -> Bool
+    /// Whether a local name is a mailbox (a passwd-file user). Throwing is a temporary
+    /// failure (`451 4.3.0`: the users cannot be read now).
+    public typealias IsMailbox = @Sendable (String) throws -> Bool
     /// The targets of an :include: file (usually `AliasIncludeFile.read`).
     public typealias ReadInclude = @Sendable (String) throws -> [AliasTarget]
 
@@ -87,10 +88,10 @@ public struct AliasExpander: Sendable {
     }
 
     /// `name` as a mailbox: as written, else folded to lower case; nil when neither is one.
-    func mailbox(_ name: String) -> String? {
-        if isMailbox(name) { return name }
+    func mailbox(_ name: String) throws -> String? {
+        if try isMailbox(name) { return name }
         let folded = AliasBytes.fold(name)
-        return folded != name && isMailbox(folded) ? folded : nil
+        return try folded != name && isMailbox(folded) ? folded : nil
     }
 }
 

@@ -68,8 +68,12 @@ struct AliasWalk {
         }
         if context.chain.contains(.alias(key)) {
             // A longer loop: the first mailbox among the name and its parents gets the mail.
-            for case let .alias(candidate) in [Link.alias(key)] + context.chain.reversed() {
-                if let box = expander.mailbox(candidate) { return add(.mailbox(box), candidate, context) }
+            do {
+                for case let .alias(candidate) in [Link.alias(key)] + context.chain.reversed() {
+                    if let box = try expander.mailbox(candidate) { return add(.mailbox(box), candidate, context) }
+                }
+            } catch {
+                add(Self.usersUnavailable, recipient, context)
             }
             return
         }
@@ -118,12 +122,19 @@ struct AliasWalk {
     }
 
     private mutating func deliverLocal(_ name: String, _ recipient: String, _ context: Context) {
-        if let box = expander.mailbox(name) {
-            add(.mailbox(box), recipient, context)
-        } else {
-            add(.error(code: 550, enhanced: "5.1.1", text: "User unknown"), recipient, context)
+        do {
+            if let box = try expander.mailbox(name) {
+                add(.mailbox(box), recipient, context)
+            } else {
+                add(.error(code: 550, enhanced: "5.1.1", text: "User unknown"), recipient, context)
+            }
+        } catch {
+            add(Self.usersUnavailable, recipient, context)
         }
     }
+
+    /// Whether a name is a mailbox could not be said (the users table unreachable).
+    static let usersUnavailable = AliasDelivery.Target.error(code: 451, enhanced: "4.3.0", text: "user database unavailable")
 
     private mutating func add(_ target: AliasDelivery.Target, _ recipient: String, _ context: Context) {
         let isError = if case .error = target { true } else { false }

@@ -135,7 +135,7 @@ extension ConfigKey {
         .init("maps.virtuser_domains", .path, "/etc/mail/virtuser-domains", "Text file of virtual domains, one a line (optional).",
               sendmail: "VIRTUSER_DOMAIN_FILE(`-o /etc/mail/virtuser-domains')"),
         .init("maps.backend", .string, "file",
-              "Where relay-policy reads access, virtusertable, mailertable and the aliases: `file` (the Berkeley DB files of maps.*) or `pgsql` (the tables map_generations and map_entries in the pgsql.* database, loaded with `mailstack makemap --pgsql` and `mailstack newaliases --pgsql`; each map's generation checked every maps.check_interval, a new one loaded whole). virtuser-domains stays a file.",
+              "Where relay-policy reads access, virtusertable, mailertable, virtuser-domains and the aliases: `file` (the Berkeley DB files of maps.* and the virtuser-domains text file) or `pgsql` (the tables map_generations and map_entries in the pgsql.* database, loaded with `mailstack makemap --pgsql` and `mailstack newaliases --pgsql`; each map's generation checked every maps.check_interval, a new one loaded whole).",
               sendmail: "Postfix: pgsql:/etc/postfix/pgsql-access.cf"),
         .init("maps.max_stale", .duration, "30s",
               "maps.backend pgsql: how long a map in memory may go unconfirmed (the database unreachable) before lookups fail, and every answer that needs the map is a 4xx.",
@@ -238,7 +238,7 @@ extension ConfigKey {
               "Where entries live: `file` (drac.database, this host only) or `pgsql` (the table `drac` in the pgsql.* database, shared by every host's drac-registry; expiry against the database's clock).",
               sendmail: "(dracd on one host, told by every POP server over RPC)"),
         .init("drac.cache_ttl", .duration, "5s",
-              "pgsql backend: how long a positive lookup is answered from this host's memory (never past the entry's expiry); a delete or flush made on another host may be seen this much later. 0s: no cache.",
+              "pgsql backend: how long a lookup's answer is kept in this host's memory (a positive one never past the entry's expiry). Every host's adds, deletes and flushes drop the answers they change at once while drac-registry hears them (LISTEN/NOTIFY); negative answers are kept only then. Without that feed a delete or flush made on another host may be seen this much later. 0s: no cache.",
               sendmail: "(none)"),
 
         // pgsql: the PostgreSQL database several hosts share (drac.backend: pgsql).
@@ -280,7 +280,7 @@ extension ConfigKey {
               sendmail: "(none)"),
         .init("pop3.failure_window", .duration, "15m", "Window over which failed logins are counted.", sendmail: "(none)"),
         .init("pop3.users", .string, "file",
-              "Where pop3 and submission AUTH find users: `file` (pop3.passwd_file) or `pgsql` (the table `mail_users (name, password)` in the pgsql.* database, the password in the passwd-file's {SCHEME}hash form, as Dovecot's SQL passdb). Database unreachable: -ERR [SYS/TEMP] and 454 4.7.0.",
+              "Where pop3 and submission AUTH find users, and relay-policy which mailboxes exist: `file` (pop3.passwd_file) or `pgsql` (the table `mail_users (name, password)` in the pgsql.* database, the password in the passwd-file's {SCHEME}hash form, as Dovecot's SQL passdb; relay-policy keeps the names in memory, checked for changes every maps.check_interval). Database unreachable: -ERR [SYS/TEMP] and 454 4.7.0; recipients that need the names 4xx once they are unconfirmed past maps.max_stale.",
               sendmail: "Dovecot: passdb { driver = sql }"),
         .init("pop3.mailbox_lock", .string, "local",
               "Who may hold a mailbox while a session is open: `local` (this host's sessions) or `pgsql` (every host's: a PostgreSQL advisory lock held on a connection of the session's own, in the pgsql.* database; a host that dies frees it when the database sees the connection gone, about 60 s). Database unreachable: -ERR [SYS/TEMP].",

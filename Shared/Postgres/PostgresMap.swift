@@ -15,28 +15,22 @@ import Synchronization
 /// confirmed current within `maxStale` (the database down) makes lookups throw: the policy
 /// answers 4xx rather than decide on a map that may have changed.
 public final class PostgresMap: Service, MapSource, Sendable {
-    struct Snapshot {
-        var generation: Int64
-        var entries: [[UInt8]: [UInt8]]
-        var confirmed: ContinuousClock.Instant
-    }
-
     public let name: String
     let database: SharedDatabase
     let checkInterval: Duration
-    let maxStale: Duration
     let logger: Logger
-    let snapshot = Mutex<Snapshot?>(nil)
+    let snapshot: ConfirmedSnapshot<Int64, [[UInt8]: [UInt8]]>
 
-    /// The most entries one map may have (a map, not a dump of the internet).
-    static let maxEntries = 1_000_000
+    /// The most entries one map may have (a map, not a dump of the internet); `makemap --pgsql`
+    /// refuses more. A generation with more is not loaded: the one in memory stays, unconfirmed.
+    public static let maxEntries = 1_000_000
 
     public init(name: String, database: SharedDatabase, checkInterval: Duration, maxStale: Duration, logger: Logger) {
         self.name = name
         self.database = database
         self.checkInterval = checkInterval
-        self.maxStale = maxStale
         self.logger = logger
+        snapshot = ConfirmedSnapshot(maxStale: maxStale)
     }
 
     /// The value for `key` (ASCII folded to lower case, as makemap stored it), or nil.
@@ -46,16 +40,15 @@ public final class PostgresMap: Service, MapSource, Sendable {
 
     /// The value stored under exactly `key` (aliases: sendmail's NUL-terminated records), or nil.
     public func lookup(bytes key: [UInt8]) throws -> [UInt8]? {
-        let now = ContinuousClock.now
-        guard let current = snapshot.withLock({ $0 }), now - current.confirmed <= maxStale else {
-            throw MapError.missing(path: "\(sourceName) (not confirmed current within \(maxStale))")
+        guard let entries = snapshot.current() else {
+            throw MapError.missing(path: "\(sourceName) (not confirmed current within \(snapshot.maxStale))")
         }
-        return current.entries[key]
+        return entries[key]
     }
 
     public var sourceName: String { "pgsql map \(name)" }
 
-    public var generation: Int64? { snapshot.withLock { $0?.generation } }
+    public var generation: Int64? { snapshot.version }
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -69,30 +62,30 @@ public final class PostgresMap: Service, MapSource, Sendable {
     /// Confirms the generation in memory, or loads the new one.
     public func refresh() async {
         let name = self.name
-        let asked = ContinuousClock.now
+        let limit = Self.maxEntries
         do {
-            let generation = try await database.call("map \(name) generation") { client -> Int64 in
-                let rows = try await client.query("SELECT generation FROM map_generations WHERE map = \(name)")
-                for try await generation in rows.decode(Int64.self) { return generation }
-                return 0 // never loaded: an empty map
-            }
-            if snapshot.withLock({ $0?.generation }) == generation {
-                snapshot.withLock { $0?.confirmed = asked }
-                return
-            }
-            let limit = Self.maxEntries
-            let entries = try await database.call("map \(name) load") { client -> [[UInt8]: [UInt8]] in
-                let rows = try await client.query("""
-                    SELECT key, value FROM map_entries WHERE map = \(name) AND generation = \(generation) LIMIT \(limit)
-                    """)
-                var entries: [[UInt8]: [UInt8]] = [:]
-                for try await (key, value) in rows.decode((ByteBuffer, ByteBuffer).self) {
-                    entries[Array(key.readableBytesView)] = Array(value.readableBytesView)
+            let loaded = try await snapshot.refresh(version: {
+                try await database.call("map \(name) generation") { client -> Int64 in
+                    let rows = try await client.query("SELECT generation FROM map_generations WHERE map = \(name)")
+                    for try await generation in rows.decode(Int64.self) { return generation }
+                    return 0 // never loaded: an empty map
                 }
-                return entries
-            }
-            snapshot.withLock { $0 = Snapshot(generation: generation, entries: entries, confirmed: asked) }
-            logger.info("map \(name): generation \(generation), \(entries.count) entries")
+            }, load: { generation in
+                try await database.call("map \(name) load") { client -> [[UInt8]: [UInt8]] in
+                    let rows = try await client.query("""
+                        SELECT key, value FROM map_entries WHERE map = \(name) AND generation = \(generation) LIMIT \(limit + 1)
+                        """)
+                    var entries: [[UInt8]: [UInt8]] = [:]
+                    for try await (key, value) in rows.decode((ByteBuffer, ByteBuffer).self) {
+                        guard entries.count < limit else {
+                            throw DatabaseUnavailable("map \(name): generation \(generation) has more than \(limit) entries; not loaded")
+                        }
+                        entries[Array(key.readableBytesView)] = Array(value.readableBytesView)
+                    }
+                    return entries
+                }
+            })
+            if let loaded { logger.info("map \(name): generation \(snapshot.version ?? 0), \(loaded.count) entries") }
         } catch {
             logger.warning("map \(name): \(error)")
         }

@@ -14,8 +14,9 @@ public enum PostgresMapLoader {
         "CREATE TABLE IF NOT EXISTS map_entries (map text NOT NULL, generation bigint NOT NULL, key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (map, generation, key))",
     ]
 
-    /// Names a map may have: what relay-policy reads.
-    public static let mapNames: Set<String> = ["access", "virtusertable", "mailertable", "aliases"]
+    /// Names a map may have: what relay-policy reads (virtuser-domains: one entry per domain,
+    /// its value empty).
+    public static let mapNames: Set<String> = ["access", "virtusertable", "mailertable", "aliases", "virtuser-domains"]
 
     /// Loads `entries` as `map`'s next generation; returns its number.
     public static func load(_ entries: [MakeMap.Entry], map: String, database: SharedDatabase) async throws -> Int64 {

@@ -19,8 +19,13 @@ public final class PostgresUsers: UserDirectory {
         self.logger = logger
     }
 
+    /// Whether `name` can be a login's name at all (others are never looked up).
+    static func isLoginName(_ name: String) -> Bool {
+        name.utf8.count <= maxName && SASL.isUserName(name)
+    }
+
     public func user(_ name: String) async throws -> PasswdFile.User? {
-        guard name.utf8.count <= Self.maxName, SASL.isUserName(name) else { return nil }
+        guard Self.isLoginName(name) else { return nil }
         let password = try await database.call("users lookup") { client -> String? in
             let rows = try await client.query("SELECT password FROM mail_users WHERE name = \(name)")
             for try await password in rows.decode(String.self) { return password }

@@ -59,8 +59,10 @@ public final class SharedDatabase: Service, Sendable {
         }
     }
 
-    /// A PSQLError in one line: its code and the server's message, without the query text.
-    static func describe(_ error: PSQLError) -> String {
+    /// An error in one line; a PSQLError as its code and the server's message, without the
+    /// query text (PSQLError's own description says nothing, by design).
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
         if let message = error.serverInfo?[.message] {
             return "\(error.code): \(message)"
         }

@@ -42,7 +42,7 @@ struct AliasExpanderTests {
         "/lists/loop": ":include:/lists/loop, you\n",
     ]
 
-    static func expander(limits: AliasExpander.Limits = .init(), lookupFails: Bool = false) throws -> AliasExpander {
+    static func expander(limits: AliasExpander.Limits = .init(), lookupFails: Bool = false, usersFail: Bool = false) throws -> AliasExpander {
         let file = try AliasesTestSupport.parse(aliases)
         let table = Dictionary(uniqueKeysWithValues: file.entries.map { ($0.name, $0.targets) })
         return AliasExpander(
@@ -51,7 +51,10 @@ struct AliasExpanderTests {
                 if lookupFails { throw AliasesError.unreadable(path: "aliases.db", reason: "gone") }
                 return table[name]
             },
-            isMailbox: { mailboxes.contains($0) },
+            isMailbox: { name in
+                if usersFail { throw AliasesError.unreadable(path: "mail_users", reason: "database down") }
+                return mailboxes.contains(name)
+            },
             readInclude: { path in
                 guard let text = includes[path] else { throw AliasesError.unreadable(path: path, reason: "No such file or directory") }
                 return try AliasIncludeFile.parse(Array(text.utf8), file: path)
@@ -160,6 +163,17 @@ struct AliasExpanderTests {
         let expander = AliasExpander(domain: "d", lookup: { _ in [.include("/nfs/list")] }, isMailbox: { _ in false },
                                      readInclude: { _ in throw AliasTemporaryFailure("Stale file handle") })
         #expect(expander.expand("x").targets == [.error(code: 451, enhanced: "4.2.4", text: "Cannot open /nfs/list: Stale file handle")])
+    }
+
+    @Test("users that cannot be read are a temporary failure for each name that needs them, never User unknown")
+    func usersUnavailable() throws {
+        let expander = try Self.expander(usersFail: true)
+        let unavailable = AliasDelivery.Target.error(code: 451, enhanced: "4.3.0", text: "user database unavailable")
+        #expect(expander.expand("you").targets == [unavailable])
+        #expect(expander.expand("list").deliveries.map(\.recipient) == ["you", "user2", "user4"]) // each member's own 451
+        #expect(Set(expander.expand("list").targets) == [unavailable])
+        #expect(expander.expand("loop1").targets == [unavailable]) // a loop's way out needs the users too
+        #expect(expander.expand("remote").targets == [.address("user3@docomo.ne.jp")]) // no mailbox asked
     }
 
     @Test("every alias is looked up once per expansion, whatever the repeats")

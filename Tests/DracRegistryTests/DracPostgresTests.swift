@@ -1,4 +1,4 @@
-import DracRegistryService
+@testable import DracRegistryService
 import Foundation
 import IPC
 import IPCTransport
@@ -21,12 +21,16 @@ struct DracPostgresTests {
     }
 
     /// A registry as one host's drac-registry holds it, with its pool running until `body` ends.
+    /// `feed`: with the change feed drac-registry runs beside it.
     func withHost<T: Sendable>(window: Duration = .seconds(1800), cacheTTL: Duration = .zero, timeout: Duration = .seconds(30),
+                               feed: Bool = false,
                                _ body: @Sendable @escaping (DracPostgresRegistry) async throws -> T) async throws -> T {
         let database = SharedDatabase(settings: settings(timeout: timeout), logger: Logger(label: "test"))
         let registry = DracPostgresRegistry(database: database, window: window, cacheTTL: cacheTTL)
+        let changes = feed ? try DracChangeFeed(settings: settings(timeout: timeout), registry: registry, logger: Logger(label: "test")) : nil
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await database.client.run(); return nil }
+            if let changes { group.addTask { try await changes.run(); return nil } }
             defer { group.cancelAll() }
             return try await body(registry)
         }
@@ -48,6 +52,51 @@ struct DracPostgresTests {
                 #expect(try await b.flush() == 2)
                 #expect(try await a.list().isEmpty)
             }
+        }
+    }
+
+    @Test("with the change feed, B keeps its 'not authorized' only until A's login commits, and its 'authorized' only until A's delete")
+    func changeFeed() async throws {
+        try await withHost { a in
+            try await withHost(cacheTTL: .seconds(3600), feed: true) { b in
+                try await TestSupport.eventually { b.cache.isHearing }
+                let client = DracAddress("192.0.2.20")!
+                #expect(try await b.lookup(client) == nil)
+                #expect(b.cache.get("192.0.2.20") == .unknown) // kept for up to an hour...
+                let expires = try await a.add(client)
+                // ...but A's add notifies B when it commits (without the feed this waits an hour).
+                try await TestSupport.eventually { b.cache.get("192.0.2.20") == nil }
+                #expect(try await b.lookup(client) == expires)
+                #expect(b.cache.get("192.0.2.20") == .authorized(expires: expires))
+                #expect(try await a.delete(client))
+                try await TestSupport.eventually { b.cache.get("192.0.2.20") == nil }
+                #expect(try await b.lookup(client) == nil)
+                _ = try await a.add(client)
+                try await TestSupport.eventually { (try? await b.lookup(client)) != nil }
+                #expect(try await a.flush() == 1)
+                try await TestSupport.eventually { b.cache.get("192.0.2.20") == nil }
+                #expect(try await b.lookup(client) == nil)
+            }
+        }
+    }
+
+    @Test("the feed lost (database stopped): B drops every answer and keeps no negative until it hears again")
+    func changeFeedLost() async throws {
+        try await withHost(cacheTTL: .seconds(3600), feed: true) { b in
+            try await TestSupport.eventually { b.cache.isHearing }
+            let client = DracAddress("192.0.2.21")!
+            #expect(try await b.lookup(client) == nil)
+            #expect(b.cache.get("192.0.2.21") == .unknown)
+            try server.stop()
+            try await TestSupport.eventually { !b.cache.isHearing }
+            #expect(b.cache.get("192.0.2.21") == nil)
+            // While deaf, a negative answer is not kept (a login elsewhere could not drop it).
+            b.cache.put("192.0.2.21", .unknown, asked: .now, epoch: b.cache.epoch)
+            #expect(b.cache.get("192.0.2.21") == nil)
+            try server.start()
+            try await TestSupport.eventually { b.cache.isHearing }
+            #expect(try await b.lookup(client) == nil)
+            #expect(b.cache.get("192.0.2.21") == .unknown)
         }
     }
 

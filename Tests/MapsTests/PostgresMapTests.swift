@@ -79,6 +79,21 @@ struct PostgresMapTests {
         #expect(unknown.status != 0)
     }
 
+    @Test("virtuser-domains: read as sendmail reads the class file (every word up to #, lower case), one entry per domain")
+    func virtualDomains() async throws {
+        let loaded = try await makemap(["--pgsql", "hash", "virtuser-domains"], "# ours\nDomain1.com\ndomain2.tv  other.example # two here\n\n")
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        #expect(loaded.stdout.hasPrefix("virtuser-domains: generation 1, 3 entries"), "\(loaded.stdout)")
+        try await withMap("virtuser-domains") { (map: PostgresMap) async throws in
+            for domain in ["domain1.com", "domain2.tv", "other.example", "DOMAIN1.COM"] {
+                #expect(try map.lookup(domain) == "", "\(domain)")
+            }
+            #expect(try map.lookup("#") == nil)
+            #expect(try map.lookup("ours") == nil)
+            #expect(try map.lookup("domain3.example") == nil)
+        }
+    }
+
     @Test("the database stopped: lookups answer from memory until maps.max_stale, then fail; back, they answer again")
     func databaseDown() async throws {
         _ = try await makemap(["--pgsql", "hash", "virtusertable"], "you@domain1.com you\n")

@@ -78,20 +78,18 @@ PGPASSWORD=$(cat "$T/pgpass") ip netns exec "$NS_DB" "$PGBIN/psql" -h "$T/pg" -U
 
 echo "== the shared files: maps, users, the Maildir folder"
 mkdir -p "$T/maps" "$T/maildirs"
-# access, virtusertable and mailertable live in the database (maps.backend: pgsql), loaded once
-# from host A's namespace; virtuser-domains and aliases are files every host has.
+# access, virtusertable, mailertable, virtuser-domains and the aliases live in the database
+# (maps.backend: pgsql), loaded once from host A's namespace; no host has those files.
 pgsql_settings=(--set pgsql.host=10.200.0.1 --set pgsql.port=5432 --set pgsql.database=mailstack --set pgsql.user=mailstack
                 --set pgsql.password_file="$T/pgpass")
 load_map() { ip netns exec "$NS_A" "$BIN/mailstack" makemap --pgsql hash "$1" "${pgsql_settings[@]}"; }
-for map in access virtusertable mailertable; do load_map "$map" < "$ROOT_DIR/etc/mail/$map" >/dev/null; done
-cp "$ROOT_DIR/etc/mail/virtuser-domains" "$ROOT_DIR/etc/mail/aliases" "$T/maps/"
+for map in access virtusertable mailertable virtuser-domains; do load_map "$map" < "$ROOT_DIR/etc/mail/$map" >/dev/null; done
+cp "$ROOT_DIR/etc/mail/aliases" "$T/aliases.source"
 load_aliases() { ip netns exec "$NS_A" "$BIN/mailstack" newaliases --pgsql "$1" "${pgsql_settings[@]}" 2>/dev/null; }
-load_aliases "$T/maps/aliases"
-# pop3 reads its users from the table (pop3.users: pgsql); relay-policy's "has a mailbox" check
-# still reads the passwd-file, so the same names are there too (without passwords).
+load_aliases "$T/aliases.source"
+# pop3 and relay-policy read the users from the table (pop3.users: pgsql); no host has a passwd-file.
 sql "CREATE TABLE mail_users (name text PRIMARY KEY, password text NOT NULL)"
 sql "INSERT INTO mail_users VALUES ('you', '{PLAIN}secret1'), ('user2', '{PLAIN}secret2')"
-printf 'you:{CRYPT}$6$x$nologin\nuser2:{CRYPT}$6$x$nologin\n' > "$T/passwd"
 
 start_host() { # start_host NS NAME ADDRESS
     local ns=$1 name=$2 address=$3 dir=$T/$2
@@ -103,7 +101,7 @@ start_host() { # start_host NS NAME ADDRESS
     local settings=(
         ipc.directory="$dir/run" ipc.socket_mode=0666 log.level=info host.name="$name"
         maps.access="$T/maps/access.db" maps.virtusertable="$T/maps/virtusertable.db" maps.mailertable="$T/maps/mailertable.db"
-        maps.virtuser_domains="$T/maps/virtuser-domains" maps.aliases="$T/maps/aliases" pop3.passwd_file="$T/passwd"
+        maps.virtuser_domains="$T/maps/virtuser-domains" maps.aliases="$T/maps/aliases" pop3.passwd_file="$T/maps/passwd"
         dns.servers=127.0.0.1:5353 queue.directory="$dir/spool" queue.maildir_root="$T/maildirs" drac.database="$dir/drac.db"
         smtp.listen="$address:25" pop3.listen="$address:110" pop3.failure_delay=0s
         drac.backend=pgsql drac.cache_ttl=1s pop3.mailbox_lock=pgsql pop3.users=pgsql maps.backend=pgsql maps.max_stale=3s
@@ -145,10 +143,21 @@ rcpt_is() { [[ $(client rcpt "$1" "$2") == "$3" ]]; }
 wait_for "the new virtusertable on A" rcpt_is "$A" newuser@domain1.com 250
 wait_for "the new virtusertable on B" rcpt_is "$B" newuser@domain1.com 250
 check "an alias not there yet, through B" 550 "$(client rcpt $B helpdesk@b.domain.com)"
-{ cat "$T/maps/aliases"; echo "helpdesk: you"; } > "$T/maps/aliases.new"
-load_aliases "$T/maps/aliases.new"
+{ cat "$T/aliases.source"; echo "helpdesk: you"; } > "$T/aliases.new"
+load_aliases "$T/aliases.new"
 wait_for "the new alias on A" rcpt_is "$A" helpdesk@a.domain.com 250
 wait_for "the new alias on B" rcpt_is "$B" helpdesk@b.domain.com 250
+check "a domain not ours yet, through A (relaying denied)" 550 "$(client rcpt $A you@domain3.test)"
+{ cat "$ROOT_DIR/etc/mail/virtuser-domains"; echo "domain3.test  # added"; } | load_map virtuser-domains >/dev/null
+wait_for "the new virtual domain on A" rcpt_is "$A" you@domain3.test 250
+wait_for "the new virtual domain on B" rcpt_is "$B" you@domain3.test 250
+
+echo "== a user added to the table once is a mailbox on both hosts"
+check "a user not there yet, through B" 550 "$(client rcpt $B newbie@b.domain.com)"
+sql "INSERT INTO mail_users VALUES ('newbie', '{PLAIN}secret3')"
+wait_for "the new user on A" rcpt_is "$A" newbie@a.domain.com 250
+wait_for "the new user on B" rcpt_is "$B" newbie@b.domain.com 250
+check "the new user's POP3 login on B" "\+OK" "$(client pop3 $B newbie secret3)"
 
 echo "== one mailbox, one session across hosts"
 client hold "$A" you secret1 "$T/release-hold" > "$T/hold.out" &

@@ -7,8 +7,10 @@ import MailstackPostgres
 
 /// `mailstack makemap [-f] [-N] [-u] [-e] [-r] [-o] [-t C] hash|btree MAP < TEXT`, with
 /// sendmail's makemap(8) meaning of each flag; with `--pgsql`, MAP (access, virtusertable,
-/// mailertable) is loaded into the shared PostgreSQL tables as its next generation, in one
-/// transaction (the database from --config / --set, the password from pgsql.password_file).
+/// mailertable, virtuser-domains) is loaded into the shared PostgreSQL tables as its next
+/// generation, in one transaction (the database from --config / --set, the password from
+/// pgsql.password_file). virtuser-domains is read as sendmail reads the class file (every
+/// word of a line up to `#` a domain), not as key/value lines.
 struct MakeMapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "makemap",
@@ -25,7 +27,7 @@ struct MakeMapCommand: AsyncParsableCommand {
     @Option(name: .customShort("C"), help: "Ignored (sendmail's configuration file), for drop-in use.") var sendmailConfig: String?
     @Flag(name: .customShort("v"), help: "Print each entry as it is added.") var verbose = false
 
-    @Flag(help: "Load MAP (access, virtusertable, mailertable) into the shared PostgreSQL tables instead of a file.") var pgsql = false
+    @Flag(help: "Load MAP (access, virtusertable, mailertable, virtuser-domains) into the shared PostgreSQL tables instead of a file.") var pgsql = false
     @Option(help: "Configuration file, for --pgsql (default: /etc/mailstack/mailstack.yaml if it exists).") var config: String?
     @Option(name: .customLong("set"), help: "Override one configuration key, for --pgsql: section.key=value.") var overrides: [String] = []
 
@@ -52,7 +54,11 @@ struct MakeMapCommand: AsyncParsableCommand {
                 return
             }
             let input = FileHandle.standardInput.readDataToEndOfFile()
-            let entries = try MakeMap.parse(Array(input), file: map, options: options)
+            let entries = pgsql && map == "virtuser-domains"
+                ? ClassFile.members(of: String(decoding: input, as: UTF8.self)).enumerated().map {
+                    MakeMap.Entry(key: Array($0.element.utf8), value: [], line: $0.offset + 1)
+                }
+                : try MakeMap.parse(Array(input), file: map, options: options)
             if verbose {
                 for entry in entries {
                     FileHandle.standardError.write(Data("key=`\(String(decoding: entry.key, as: UTF8.self))', val=`\(String(decoding: entry.value, as: UTF8.self))'\n".utf8))
@@ -74,7 +80,7 @@ struct MakeMapCommand: AsyncParsableCommand {
 
     func load(_ entries: [MakeMap.Entry]) async throws {
         guard PostgresMapLoader.mapNames.contains(map), map != "aliases", !append, !unmap else {
-            throw ValidationError("makemap: --pgsql loads access, virtusertable or mailertable, whole (no -o, no -u)")
+            throw ValidationError("makemap: --pgsql loads access, virtusertable, mailertable or virtuser-domains, whole (no -o, no -u)")
         }
         let generation = try await Self.load(entries, map: map, config: config, overrides: overrides)
         print("\(map): generation \(generation), \(entries.count) entries")
@@ -83,6 +89,10 @@ struct MakeMapCommand: AsyncParsableCommand {
     /// Loads `entries` as `map`'s next generation (makemap --pgsql, newaliases --pgsql); exits 78
     /// on a bad configuration, 75 when the database cannot take it (nothing changed).
     static func load(_ entries: [MakeMap.Entry], map: String, config: String?, overrides: [String]) async throws -> Int64 {
+        guard entries.count <= PostgresMap.maxEntries else {
+            FileHandle.standardError.write(Data("makemap: \(map): \(entries.count) entries; a map in the database holds at most \(PostgresMap.maxEntries)\n".utf8))
+            throw ExitCode(65)
+        }
         var file = config
         if file == nil, FileManager.default.isReadableFile(atPath: "/etc/mailstack/mailstack.yaml") { file = "/etc/mailstack/mailstack.yaml" }
         var settings: DatabaseSettings

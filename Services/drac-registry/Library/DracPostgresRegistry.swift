@@ -7,8 +7,10 @@ import Synchronization
 /// timestamptz)` in the pgsql.* database. Expiry is decided by the database's clock (`now()`
 /// in SQL), never by a host's: an entry authorizes while `expires > now()`. Sweeps are one
 /// `DELETE ... WHERE expires <= now()`, so several hosts sweeping at once only repeat each
-/// other's work. Positive lookups are cached (`DracLookupCache`). Every statement has bound
-/// parameters only, and every call a deadline (`SharedDatabase.call`).
+/// other's work. Every add, delete and flush notifies the other hosts in the same statement
+/// (`pg_notify` on `DracChangeFeed.channel`, delivered when it commits). Answers are cached
+/// (`DracLookupCache`: negative ones only while `DracChangeFeed` hears those notifications).
+/// Every statement has bound parameters only, and every call a deadline (`SharedDatabase.call`).
 public final class DracPostgresRegistry: DracBackend {
     let database: SharedDatabase
     let window: Int64
@@ -35,10 +37,14 @@ public final class DracPostgresRegistry: DracBackend {
     }
 
     public func lookup(_ address: DracAddress) async throws -> Int64? {
-        if let expires = cache.get(address.text) { return expires }
-        try await ensureSchema()
-        let asked = ContinuousClock.now
         let key = address.text
+        switch cache.get(key) {
+        case let .authorized(expires)?: return expires
+        case .unknown?: return nil
+        case nil: break
+        }
+        try await ensureSchema()
+        let (asked, epoch) = (ContinuousClock.now, cache.epoch)
         let row = try await database.call("drac lookup") { client -> (Int64, Double)? in
             let rows = try await client.query("""
                 SELECT floor(extract(epoch FROM expires))::bigint, extract(epoch FROM expires - now())::float8
@@ -47,8 +53,11 @@ public final class DracPostgresRegistry: DracBackend {
             for try await (expires, remaining) in rows.decode((Int64, Double).self) { return (expires, remaining) }
             return nil
         }
-        guard let (expires, remaining) = row else { return nil }
-        cache.put(key, expires: expires, remaining: .microseconds(Int64(remaining * 1_000_000)), asked: asked)
+        guard let (expires, remaining) = row else {
+            cache.put(key, .unknown, asked: asked, epoch: epoch)
+            return nil
+        }
+        cache.put(key, .authorized(expires: expires), remaining: .microseconds(Int64(remaining * 1_000_000)), asked: asked, epoch: epoch)
         return expires
     }
 
@@ -56,12 +65,14 @@ public final class DracPostgresRegistry: DracBackend {
         try await ensureSchema()
         let key = address.text
         let seconds = Double(window)
-        cache.remove(key)
+        let channel = DracChangeFeed.channel
+        defer { cache.changed(key) }
         return try await database.call("drac add") { client in
             let rows = try await client.query("""
-                INSERT INTO drac (address, expires) VALUES (\(key), now() + make_interval(secs => \(seconds)))
-                ON CONFLICT (address) DO UPDATE SET expires = EXCLUDED.expires
-                RETURNING floor(extract(epoch FROM expires))::bigint
+                WITH added AS (
+                    INSERT INTO drac (address, expires) VALUES (\(key), now() + make_interval(secs => \(seconds)))
+                    ON CONFLICT (address) DO UPDATE SET expires = EXCLUDED.expires RETURNING expires)
+                SELECT floor(extract(epoch FROM expires))::bigint FROM added, pg_notify(\(channel), \(key))
                 """)
             for try await expires in rows.decode(Int64.self) { return expires }
             throw DatabaseUnavailable("drac add: no row returned")
@@ -71,14 +82,21 @@ public final class DracPostgresRegistry: DracBackend {
     public func delete(_ address: DracAddress) async throws -> Bool {
         try await ensureSchema()
         let key = address.text
-        cache.remove(key)
-        return try await count("drac delete", "WITH gone AS (DELETE FROM drac WHERE address = \(key) RETURNING 1) SELECT count(*) FROM gone") > 0
+        let channel = DracChangeFeed.channel
+        defer { cache.changed(key) }
+        return try await count("drac delete", """
+            WITH gone AS (DELETE FROM drac WHERE address = \(key) RETURNING 1)
+            SELECT count(*) FROM gone, pg_notify(\(channel), \(key))
+            """) > 0
     }
 
     public func flush() async throws -> Int {
         try await ensureSchema()
-        cache.removeAll()
-        return try await count("drac flush", "WITH gone AS (DELETE FROM drac RETURNING 1) SELECT count(*) FROM gone")
+        let (channel, everything) = (DracChangeFeed.channel, DracChangeFeed.everything)
+        defer { cache.changedAll() }
+        return try await count("drac flush", """
+            WITH gone AS (DELETE FROM drac RETURNING 1) SELECT count(*) FROM gone, pg_notify(\(channel), \(everything))
+            """)
     }
 
     public func sweep() async throws -> Int {

@@ -31,8 +31,13 @@ if configuration.dracBackend == "pgsql" {
         Daemon.fail("\(error)", logger: logger)
     }
     let database = SharedDatabase(settings: settings, logger: logger)
-    databaseServices = [database]
-    registry = DracPostgresRegistry(database: database, window: configuration.dracWindow, cacheTTL: configuration.dracCacheTTL)
+    let shared = DracPostgresRegistry(database: database, window: configuration.dracWindow, cacheTTL: configuration.dracCacheTTL)
+    registry = shared
+    do {
+        databaseServices = [database, try DracChangeFeed(settings: settings, registry: shared, logger: logger)]
+    } catch {
+        Daemon.fail("\(error)", logger: logger)
+    }
     status = "shared table drac on \(settings.host):\(settings.port)/\(settings.database), window \(configuration.dracWindow.configText)"
 } else {
     do {

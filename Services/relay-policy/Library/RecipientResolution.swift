@@ -42,7 +42,7 @@ extension RelayPolicy {
                 return RecipientResolution(try local(address, recipient: recipient, hops: hops), key: firstKey)
             }
             let domain = rawDomain.lowercased().trimmingTrailingDot()
-            guard settings.localDomains.contains(domain) else {
+            guard try settings.localDomains.contains(domain) else {
                 return RecipientResolution(try remote(address, user: user, domain: domain, recipient: recipient, hops: hops), key: firstKey)
             }
             let match = try virtusers.resolve(user: user, domain: domain)
@@ -69,7 +69,7 @@ extension RelayPolicy {
     /// local mailer.
     func local(_ name: String, recipient: String, hops: Int) throws -> [MailTarget] {
         guard let aliases, try aliases.isAlias(name) else {
-            return localUserExists(name) ? [MailTarget(.mailbox(name))]
+            return try localUserExists(name) ? [MailTarget(.mailbox(name))]
                 : [MailTarget(.error(SMTPReply(550, "5.1.1", "<\(recipient)>... User unknown", reason: "no mailbox \(name)")))]
         }
         var targets: [MailTarget] = []

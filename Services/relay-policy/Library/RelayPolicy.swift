@@ -16,7 +16,7 @@ public struct RelayPolicy: Sendable {
         /// Relaying for drac-registry's clients (FEATURE(drac)).
         public var drac = true
         /// Domains this host receives mail for: virtuser-domains and its own names.
-        public var localDomains: Set<String> = []
+        public var localDomains: LocalDomains = []
         public init() {}
     }
 
@@ -45,8 +45,8 @@ public struct RelayPolicy: Sendable {
     public let settings: Settings
     public let access: AccessMap
     public let virtusers: VirtualUserTable
-    /// Whether a local user (a mailbox) exists.
-    public let localUserExists: @Sendable (String) -> Bool
+    /// Whether a local user (a mailbox) exists; throwing is "cannot say now" (a 4xx).
+    public let localUserExists: @Sendable (String) throws -> Bool
     public let isDracAuthorized: @Sendable (String) async throws -> Bool
     /// Routes for remote domains (nil: MX routing for all).
     public let mailers: MailerTable?
@@ -55,7 +55,7 @@ public struct RelayPolicy: Sendable {
 
     public init(settings: Settings, access: AccessMap, virtusers: VirtualUserTable, mailers: MailerTable? = nil,
                 aliases: AliasExpander? = nil,
-                localUserExists: @escaping @Sendable (String) -> Bool,
+                localUserExists: @escaping @Sendable (String) throws -> Bool,
                 isDracAuthorized: @escaping @Sendable (String) async throws -> Bool) {
         self.settings = settings
         self.access = access
@@ -160,7 +160,7 @@ public struct RelayPolicy: Sendable {
             return .reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access \(toMatch!.key) ERROR"))
         default: break
         }
-        if settings.localDomains.contains(domain) {
+        if try settings.localDomains.contains(domain) {
             return try localRecipient(recipient, user: user, domain: domain)
         }
         if trusted || toMatch?.action == .relay { return .accept(relay: true) }
@@ -196,7 +196,7 @@ public struct RelayPolicy: Sendable {
     /// An alias or a mailbox (sendmail's local mailer takes both).
     func isLocalName(_ name: String) throws -> Bool {
         if try aliases?.isAlias(name) == true { return true }
-        return localUserExists(name)
+        return try localUserExists(name)
     }
 
     /// `550 5.7.1 <rcpt>... Relaying denied`, with sendmail's variants for unresolved clients.
