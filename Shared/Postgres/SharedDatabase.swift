@@ -15,12 +15,21 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible {
 /// One service's connections to the shared PostgreSQL database: a pool that reconnects by
 /// itself (run it as a service), and `call`, which bounds every use with `settings.timeout`
 /// (the wait for a connection included) and turns every failure into `DatabaseUnavailable`.
+///
+/// A call that finds the database unreachable (no answer within the deadline, a connection
+/// refused, lost or closed by a server shutting down) opens an outage of `retryAfter`: calls
+/// in it fail at once instead of each waiting out its deadline, so while the database is down
+/// clients get their 4xx without delay; the first call after it tries the database again.
+/// An error the server answers (a missing table, a refused password) opens none.
 public final class SharedDatabase: Service, Sendable {
     public let client: PostgresClient
     public let timeout: Duration
+    public let retryAfter: Duration
     let logger: Logger
+    /// Until when calls fail at once (nil: no outage).
+    let outage = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(settings: DatabaseSettings, logger: Logger) {
+    public init(settings: DatabaseSettings, retryAfter: Duration = .seconds(1), logger: Logger) {
         var configuration: PostgresClient.Configuration
         let tls: PostgresClient.Configuration.TLS = settings.requireTLS ? .require(.makeClientConfiguration()) : .disable
         if settings.host.hasPrefix("/") {
@@ -36,6 +45,7 @@ public final class SharedDatabase: Service, Sendable {
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(15))
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         timeout = settings.timeout
+        self.retryAfter = retryAfter
         self.logger = logger
     }
 
@@ -46,17 +56,37 @@ public final class SharedDatabase: Service, Sendable {
     /// Runs `body` against the pool within `timeout`. Past the deadline the caller gets
     /// `DatabaseUnavailable` at once; the abandoned call is cancelled.
     public func call<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        if let until = outage.withLock({ $0 }), ContinuousClock.now < until {
+            throw DatabaseUnavailable("\(what): the database was unreachable a moment ago (tried again after \(retryAfter))")
+        }
         do {
-            return try await Deadline.run(timeout) { try await body(self.client) }
+            let value = try await Deadline.run(timeout) { try await body(self.client) }
+            outage.withLock { $0 = nil }
+            return value
         } catch let error as DatabaseUnavailable {
             throw error
         } catch is Deadline.Passed {
+            startOutage()
             throw DatabaseUnavailable("\(what): no answer within \(timeout)")
         } catch let error as PSQLError {
+            if Self.isUnreachable(error) { startOutage() }
             throw DatabaseUnavailable("\(what): \(Self.describe(error))")
         } catch {
             throw DatabaseUnavailable("\(what): \(error)")
         }
+    }
+
+    func startOutage() {
+        let until = ContinuousClock.now + retryAfter
+        outage.withLock { $0 = until }
+    }
+
+    /// The database cannot be reached (rather than answering with an error of its own):
+    /// no server response at all, or SQLSTATE class 08 (connection exception) or 57P
+    /// (the server shutting down, starting up, or gone).
+    static func isUnreachable(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
     /// An error in one line; a PSQLError as its code and the server's message, without the

@@ -170,4 +170,42 @@ struct DracPostgresTests {
             try await TestSupport.eventually { (try? await registry.lookup(client)) != nil }
         }
     }
+
+    @Test("database stopped: once a call finds it unreachable, the next ones fail at once (no deadline to wait out) until retryAfter")
+    func outageFailsFast() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let database = SharedDatabase(settings: settings(timeout: .seconds(1)), retryAfter: .seconds(3600), logger: logger)
+        @Sendable func ask(_ what: String) async throws -> Int {
+            try await database.call(what) { client in
+                for try await n in try await client.query("SELECT 1").decode(Int.self) { return n }
+                return 0
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            defer { group.cancelAll() }
+            #expect(try await ask("up") == 1)
+            try server.stop()
+            let first = await #expect(throws: DatabaseUnavailable.self) { try await ask("first") }
+            #expect(first?.reason.contains("a moment ago") == false, "\(String(describing: first))")
+            let second = await #expect(throws: DatabaseUnavailable.self) { try await ask("second") }
+            #expect(second?.reason == "second: the database was unreachable a moment ago (tried again after 3600.0 seconds)")
+        }
+        // An error the server answers itself opens no outage.
+        try server.start()
+        let up = SharedDatabase(settings: settings(timeout: .seconds(10)), retryAfter: .seconds(3600), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await up.client.run() }
+            defer { group.cancelAll() }
+            await #expect(throws: DatabaseUnavailable.self) {
+                try await up.call("bad") { client in try await client.query("SELECT * FROM no_such_table") }
+            }
+            let good = try await up.call("good") { client -> Int in
+                for try await n in try await client.query("SELECT 2").decode(Int.self) { return n }
+                return 0
+            }
+            #expect(good == 2)
+        }
+    }
 }
