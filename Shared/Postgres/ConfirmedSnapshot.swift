@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// What a service keeps in memory from the shared database (a map's generation, the user
@@ -38,5 +39,23 @@ final class ConfirmedSnapshot<Version: Equatable & Sendable, Value: Sendable>: S
         let value = try await load(version)
         state.withLock { $0 = State(version: version, value: value, confirmed: asked) }
         return value
+    }
+}
+
+/// A service that refreshes what it keeps from the database every `checkInterval`, until the
+/// graceful shutdown (PostgresMap, PostgresUserNames).
+public protocol PeriodicRefresh: Service {
+    var checkInterval: Duration { get }
+    func refresh() async
+}
+
+extension PeriodicRefresh {
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                await self.refresh()
+                try await Task.sleep(for: self.checkInterval)
+            }
+        }
     }
 }

@@ -14,10 +14,10 @@ import Synchronization
 /// Lookups are in memory, with sendmail's key folding (SendmailMap's). A snapshot not
 /// confirmed current within `maxStale` (the database down) makes lookups throw: the policy
 /// answers 4xx rather than decide on a map that may have changed.
-public final class PostgresMap: Service, MapSource, Sendable {
+public final class PostgresMap: PeriodicRefresh, MapSource, Sendable {
     public let name: String
     let database: SharedDatabase
-    let checkInterval: Duration
+    public let checkInterval: Duration
     let logger: Logger
     let snapshot: ConfirmedSnapshot<Int64, [[UInt8]: [UInt8]]>
 
@@ -49,15 +49,6 @@ public final class PostgresMap: Service, MapSource, Sendable {
     public var sourceName: String { "pgsql map \(name)" }
 
     public var generation: Int64? { snapshot.version }
-
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                await self.refresh()
-                try await Task.sleep(for: self.checkInterval)
-            }
-        }
-    }
 
     /// Confirms the generation in memory, or loads the new one.
     public func refresh() async {

@@ -10,9 +10,9 @@ import Users
 /// changed, so a user added or removed on any host counts here within about `checkInterval`.
 /// Names a login could not use (PostgresUsers' rule) are left out. Not confirmed within
 /// `maxStale` (the database down): `contains` throws, and the recipient gets a 4xx.
-public final class PostgresUserNames: Service, Sendable {
+public final class PostgresUserNames: PeriodicRefresh, Sendable {
     let database: SharedDatabase
-    let checkInterval: Duration
+    public let checkInterval: Duration
     let logger: Logger
     let snapshot: ConfirmedSnapshot<String, Set<String>>
 
@@ -32,15 +32,6 @@ public final class PostgresUserNames: Service, Sendable {
             throw DatabaseUnavailable("users table not confirmed current within \(snapshot.maxStale)")
         }
         return names.contains(name)
-    }
-
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                await self.refresh()
-                try await Task.sleep(for: self.checkInterval)
-            }
-        }
     }
 
     /// Confirms the names in memory, or loads them again.
