@@ -8,6 +8,7 @@ import IPC
 import IPCTransport
 import Logging
 import NIOCore
+import NIOPosix
 
 struct PingOnly: IPCRequestHandler {
     func handle(_ request: IPCRequest, stream: IPCBodyStream?) async throws -> IPCBody {
@@ -30,6 +31,13 @@ struct IPCBench: AsyncParsableCommand {
     var policyRcpt: String?
 
     func run() async throws {
+        // As the services' clients do (Daemon.runTasksOnEventLoops): Swift tasks on NIO's event
+        // loops, so a reply resumes its request on the thread that read it instead of waking a
+        // thread of Swift's pool, which then wakes the event loop again to write the next request.
+        // MAILSTACK_CONCURRENCY_POOL=1 keeps Swift's own pool (to compare).
+        if ProcessInfo.processInfo.environment["MAILSTACK_CONCURRENCY_POOL"] != "1" {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
         let logger = Logger(label: "ipc-bench")
         let path = socket ?? NSTemporaryDirectory() + "ipc-bench-\(getpid()).sock"
         let name = socket == nil ? "bench" : service
