@@ -139,6 +139,12 @@ shlibs=$(cd "$work" && dpkg-shlibdeps -O debian/mailstack/usr/lib/mailstack/bin/
     || { cat "$work/shlibdeps.log" >&2; echo "package: dpkg-shlibdeps failed" >&2; exit 1; }
 # systemd 247: ProtectProc= in the shared drop-in (Debian 12 has 252).
 depends="${shlibs#shlibs:Depends=}, systemd (>= 247)"
+# Packed relative relocations (Package.swift links with -z pack-relative-relocs) need glibc 2.36's
+# GLIBC_ABI_DT_RELR, a version node that dpkg-shlibdeps does not turn into a dependency.
+if readelf -V "$root"/usr/lib/mailstack/bin/* | grep GLIBC_ABI_DT_RELR > /dev/null \
+    && [[ $depends =~ libc6\ \(\>=\ ([^\)]+)\) ]] && dpkg --compare-versions "${BASH_REMATCH[1]}" lt 2.36; then
+    depends=${depends/"libc6 (>= ${BASH_REMATCH[1]})"/"libc6 (>= 2.36)"}
+fi
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
     -e "s|@INSTALLED_SIZE@|$size|" -e "s|@DEPENDS@|$depends|" "$src/deploy/debian/control" > "$root/DEBIAN/control"
