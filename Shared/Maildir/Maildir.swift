@@ -230,14 +230,16 @@ public struct Maildir: Sendable {
             guard stat(path + "/" + relative, &st) == 0 else { continue } // removed meanwhile
             let unique = String(name.split(separator: ":", maxSplits: 1)[0])
             let size = Int(st.st_size)
-            let wire = try Self.field("W", in: unique) ?? Self.measureWireSize(path + "/" + relative)
+            let wire = try Self.field("W", in: unique) ?? Self.measuredWireSize(path + "/" + relative, stat: st)
             messages.append(Message(relativePath: relative, uniqueName: unique, size: size, wireSize: wire,
                                     mtime: Int(st.st_mtim.tv_sec)))
         }
-        return messages.sorted { a, b in
-            let (ka, kb) = (Self.arrivalKey(a.uniqueName), Self.arrivalKey(b.uniqueName))
-            return (a.mtime, ka.seconds, ka.micros, ka.sequence, a.uniqueName) < (b.mtime, kb.seconds, kb.micros, kb.sequence, b.uniqueName)
-        }
+        // Each name's key parsed once, not at every comparison (a sort makes n log n of them).
+        let keyed = messages.map { (message: $0, key: Self.arrivalKey($0.uniqueName)) }
+        return keyed.sorted { a, b in
+            (a.message.mtime, a.key.seconds, a.key.micros, a.key.sequence, a.message.uniqueName)
+                < (b.message.mtime, b.key.seconds, b.key.micros, b.key.sequence, b.message.uniqueName)
+        }.map(\.message)
     }
 
     /// The arrival time and sequence in a unique name `<seconds>.M<micros>P<pid>Q<n>.<host>`,
@@ -280,6 +282,35 @@ public struct Maildir: Sendable {
             return Int(part.dropFirst(key.count + 1))
         }
         return nil
+    }
+
+    /// A file's identity and version: a message file in cur/ never changes, so a measured size
+    /// stays right for as long as these do.
+    struct FileVersion: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int
+        var mtime: Int
+        var mtimeNanoseconds: Int
+    }
+
+    /// Wire sizes measured from files without a `W=` field (mail another program delivered or
+    /// imported): kept in this process, so a mailbox is read whole at its first scan only, not at
+    /// every login (Dovecot keeps the same in its index). At most `measuredLimit` sizes; past it
+    /// the cache starts again.
+    static let measured = Mutex<[FileVersion: Int]>([:])
+    static let measuredLimit = 100_000
+
+    static func measuredWireSize(_ file: String, stat st: stat) throws -> Int {
+        let version = FileVersion(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
+                                  mtime: Int(st.st_mtim.tv_sec), mtimeNanoseconds: Int(st.st_mtim.tv_nsec))
+        if let size = measured.withLock({ $0[version] }) { return size }
+        let size = try measureWireSize(file)
+        measured.withLock { cache in
+            if cache.count >= measuredLimit { cache.removeAll() }
+            cache[version] = size
+        }
+        return size
     }
 
     static func measureWireSize(_ file: String) throws -> Int {

@@ -125,6 +125,12 @@ struct POP3UnitTests {
         let foreign = try box.scan().first { $0.uniqueName == "123.foreign" }
         #expect(foreign?.wireSize == 6)
         #expect(POP3Mailbox.uidl(foreign!) == "123.foreign")
+        // Its measured size is kept for the next scan, by the file's identity and version: the
+        // same name with other content (another inode, size, mtime) is measured again.
+        let path = dir + "/you/cur/123.foreign:2,"
+        #expect(try box.scan().first { $0.uniqueName == "123.foreign" }?.wireSize == 6)
+        try "a\nb\nc\nd\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try box.scan().first { $0.uniqueName == "123.foreign" }?.wireSize == 12)
     }
 
     @Test("Maildir: messages of the same second are numbered in arrival order (M99812 before M100234)")
