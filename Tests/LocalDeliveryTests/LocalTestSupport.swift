@@ -23,8 +23,7 @@ struct LocalFixture {
 
     /// An executable script in the smrsh directory.
     func program(_ name: String, _ text: String) throws {
-        try text.write(toFile: smrsh + "/" + name, atomically: true, encoding: .utf8)
-        chmod(smrsh + "/" + name, 0o755)
+        try TestSupport.writeExecutable(smrsh + "/" + name, text)
     }
 
     /// `probe OUT`: writes what it got as JSON to OUT: its argv, its environment as exec gave it

@@ -40,8 +40,7 @@ struct ProgramAliasTests {
         let out = try TestSupport.temporaryDirectory("programs")
         let smrsh = out + "/smrsh"
         try FileManager.default.createDirectory(atPath: smrsh, withIntermediateDirectories: true)
-        try Self.probe.write(toFile: smrsh + "/probe", atomically: true, encoding: .utf8)
-        chmod(smrsh + "/probe", 0o755)
+        try TestSupport.writeExecutable(smrsh + "/probe", Self.probe)
         chmod(out, 0o755)
         var aliases = "\n"
         for name in ["ok", "fail", "tempfail", "slow", "list-ok", "list-temp"] {

@@ -39,6 +39,21 @@ public enum TestSupport {
         }
     }
 
+    /// Writes an executable script (mode 0755) through a descriptor of our own with O_CLOEXEC: a
+    /// process another test forks meanwhile must not inherit it open for writing, or exec of the
+    /// script fails with ETXTBSY ("Text file busy") for as long as that process lives (seen with
+    /// Foundation's write(toFile:atomically:), whose mkstemp descriptor is not close-on-exec).
+    public static func writeExecutable(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        fchmod(fd, 0o755)
+    }
+
     /// A new empty directory under /tmp, short enough for socket paths inside it.
     public static func temporaryDirectory(_ tag: String = "t") throws -> String {
         let path = "/tmp/ms-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
