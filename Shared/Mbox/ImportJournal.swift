@@ -12,6 +12,8 @@ final class ImportJournal {
     static let name = "mailstack-imported"
     /// At most this much of it is read: ten million messages.
     static let limit = 64 << 20
+    /// Tries of the lock, 50 ms apart, before another import is taken to hold it.
+    static let lockAttempts = 20
 
     let path: String
     let fd: Int32
@@ -21,9 +23,17 @@ final class ImportJournal {
         path = maildir.path + "/" + Self.name
         fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o660)
         guard fd >= 0 else { throw Maildir.Failure.io(path: path, operation: "open", errno: errno) }
-        guard mailstack_exclusive_lock(fd) == 0 else {
-            close(fd)
-            throw MboxFile.Failure.locked(path, "another import-mbox is writing into this Maildir")
+        // A moment's grace before refusing: a process this program forks elsewhere shares every
+        // descriptor between its fork and its exec, so a previous holder's lock (an OFD lock
+        // lives with the open file description) can outlast that holder's close by that moment.
+        var attempts = 1
+        while mailstack_exclusive_lock(fd) != 0 {
+            guard attempts < Self.lockAttempts else {
+                close(fd)
+                throw MboxFile.Failure.locked(path, "another import-mbox is writing into this Maildir")
+            }
+            attempts += 1
+            usleep(50_000)
         }
         if let owner { fchown(fd, owner.uid, owner.gid) }
         keys = Self.read(fd)

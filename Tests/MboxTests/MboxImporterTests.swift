@@ -129,7 +129,7 @@ import Maildir
         // A writer's fcntl lock (procmail's kind), released while the import waits. An OFD lock
         // (mailstack_exclusive_lock): a classic one would be this process's, and the importer's
         // own close() of the file would drop it.
-        let writer = open(path, O_RDWR)
+        let writer = open(path, O_RDWR | O_CLOEXEC) // not inherited by what other tests spawn meanwhile
         #expect(mailstack_exclusive_lock(writer) == 0)
         #expect(throws: MboxFile.Failure.self) { try importer(dir).run(mbox: path) }
         var told: [String] = []

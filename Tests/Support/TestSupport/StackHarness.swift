@@ -75,7 +75,10 @@ public final class StackHarness: @unchecked Sendable {
         let process = try DaemonProcess(service, arguments: (settings + extra).flatMap { ["--set", $0] }, stderrPath: log)
         processes[service] = process
         // Generous: with the suite in parallel beside a benchmark, dozens of daemons start at once.
-        try await TestSupport.eventually(timeout: .seconds(90)) { process.stderr.contains("\(service) ready") }
+        try await TestSupport.eventually(timeout: .seconds(90)) { process.stderr.contains("\(service) ready") || process.exitStatus != nil }
+        if let status = process.exitStatus {
+            throw StartFailure(description: "\(service) exited with status \(status) at start: \(process.stderr.suffix(2000))")
+        }
     }
 
     /// Stops one service (SIGTERM, or the signal given); returns its exit status.
@@ -105,4 +108,9 @@ public final class StackHarness: @unchecked Sendable {
         return ((try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []).sorted()
             .compactMap { try? String(contentsOfFile: new + "/" + $0, encoding: .utf8) }
     }
+}
+
+/// A service of a test's stack that died before it was ready, with the end of its log.
+public struct StartFailure: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -187,6 +187,8 @@ public final class DaemonProcess: @unchecked Sendable {
     public let pid: pid_t
     public let stderrPath: String
     private var reaped = false
+    /// The exit status, once `exitStatus` or `stop` saw it.
+    private let status = Mutex<Int32?>(nil)
 
     /// `wrapper` runs before the binary and must exec it (same pid), like `prlimit --nofile=N`.
     public init(_ name: String, arguments: [String], stderrPath: String, wrapper: [String] = []) throws {
@@ -196,8 +198,27 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
+    /// The exit status if it has exited (reaped now), else nil: a daemon that died at start
+    /// is reported at once instead of being waited for until a deadline.
+    public var exitStatus: Int32? {
+        status.withLock { known in
+            if known == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid {
+                    let signal = raw & 0x7f
+                    known = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+                }
+            }
+            return known
+        }
+    }
+
     /// Sends `signal` (SIGTERM), then returns the exit status once it exited.
     public func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
+        if let known = exitStatus {
+            reaped = true
+            return known
+        }
         kill(pid, signal)
         let pid = self.pid
         let status = try await TestSupport.offPool { TestSupport.waitExit(pid) }
@@ -206,7 +227,7 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     deinit {
-        if !reaped {
+        if !reaped && exitStatus == nil {
             kill(pid, SIGKILL)
             _ = TestSupport.waitExit(pid)
         }
