@@ -147,6 +147,9 @@ for name in ["access.txt", "virtusertable.txt", "mailertable.txt", "virtuser-dom
     text = fixture("Tests/MapsTests/Fixtures/" + name)
     seed("makemap", b"\x00" + text[:2000], name)
 seed("makemap", b"\x1e\x01" + b"Key|value one\nother|\n#c\n|empty key\n")
+# class-file: the seed's virtuser-domains, and comments, tabs, CRLF and repeats.
+seed("class-file", open(os.path.join(ROOT, "etc", "mail", "virtuser-domains"), "rb").read(), "seed-virtuser-domains")
+seed("class-file", b"# ours\r\nDomain1.COM\tdomain2.tv # two\r\n\n  domain1.com#x\n\xc3\x84.example\n", "comments-tabs-crlf")
 seed("makemap", b"\x0d" + b"A b\na c\nB  d\t e\r\n")
 seed("config", fixture("etc/mailstack.yaml"), "etc-mailstack.yaml")
 seed("config", b"smtp:\n  max_message_size: 10M\n  privacy: [goaway, restrictmailq]\nqueue:\n  warn_after: 1h30m\n")

@@ -350,6 +350,17 @@ class Sink:
 
 # ---------------------------------------------------------------- load
 
+def drain(server, what):
+    """Releases `server`'s held queue and waits until it is empty; the seconds that took."""
+    start = time.time()
+    server.release()
+    while server.held() > 0:
+        if time.time() - start > 600:
+            raise RuntimeError(f"{what}: {server.held()} messages still queued after 10 minutes")
+        time.sleep(0.05)
+    return time.time() - start
+
+
 def smtp_source(port, conns, n, size, rcpts):
     start = time.time()
     run(["scripts/postfix-tool", "smtp-source", "-s", str(conns), "-m", str(n), "-l", str(size), "-r", str(rcpts),
@@ -401,13 +412,7 @@ def dkim_signing(args, ours, work, record):
         smtp_source(ours.smtp, 10, n, 2048, 1)
         while ours.held() < n:
             time.sleep(0.05)
-        start = time.time()
-        ours.release()
-        while ours.held() > 0:
-            if time.time() - start > 600:
-                raise RuntimeError(f"dkim {mode}: {ours.held()} messages still queued after 10 minutes")
-            time.sleep(0.05)
-        rate = n / (time.time() - start)
+        rate = n / drain(ours, f"dkim {mode}")
         record("dkim", f"outbound, {n} held 2 KB messages, signing: {mode}", "msg/s", "mailstack", rate, "msg/s")
         log(f"    {mode}: {rate:.0f} msg/s")
     ours.restart("smtpfeed-out", [])
@@ -474,13 +479,7 @@ def one_run(args, number, work):
         log(f"run {number}: outbound delivery of the held queue to smtp-sink")
         for system, server in (("mailstack", ours), ("peer", postfix)):
             held = server.held()
-            start = time.time()
-            server.release()
-            while server.held() > 0:
-                if time.time() - start > 600:
-                    raise RuntimeError(f"{system}: {server.held()} messages still queued after 10 minutes")
-                time.sleep(0.05)
-            elapsed = time.time() - start
+            elapsed = drain(server, system)
             record("outbound", f"{held} held messages (mixed sizes)", "msg/s", system, held / elapsed, "msg/s")
             log(f"  {system}: {held} in {elapsed:.1f} s")
 

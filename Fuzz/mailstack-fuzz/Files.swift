@@ -82,3 +82,23 @@ func fuzzMakeMap(_ bytes: [UInt8]) {
         violated("writing or dumping the map failed: \(error)")
     }
 }
+
+/// A sendmail class file (virtuser-domains; `makemap --pgsql hash virtuser-domains`).
+/// Properties: every member is a non-empty word of the text before a `#` on its line, in lower
+/// case, with no blank, line end or `#` in it, listed once; the members written one per line
+/// read back as the same list.
+func fuzzClassFile(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    let members = ClassFile.members(of: text)
+    let words = Set(text.split(whereSeparator: \.isNewline).flatMap { line in
+        line.prefix { $0 != "#" }.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { $0.lowercased() }
+    })
+    for member in members {
+        check(!member.isEmpty && member == member.lowercased(), "member \(member.debugDescription) empty or not lower case")
+        check(!member.contains { $0 == " " || $0 == "\t" || $0 == "#" || $0.isNewline }, "member \(member.debugDescription) holds a separator")
+        check(words.contains(member), "member \(member.debugDescription) is no word of the text")
+    }
+    check(Set(members).count == members.count, "a member listed twice")
+    check(Set(members) == words, "a word of the text is missing")
+    check(ClassFile.members(of: members.joined(separator: "\n")) == members, "the members do not read back")
+}

@@ -24,6 +24,7 @@ enum FuzzTargets {
         "mailertable": fuzzMailertable,
         "passwd-file": fuzzPasswdFile,
         "makemap": fuzzMakeMap,
+        "class-file": fuzzClassFile,
         "config": fuzzConfig,
         "import-mc": fuzzImportMC,
         "aliases": fuzzAliases,

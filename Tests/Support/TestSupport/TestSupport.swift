@@ -186,8 +186,7 @@ public final class Locked<Value: Sendable>: Sendable {
 public final class DaemonProcess: @unchecked Sendable {
     public let pid: pid_t
     public let stderrPath: String
-    private var reaped = false
-    /// The exit status, once `exitStatus` or `stop` saw it.
+    /// The exit status, once `exitStatus` or `stop` reaped it.
     private let status = Mutex<Int32?>(nil)
 
     /// `wrapper` runs before the binary and must exec it (same pid), like `prlimit --nofile=N`.
@@ -215,19 +214,16 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Sends `signal` (SIGTERM), then returns the exit status once it exited.
     public func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
-        if let known = exitStatus {
-            reaped = true
-            return known
-        }
+        if let known = exitStatus { return known }
         kill(pid, signal)
         let pid = self.pid
-        let status = try await TestSupport.offPool { TestSupport.waitExit(pid) }
-        reaped = true
-        return status
+        let exited = try await TestSupport.offPool { TestSupport.waitExit(pid) }
+        status.withLock { $0 = exited }
+        return exited
     }
 
     deinit {
-        if !reaped && exitStatus == nil {
+        if exitStatus == nil {
             kill(pid, SIGKILL)
             _ = TestSupport.waitExit(pid)
         }
