@@ -426,6 +426,11 @@ def dkim_signing(args, ours, work, record):
 POINTS = [(size, rcpts, conns) for size in (2048, 51200) for rcpts in (1, 10) for conns in (1, 10, 50)]
 
 
+def wanted(args, area):
+    """Whether this run measures `area` (--areas; all by default)."""
+    return not args.areas or area in args.areas.split(",")
+
+
 def one_run(args, number, work):
     figures = []
 
@@ -460,11 +465,13 @@ def one_run(args, number, work):
         sampler.start()
 
         log(f"run {number}: SMTP acceptance")
-        for size, rcpts, conns in POINTS:
+        for size, rcpts, conns in POINTS if wanted(args, "smtp") else []:
             n = (args.messages if conns == 1 else args.messages * 5)
             if size > 10000:
                 n //= 2
             point = f"{size // 1024} KB, {rcpts} rcpt, {conns} conn"
+            if args.points and not any(p.strip() == point for p in args.points.split(";")):
+                continue
             for system, port in (("mailstack", ours.smtp), ("peer", postfix.port), ("ceiling", sink.port)):
                 rate = smtp_source(port, conns, n, size, rcpts)
                 record("smtp", point, "msg/s", system, rate, "msg/s")
@@ -477,16 +484,17 @@ def one_run(args, number, work):
             log(f"  {point}: " + ", ".join(f"{f['system']} {f['value']:.0f}" for f in figures if f["point"] == point and f["metric"] == "msg/s"))
 
         log(f"run {number}: outbound delivery of the held queue to smtp-sink")
-        for system, server in (("mailstack", ours), ("peer", postfix)):
+        for system, server in (("mailstack", ours), ("peer", postfix)) if wanted(args, "outbound") else ():
             held = server.held()
             elapsed = drain(server, system)
             record("outbound", f"{held} held messages (mixed sizes)", "msg/s", system, held / elapsed, "msg/s")
             log(f"  {system}: {held} in {elapsed:.1f} s")
 
-        dkim_signing(args, ours, work, record)
+        if wanted(args, "dkim"):
+            dkim_signing(args, ours, work, record)
 
         log(f"run {number}: POP3")
-        for size, count in ((2048, args.pop3_messages), (51200, max(1, args.pop3_messages // 5))):
+        for size, count in ((2048, args.pop3_messages), (51200, max(1, args.pop3_messages // 5))) if wanted(args, "pop3") else ():
             fill_maildirs(f"{ours.dir}/maildirs", count, size)
             fill_maildirs(f"{dovecot.dir}/mail", count, size, owner="nobody:nogroup")
             fill_maildirs(f"{tuned.dir}/mail", count, size, owner="nobody:nogroup")
@@ -505,8 +513,9 @@ def one_run(args, number, work):
                             record(area, point, metric, system, value, metric)
 
         log(f"run {number}: relay-policy decisions")
-        rate = policy_decisions(args.bin, f"{ours.dir}/relay-policy.sock", args.policy_requests)
-        record("policy", "RCPT decisions over the socket", "decisions/s", "mailstack", rate, "decisions/s")
+        if wanted(args, "policy"):
+            rate = policy_decisions(args.bin, f"{ours.dir}/relay-policy.sock", args.policy_requests)
+            record("policy", "RCPT decisions over the socket", "decisions/s", "mailstack", rate, "decisions/s")
 
         sampler.stopped.set()
         sampler.join()
@@ -649,6 +658,9 @@ def main():
     parser.add_argument("--retr-rounds", type=int, default=3)
     parser.add_argument("--policy-requests", type=int, default=50000)
     parser.add_argument("--dkim-iterations", type=int, default=2000, help="dkim-bench signatures and verifications per case")
+    parser.add_argument("--areas", default="", help="only these areas, comma-separated: smtp,outbound,dkim,pop3,policy "
+                        "(a partial run for an A/B; not for bench/results/latest)")
+    parser.add_argument("--points", default="", help="only these SMTP points, ';'-separated, as labelled: '2 KB, 1 rcpt, 1 conn'")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     figures, versions = [], {}

@@ -101,11 +101,13 @@ public enum Daemon {
     }
 
     /// A client of `service` for the daemon `me`: its socket under ipc.directory, the frame cap,
-    /// and ipc.request_timeout unless a request needs longer (`timeout`).
+    /// and ipc.request_timeout unless a request needs longer (`timeout`); a connection per event
+    /// loop, so a request and its reply stay on the thread of the task that asked.
     public static func client(of service: String, from me: String, configuration: MailstackConfiguration, logger: Logger,
                               timeout: Duration? = nil) -> IPCClient {
         IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: me,
-                                       maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout ?? configuration.ipcRequestTimeout),
+                                       maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout ?? configuration.ipcRequestTimeout,
+                                       connectionPerEventLoop: true),
                   logger: logger)
     }
 

@@ -12,6 +12,11 @@ import Synchronization
 /// the server restarts); `request` sends a request over it, pipelined with others, and waits for
 /// the reply with the same id.
 ///
+/// A daemon's client keeps one connection per event loop (`connectionPerEventLoop`): a request
+/// made on an event loop's thread goes out, and its reply comes back, on that loop, so an SMTP
+/// session's policy question and its answer never wake another thread. Elsewhere (a command's
+/// one-shot client) one connection is enough.
+///
 /// Failures a caller must answer with a temporary error (4xx) all throw an `IPCError` whose
 /// `isUnavailable` is true: the peer is down or backing off (`peerUnavailable`), the connection
 /// broke with the request in flight (`connectionLost`), or the reply was late (`timeout`).
@@ -30,6 +35,8 @@ public final class IPCClient: Sendable {
         /// to `backoffMax`.
         public var backoffInitial: Duration
         public var backoffMax: Duration
+        /// One connection on each event loop of the group instead of one in all.
+        public var connectionPerEventLoop: Bool
 
         public init(
             path: String,
@@ -38,7 +45,8 @@ public final class IPCClient: Sendable {
             maxFrame: Int = IPCLimits.defaultMaxFrame,
             requestTimeout: Duration = .seconds(30),
             backoffInitial: Duration = .milliseconds(50),
-            backoffMax: Duration = .seconds(5)
+            backoffMax: Duration = .seconds(5),
+            connectionPerEventLoop: Bool = false
         ) {
             self.path = path
             self.service = service
@@ -47,6 +55,7 @@ public final class IPCClient: Sendable {
             self.requestTimeout = requestTimeout
             self.backoffInitial = backoffInitial
             self.backoffMax = backoffMax
+            self.connectionPerEventLoop = connectionPerEventLoop
         }
     }
 
@@ -57,10 +66,22 @@ public final class IPCClient: Sendable {
         case stopped
     }
 
+    /// One connection kept up on one event loop.
+    final class Slot: Sendable {
+        let loop: EventLoop
+        let phase = Mutex<Phase>(.connecting)
+        init(loop: EventLoop) { self.loop = loop }
+
+        var connection: IPCClientConnection? {
+            phase.withLock { if case let .connected(c) = $0 { c } else { nil } }
+        }
+    }
+
     public let configuration: Configuration
     let logger: Logger
-    let group: EventLoopGroup
-    let phase = Mutex<Phase>(.connecting)
+    let slots: [Slot]
+    /// Turns among the slots for requests made off the event loops.
+    let turn = Atomic<Int>(0)
 
     public init(
         configuration: Configuration,
@@ -69,31 +90,42 @@ public final class IPCClient: Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.group = group
+        let loops = configuration.connectionPerEventLoop ? Array(group.makeIterator()) : [group.next()]
+        slots = loops.map(Slot.init)
     }
 
     /// True while a connection is up.
     public var isConnected: Bool {
-        phase.withLock { if case .connected = $0 { return true } else { return false } }
+        slots.contains { $0.connection != nil }
     }
 
-    /// Keeps the connection up until the task is cancelled.
+    /// Keeps the connections up until the task is cancelled.
     public func run() async {
+        await withDiscardingTaskGroup { group in
+            for (index, slot) in slots.enumerated() {
+                group.addTask { await self.keep(slot, reporting: index == 0) }
+            }
+        }
+    }
+
+    /// Keeps `slot`'s connection up, reconnecting with backoff. One slot speaks for all in the
+    /// log: they find the peer gone at the same moment.
+    private func keep(_ slot: Slot, reporting: Bool) async {
         var backoff: Duration = .zero
         while !Task.isCancelled {
-            phase.withLock { $0 = .connecting }
+            slot.phase.withLock { $0 = .connecting }
             var reason = "connection closed"
             do {
-                try await connectAndServe { backoff = .zero }
+                try await connectAndServe(slot) { backoff = .zero }
             } catch is CancellationError {
                 break
             } catch {
                 reason = "\(error)"
             }
             if Task.isCancelled { break }
-            phase.withLock { $0 = .down(reason) }
+            slot.phase.withLock { $0 = .down(reason) }
             // One warning when the peer goes away; the retries that follow are debug noise.
-            if backoff == configuration.backoffInitial {
+            if backoff == configuration.backoffInitial, reporting {
                 logger.warning("ipc \(configuration.service) at \(configuration.path) unavailable (\(reason)); retrying with backoff")
             } else {
                 logger.debug("ipc \(configuration.service) still unavailable (\(reason)); retrying in \(backoff)")
@@ -101,12 +133,12 @@ public final class IPCClient: Sendable {
             do { try await Task.sleep(for: backoff) } catch { break }
             backoff = backoff == .zero ? configuration.backoffInitial : min(backoff * 2, configuration.backoffMax)
         }
-        phase.withLock { $0 = .stopped }
+        slot.phase.withLock { $0 = .stopped }
     }
 
-    private func connectAndServe(onConnected: () -> Void) async throws {
+    private func connectAndServe(_ slot: Slot, onConnected: () -> Void) async throws {
         let maxFrame = configuration.maxFrame
-        let channel = try await ClientBootstrap(group: group)
+        let channel = try await ClientBootstrap(group: slot.loop)
             .connectTimeout(.seconds(2))
             .connect(unixDomainSocketPath: configuration.path) { channel in
                 channel.eventLoop.makeCompletedFuture { try IPCPipeline.configure(channel, maxFrame: maxFrame) }
@@ -118,10 +150,10 @@ public final class IPCClient: Sendable {
             try await checkHello(frames.next())
             let connection = IPCClientConnection(writer: outbound, eventLoop: channel.channel.eventLoop,
                                                  service: configuration.service)
-            phase.withLock { $0 = .connected(connection) }
+            slot.phase.withLock { $0 = .connected(connection) }
             onConnected()
             defer {
-                phase.withLock { $0 = .connecting }
+                slot.phase.withLock { $0 = .connecting }
                 connection.failAll(IPCError.connectionLost(service: configuration.service))
             }
             while let payload = try await frames.next() {
@@ -157,13 +189,26 @@ public final class IPCClient: Sendable {
         }
     }
 
-    /// The live connection; waits while one is being made, fails fast while the peer is down.
-    private func connection(deadline: ContinuousClock.Instant) async throws -> IPCClientConnection {
+    /// The slot a request made here should use: the current event loop's, else the next in turn.
+    var preferredSlot: Slot {
+        if slots.count > 1, let current = MultiThreadedEventLoopGroup.currentEventLoop,
+           let own = slots.first(where: { $0.loop === current }) {
+            return own
+        }
+        return slots.count == 1 ? slots[0] : slots[turn.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
+    }
+
+    /// The live connection, preferably the current event loop's (another that is up while it
+    /// reconnects); waits while one is being made, fails fast while the peer is down.
+    func connection(deadline: ContinuousClock.Instant, preferring preferred: Slot? = nil) async throws -> IPCClientConnection {
+        let slot = preferred ?? preferredSlot
         while true {
-            let current = phase.withLock { $0 }
+            let current = slot.phase.withLock { $0 }
+            if case let .connected(connection) = current { return connection }
+            if let other = slots.lazy.compactMap(\.connection).first { return other }
             switch current {
-            case let .connected(connection):
-                return connection
+            case .connected:
+                preconditionFailure("handled above")
             case let .down(reason):
                 throw IPCError.peerUnavailable(service: configuration.service, reason: reason)
             case .stopped:
