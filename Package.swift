@@ -75,7 +75,7 @@ let package = Package(
         ),
 
         // Shared/DNS: a resolver client (glibc's resolver on a thread pool) with a TTL cache.
-        .target(name: "DNS", dependencies: ["CResolv", nioPosix], path: "Shared/DNS"),
+        .target(name: "DNS", dependencies: ["CResolv", "Timing", nioPosix], path: "Shared/DNS"),
         // Shared/SenderAuth: SPF (RFC 7208), DMARC (RFC 7489), the Public Suffix List and
         // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
         .target(name: "SenderAuth", path: "Shared/SenderAuth"),
@@ -88,7 +88,7 @@ let package = Package(
         ),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
-        .target(name: "Users", dependencies: ["CCrypt", nioPosix], path: "Shared/Users"),
+        .target(name: "Users", dependencies: ["CCrypt", "Timing", nioPosix, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Users"),
         // Shared/SMTP: the SMTP grammar shared by smtp-in, queue and smtpfeed-out (dates,
         // addresses, parameters, replies).
         .target(name: "SMTP", path: "Shared/SMTP"),
@@ -96,7 +96,7 @@ let package = Package(
         // smtp-in and pop3.
         .target(name: "Listeners", dependencies: ["Timing", nio, nioPosix], path: "Shared/Listeners"),
         // Shared/Timing: Duration as NIO's TimeAmount, once.
-        .target(name: "Timing", dependencies: [nio], path: "Shared/Timing"),
+        .target(name: "Timing", dependencies: [nio, nioPosix], path: "Shared/Timing"),
         // Shared/Maildir: the Maildir contract between the queue (writer) and pop3 (reader).
         .target(name: "Maildir", path: "Shared/Maildir"),
         // Shared/Mbox: mbox spools (mboxo, mboxrd, mboxcl, mboxcl2), qpopper's UIDLs, and their
@@ -151,7 +151,7 @@ let package = Package(
 
         .target(
             name: "QueueService",
-            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", nio, nioPosix, logging, lifecycle],
+            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle],
             path: "Services/queue/Library"
         ),
         .executableTarget(

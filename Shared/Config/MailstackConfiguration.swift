@@ -183,6 +183,7 @@ public struct MailstackConfiguration: Sendable {
     public var pop3FailureDelay: Duration { values.duration("pop3.failure_delay") }
     public var pop3MaxFailures: Int { values.int("pop3.max_failures") }
     public var pop3FailureWindow: Duration { values.duration("pop3.failure_window") }
+    public var pop3AuthCacheTTL: Duration { values.duration("pop3.auth_cache_ttl") }
     public var pop3LoginTimeout: Duration { values.duration("pop3.login_timeout") }
     public var pop3MaxUserFailures: Int { values.int("pop3.max_user_failures") }
     public var pop3MaxSessions: Int { values.int("pop3.max_sessions") }

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import NIOPosix
 import Synchronization
+import Timing
 
 /// A DNS client over glibc's resolver, on NIO's thread pool (res_nquery blocks), with its own
 /// servers and ports (dns.servers, for tests and for sites whose resolver is local), a deadline
@@ -139,7 +140,7 @@ public final class DNSResolver: Sendable {
         let attempts = self.attempts
         let outcome: Result<[Record], Failure>
         do {
-            outcome = try await pool.runIfActive { Self.run(name, type: type, servers: servers, timeout: Int(max(1, seconds)), attempts: attempts) }
+            outcome = try await pool.runIfActiveHere { Self.run(name, type: type, servers: servers, timeout: Int(max(1, seconds)), attempts: attempts) }
         } catch {
             throw .temporary("resolver unavailable: \(error)")
         }

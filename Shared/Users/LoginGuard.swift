@@ -1,5 +1,6 @@
 import NIOPosix
 import Synchronization
+import Timing
 
 /// What stands between a password guesser and the passwd-file, for POP3 logins and submission
 /// AUTH alike (one type, one behaviour in both services):
@@ -14,6 +15,8 @@ import Synchronization
 /// * Password hashes (crypt(3) is slow on purpose) run on NIO's blocking thread pool, never on
 ///   the event loops, and at most `maxPending` checks wait at once; beyond that the attempt is
 ///   refused as temporarily unavailable rather than queued without bound.
+/// * A password verified within `authCacheTTL` for the same stored secret passes without the
+///   hash (`VerifiedPasswords`); the throttles above still come first.
 public final class LoginGuard: Sendable {
     public enum Outcome: Sendable, Equatable {
         case success
@@ -30,14 +33,25 @@ public final class LoginGuard: Sendable {
         public var window: Duration
         public var failureDelay: Duration
         public var maxPending: Int
+        /// How long a verified password is remembered (0: not at all).
+        public var authCacheTTL: Duration
 
-        public init(maxFailures: Int, maxUserFailures: Int? = nil, window: Duration, failureDelay: Duration, maxPending: Int = 64) {
+        public init(maxFailures: Int, maxUserFailures: Int? = nil, window: Duration, failureDelay: Duration, maxPending: Int = 64,
+                    authCacheTTL: Duration = .zero) {
             self.maxFailures = maxFailures
             self.maxUserFailures = maxUserFailures ?? maxFailures * 4
             self.window = window
             self.failureDelay = failureDelay
             self.maxPending = maxPending
+            self.authCacheTTL = authCacheTTL
         }
+    }
+
+    /// What a login offers: a password to check against the directory's record (nil: no such
+    /// user), or another check (APOP's digest) run as it is.
+    public enum Proof: Sendable {
+        case password(PasswdFile.User?, String)
+        case check(@Sendable () -> Bool)
     }
 
     struct State {
@@ -50,22 +64,44 @@ public final class LoginGuard: Sendable {
     let state = Mutex(State())
     let now: @Sendable () -> ContinuousClock.Instant
     let pool: NIOThreadPool
+    public let verified: VerifiedPasswords
 
     public init(limits: Limits, pool: NIOThreadPool = .singleton, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.limits = limits
         self.pool = pool
         self.now = now
+        verified = VerifiedPasswords(ttl: limits.authCacheTTL, now: now)
+    }
+
+    /// Checks a login attempt of `user` from `client` offering `proof`.
+    public func attempt(user: String, client: String, _ proof: Proof) async -> Outcome {
+        switch proof {
+        case let .check(verify):
+            return await attempt(user: user, client: client, verify: verify)
+        case let .password(record, password):
+            let verified = self.verified
+            return await attempt(user: user, client: client, remembered: {
+                record.map { verified.remembers($0, password: password) } ?? false
+            }, verify: {
+                let ok = PasswdFile.verify(record, password: password)
+                if ok, let record, record.apopSecret == nil { verified.remember(record, password: password) }
+                return ok
+            })
+        }
     }
 
     /// Checks a login attempt of `user` from `client` with `verify` (the password comparison,
     /// run off the event loops). Failures and throttled attempts return after the failure delay.
-    public func attempt(user: String, client: String, verify: @escaping @Sendable () -> Bool) async -> Outcome {
-        let outcome = await check(user: user, client: client, verify: verify)
+    /// `remembered` (cheap, run here) may pass the attempt without `verify` once the throttles
+    /// have let it through.
+    public func attempt(user: String, client: String, remembered: () -> Bool = { false },
+                        verify: @escaping @Sendable () -> Bool) async -> Outcome {
+        let outcome = await check(user: user, client: client, remembered: remembered, verify: verify)
         if outcome != .success { try? await Task.sleep(for: limits.failureDelay) }
         return outcome
     }
 
-    func check(user: String, client: String, verify: @escaping @Sendable () -> Bool) async -> Outcome {
+    func check(user: String, client: String, remembered: () -> Bool, verify: @escaping @Sendable () -> Bool) async -> Outcome {
         let at = now()
         let admitted = state.withLock { s -> Outcome? in
             if Self.recent(&s.byClient, client, at, limits.window) >= limits.maxFailures
@@ -82,7 +118,7 @@ public final class LoginGuard: Sendable {
             if admitted == .throttled { record(failureOf: nil, from: client) }
             return admitted
         }
-        let ok = (try? await pool.runIfActive { verify() }) ?? false
+        let ok = remembered() ? true : (try? await pool.runIfActiveHere { verify() }) ?? false
         state.withLock { $0.pending -= 1 }
         if ok {
             state.withLock { _ = $0.byUser.removeValue(forKey: user) }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import SMTPInService
 import TestSupport
+import Users
 
 /// An smtp-in server in this process on a free loopback port, its peers played by a table:
 /// relay-policy decisions by address, a queue that keeps what it is sent.
@@ -49,7 +50,7 @@ final class SMTPHarness: @unchecked Sendable {
                 queued.withLock { $0.append(Queued(submit: submit, message: String(buffer: bytes))) }
                 return submit.queueID
             },
-            authenticate: { user, password in { user == "you" && password == "secret1" } })
+            authenticate: { user, password in .check { user == "you" && password == "secret1" } })
         var logger = Logger(label: "smtp-in")
         logger.logLevel = ProcessInfo.processInfo.environment["SMTP_DEBUG"] != nil ? .trace : .critical
         var environment = SMTPEnvironment(

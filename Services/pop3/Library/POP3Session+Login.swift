@@ -13,8 +13,8 @@ import NIOPosix
 extension POP3Session {
     /// Shared end of USER/PASS, APOP and AUTH: throttle, delay on failure (`LoginGuard`),
     /// lock, open, drac.
-    mutating func login(_ user: String, check: @escaping @Sendable () -> Bool) async throws {
-        switch await environment.logins.attempt(user: user, client: ClientGroup.key(for: client), verify: check) {
+    mutating func login(_ user: String, _ proof: LoginGuard.Proof) async throws {
+        switch await environment.logins.attempt(user: user, client: ClientGroup.key(for: client), proof) {
         case .success:
             break
         case .failure:
@@ -98,6 +98,6 @@ extension POP3Session {
             return
         }
         guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
-        try await login(user, check: { PasswdFile.verify(record, password: password) })
+        try await login(user, .password(record, password))
     }
 }

@@ -7,6 +7,7 @@ import Maildir
 import NIOCore
 import NIOFileSystem
 import NIOPosix
+import Timing
 
 /// TRANSACTION and UPDATE (RFC 1939 sections 5 and 6): the commands on an open mailbox, RETR
 /// and TOP streamed with the channel's back-pressure, deletions applied only at QUIT.
@@ -97,7 +98,7 @@ extension POP3Session {
         if size <= Self.wholeReadLimit {
             let content = size <= Self.inlineReadLimit
                 ? Self.readWhole(path, expected: size)
-                : try await NIOThreadPool.singleton.runIfActive { Self.readWhole(path, expected: size) }
+                : try await NIOThreadPool.singleton.runIfActiveHere { Self.readWhole(path, expected: size) }
             if let content {
                 writer.transform(content, into: &out)
             } else {

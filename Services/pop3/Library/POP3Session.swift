@@ -179,14 +179,14 @@ public struct POP3Session {
         case let (.authorization(user?), .pass(password)):
             state = .authorization(user: nil)
             guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
-            try await login(user, check: { PasswdFile.verify(record, password: password) })
+            try await login(user, .password(record, password))
         case (.authorization(nil), .pass):
             try await bad("-ERR Send USER first")
         case let (.authorization, .apop(user, digest)):
             guard case let .found(record) = await directoryUser(user) else { return try await directoryUnavailable() }
             let secret = record?.apopSecret
             let banner = self.banner
-            try await login(user, check: {
+            try await login(user, .check {
                 guard let secret else { return false }
                 let expected = Insecure.MD5.hash(data: Data((banner + secret).utf8)).map { String(format: "%02x", $0) }.joined()
                 return PasswdFile.constantTimeEqual(Array(expected.utf8), Array(digest.utf8))

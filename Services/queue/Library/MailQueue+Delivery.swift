@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import SMTP
 import Synchronization
+import Timing
 
 /// Delivery: due messages started while there is capacity, each attempt's recipients routed and
 /// delivered (Maildirs here, remote ones through smtpfeed-out), the results applied to the
@@ -132,7 +133,7 @@ extension MailQueue {
     nonisolated func deliverLocal(_ envelope: QueueEnvelope, body: [UInt8], mailbox: String, sender: String) async -> DeliveryResult {
         let path = settings.maildirRoot + "/" + mailbox
         do {
-            let name = try await pool.runIfActive {
+            let name = try await pool.runIfActiveHere {
                 var data = Array("Return-Path: <\(sender)>\n".utf8)
                 data.reserveCapacity(body.count + data.count)
                 var i = 0

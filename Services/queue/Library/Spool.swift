@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOPosix
+import Timing
 
 /// The queue's spool directory:
 ///
@@ -95,7 +96,7 @@ public final class Spool: Sendable {
         let tmp = path("state", ".\(id).tmp")
         let bytes = state.serialized()
         let final = path("state", id)
-        try await pool.runIfActive { [states] in
+        try await pool.runIfActiveHere { [states] in
             try Self.writeFile(tmp, bytes, sync: true)
             try states.commitBlocking(from: tmp, to: final)
         }
@@ -104,7 +105,7 @@ public final class Spool: Sendable {
     /// Removes a finished message (its file, then its state).
     public func remove(_ id: String) async throws {
         let message = path("msg", id), state = path("state", id)
-        try await pool.runIfActive {
+        try await pool.runIfActiveHere {
             if unlink(message) != 0 && errno != ENOENT { throw Failure("unlink", message) }
             unlink(state)
         }
@@ -114,7 +115,7 @@ public final class Spool: Sendable {
 
     public func body(of id: String, at location: Location) async throws -> [UInt8] {
         let file = path("msg", id)
-        return try await pool.runIfActive {
+        return try await pool.runIfActiveHere {
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Failure("open", file) }
             defer { close(fd) }
@@ -126,7 +127,7 @@ public final class Spool: Sendable {
     /// never acknowledged) are removed; a file in msg/ that fails its checks is moved to
     /// corrupt/ and reported, never delivered and never silently deleted.
     public func recover() async throws -> (messages: [Stored], removedTemporary: Int, corrupt: [String]) {
-        try await pool.runIfActive { [self] in
+        try await pool.runIfActiveHere { [self] in
             var removed = 0
             for name in try Self.list(directory + "/tmp") {
                 if unlink(path("tmp", name)) == 0 { removed += 1 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOCore
+import Timing
 
 /// One message being written into the spool's tmp/. The body arrives in pieces and is buffered
 /// up to `flushThreshold` octets before it is written, so a small message costs a single trip to
@@ -44,7 +45,7 @@ public final class SpoolWriter: @unchecked Sendable {
     public func abandon() async {
         let (fd, path) = (self.fd, self.path)
         self.fd = -1
-        _ = try? await spool.pool.runIfActive {
+        _ = try? await spool.pool.runIfActiveHere {
             if fd >= 0 { close(fd) }
             unlink(path)
         }
@@ -55,7 +56,7 @@ public final class SpoolWriter: @unchecked Sendable {
         let bytes = pending
         pending = []
         let (path, existing, spool, id) = (self.path, fd, self.spool, self.id)
-        fd = try await spool.pool.runIfActive {
+        fd = try await spool.pool.runIfActiveHere {
             var fd = existing
             if fd < 0 {
                 fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

@@ -93,7 +93,7 @@ public struct SMTPPeers: Sendable {
     /// Checks a user's password (the submission listener's AUTH); nil: AUTH is not offered.
     /// Submission AUTH: looks the user up (throws when the users cannot be read now) and
     /// gives the check to run on the login guard's pool.
-    public var authenticate: (@Sendable (String, String) async throws -> @Sendable () -> Bool)?
+    public var authenticate: (@Sendable (String, String) async throws -> LoginGuard.Proof)?
     /// relay-policy's SPF check and relay permission, and its TXT lookups (sender authentication).
     public var auth: (@Sendable (Mailstack_Ipc_PolicyAuth) async throws -> Mailstack_Ipc_PolicyAuthReply)?
     public var txt: (@Sendable (String) async throws -> Mailstack_Ipc_PolicyTxtReply)?
@@ -102,7 +102,7 @@ public struct SMTPPeers: Sendable {
                 mail: @escaping @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict,
                 rcpt: @escaping @Sendable (Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict,
                 submit: @escaping @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String,
-                authenticate: (@Sendable (String, String) async throws -> @Sendable () -> Bool)? = nil) {
+                authenticate: (@Sendable (String, String) async throws -> LoginGuard.Proof)? = nil) {
         self.connect = connect
         self.mail = mail
         self.rcpt = rcpt
@@ -112,11 +112,10 @@ public struct SMTPPeers: Sendable {
 
     /// The peers over IPC: relay-policy and queue clients; `passwd` for AUTH when given.
     public static func ipc(policy: PolicyClient, queue: QueueClient, users: (any UserDirectory)? = nil) -> SMTPPeers {
-        var authenticate: (@Sendable (String, String) async throws -> @Sendable () -> Bool)?
+        var authenticate: (@Sendable (String, String) async throws -> LoginGuard.Proof)?
         if let users {
             authenticate = { user, password in
-                let record = try await users.user(user)
-                return { PasswdFile.verify(record, password: password) }
+                .password(try await users.user(user), password)
             }
         }
         var peers = SMTPPeers(

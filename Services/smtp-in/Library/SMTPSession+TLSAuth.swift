@@ -74,15 +74,15 @@ extension SMTPSession {
         // The same guard as POP3's logins: throttles per client and per user, a delay on every
         // failure, the hash off the event loops.
         let (name, secret) = (user, password)
-        let verify: @Sendable () -> Bool
+        let proof: LoginGuard.Proof
         do {
-            verify = try await authenticate(name, secret)
+            proof = try await authenticate(name, secret)
         } catch {
             logger.warning("\(relay): AUTH \(mechanism) for \(user.prefix(64)): users unavailable: \(error)")
             try await reply(454, "4.7.0", "Temporary authentication failure")
             return .proceed
         }
-        switch await environment.logins.attempt(user: name, client: ClientGroup.key(for: address), verify: verify) {
+        switch await environment.logins.attempt(user: name, client: ClientGroup.key(for: address), proof) {
         case .success:
             authenticatedUser = user
             client.authenticated = true

@@ -80,7 +80,8 @@ if configuration.spfCheck || configuration.dmarcMode != "off" {
     }
 }
 environment.logins = LoginGuard(limits: .init(maxFailures: configuration.pop3MaxFailures, maxUserFailures: configuration.pop3MaxUserFailures,
-                                              window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay))
+                                              window: configuration.pop3FailureWindow, failureDelay: configuration.pop3FailureDelay,
+                                              authCacheTTL: configuration.pop3AuthCacheTTL))
 
 func listeners(_ name: String, _ configured: [String], activated: [SocketActivation.Socket]) -> [SMTPServer.Listen] {
     let mine = activated.filter { $0.name == name || (name == "smtp" && ($0.name == "unknown" || $0.name == "smtp-in")) }
