@@ -39,6 +39,10 @@ extension POP3Session {
             try await send("-ERR [SYS/TEMP] Cannot lock the mailbox; try again later")
             return
         }
+        // drac-registry records the client while the mailbox is read: each waits for a disk, and
+        // neither needs the other. The +OK still comes only once both are done.
+        let (register, address) = (environment.registerClient, client)
+        async let registration: Void = register(address)
         let mailbox: POP3Mailbox
         do {
             let maildir = environment.maildir(for: user)
@@ -47,11 +51,12 @@ extension POP3Session {
         } catch {
             environment.locks.release(user)
             logger.error("pop3 cannot open the mailbox of \(user): \(error)")
+            try? await registration
             try await send("-ERR [SYS/TEMP] Cannot open the mailbox; try again later")
             return
         }
         do {
-            try await environment.registerClient(client)
+            try await registration
         } catch {
             logger.warning("pop3 drac registration of \(client) failed (login goes on): \(error)")
         }
