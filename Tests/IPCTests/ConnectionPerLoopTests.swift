@@ -19,7 +19,7 @@ struct ConnectionPerLoopTests {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await client.run() }
                 defer { tasks.cancelAll() }
-                try await waitUntil { client.slots.allSatisfy { $0.connection != nil } }
+                try await TestSupport.eventually { client.slots.allSatisfy { $0.connection != nil } }
                 #expect(client.slots.count == 3)
                 #expect(server.connections.withLock { $0.values.reduce(0, +) } == 3)
                 for loop in group.makeIterator() {
@@ -48,7 +48,7 @@ struct ConnectionPerLoopTests {
                 tasks.addTask { await client.run() }
                 defer { tasks.cancelAll() }
                 let reply = try await client.request(TransportTests.pong("x"))
-                    #expect(TransportTests.payload(reply).hasSuffix("tester"))
+                #expect(TransportTests.payload(reply).hasSuffix("tester"))
                 #expect(client.slots.count == 1)
                 #expect(server.connections.withLock { $0.values.reduce(0, +) } == 1)
             }
@@ -66,7 +66,7 @@ struct ConnectionPerLoopTests {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await client.run() }
                 defer { tasks.cancelAll() }
-                try await waitUntil { client.slots.allSatisfy { $0.connection != nil } }
+                try await TestSupport.eventually { client.slots.allSatisfy { $0.connection != nil } }
                 let first = client.slots[0]
                 let saved = first.phase.withLock { phase in defer { phase = .connecting }; return phase }
                 let connection = try await client.connection(deadline: .now + .seconds(5), preferring: first)
@@ -76,14 +76,5 @@ struct ConnectionPerLoopTests {
             }
         }
         try await group.shutdownGracefully()
-    }
-}
-
-/// Polls `condition` (a state that events set) every millisecond for up to ten seconds.
-func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw CancellationError() }
-        try await Task.sleep(for: .milliseconds(1))
     }
 }
