@@ -78,7 +78,9 @@ let package = Package(
         .target(name: "DNS", dependencies: ["CResolv", "Timing", nioPosix], path: "Shared/DNS"),
         // Shared/SenderAuth: SPF (RFC 7208), DMARC (RFC 7489), the Public Suffix List and
         // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
-        .target(name: "SenderAuth", path: "Shared/SenderAuth"),
+        // Shared/Files: whole files read with a bound (administrators' files).
+        .target(name: "Files", path: "Shared/Files"),
+        .target(name: "SenderAuth", dependencies: ["Files"], path: "Shared/SenderAuth"),
         // Shared/DKIM: DKIM signing and verification (RFC 6376, RFC 8463): pure logic, keys
         // looked up through an injected closure (no DNS, no sockets).
         .target(
@@ -88,7 +90,7 @@ let package = Package(
         ),
         // Shared/Users: the passwd-file (users and crypt(3) hashes) pop3 authenticates against
         // and relay-policy checks mailboxes with.
-        .target(name: "Users", dependencies: ["CCrypt", "Timing", nioPosix, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Users"),
+        .target(name: "Users", dependencies: ["CCrypt", "Files", "Timing", nioPosix, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Users"),
         // Shared/SMTP: the SMTP grammar shared by smtp-in, queue and smtpfeed-out (dates,
         // addresses, parameters, replies).
         .target(name: "SMTP", path: "Shared/SMTP"),
@@ -145,7 +147,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "relay-policy",
-            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Users", "MailstackMaps", "MailstackAliases", "MailstackPostgres"],
+            dependencies: ["Daemon", "RelayPolicyService", "DNS", "Files", "Users", "MailstackMaps", "MailstackAliases", "MailstackPostgres"],
             path: "Services/relay-policy/Main"
         ),
 
@@ -275,7 +277,7 @@ let package = Package(
         ),
         .testTarget(
             name: "POP3Tests",
-            dependencies: ["POP3Service", "Maildir", "MailstackPostgres", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
+            dependencies: ["POP3Service", "Files", "Maildir", "MailstackPostgres", "Users", "Listeners", "TestSupport", "IPC", "IPCTransport", nio, logging,
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/POP3Tests"
         ),

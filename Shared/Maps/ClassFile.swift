@@ -2,6 +2,9 @@
 /// line, up to a `#`, is a member; members are folded to lower case, as sendmail compares
 /// class members.
 public enum ClassFile {
+    /// The largest class file read (virtuser-domains): some 200,000 domains.
+    public static let maxFileSize = 16 << 20
+
     /// The members named in `text`, in order, each once.
     public static func members(of text: String) -> [String] {
         var seen = Set<String>()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Files
 
 /// The Public Suffix List (https://publicsuffix.org/list/, Debian's `publicsuffix` package) for
 /// DMARC's organizational domain (RFC 7489 3.2): the registrable domain, one label below the
@@ -45,18 +46,14 @@ public struct PublicSuffixList: Sendable {
 
     /// Reads the list from a file (Debian's by default).
     public static func load(path: String = debianPath) throws(Failure) -> PublicSuffixList {
-        guard let file = fopen(path, "r") else { throw Failure(description: "\(path): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-            guard bytes.count <= maxFileSize else { throw Failure(description: "\(path): larger than \(maxFileSize) octets") }
+        let text: String
+        do {
+            text = try BoundedFile.text(path, limit: maxFileSize)
+        } catch {
+            throw Failure(description: error.description)
         }
         do {
-            return try PublicSuffixList(text: String(decoding: bytes, as: UTF8.self))
+            return try PublicSuffixList(text: text)
         } catch {
             throw Failure(description: "\(path): \(error.description)")
         }

@@ -3,6 +3,7 @@ import CCrypt
 import Glibc
 #endif
 import Synchronization
+import Files
 
 /// Users and password hashes in the passwd-file format Dovecot also reads:
 ///
@@ -109,22 +110,18 @@ public final class PasswdFile: Sendable {
         }
         let identity = (UInt64(st.st_ino), st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
         if let old = state.withLock({ $0.identity }), old == identity { return }
-        let (users, errors) = Self.parse(Self.read(path) ?? "", file: path)
+        let (users, errors): ([String: User], [LineError])
+        do {
+            (users, errors) = Self.parse(try BoundedFile.text(path, limit: Self.maxFileSize), file: path)
+        } catch {
+            (users, errors) = ([:], [LineError(file: path, line: 0, reason: "cannot read: \(error.reason)")])
+        }
         state.withLock { $0.users = users; $0.errors = errors; $0.identity = identity }
     }
 
-    static func read(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    /// A passwd-file over this is refused whole (logged, no users) rather than read without a
+    /// bound: 64 MiB is some 400,000 users.
+    public static let maxFileSize = 64 << 20
 
     public static func parse(_ text: String, file: String) -> ([String: User], [LineError]) {
         var users: [String: User] = [:]

@@ -23,6 +23,7 @@ import MailstackMaps
 import MailstackPostgres
 import RelayPolicyService
 import Users
+import Files
 
 Daemon.runTasksOnEventLoops()
 let (file, overrides) = Daemon.arguments()
@@ -67,7 +68,14 @@ if database != nil {
     let virtualDomains = map(configuration.virtuserDomainsFile, name: "virtuser-domains")
     settings.localDomains = LocalDomains(names: Set(configuration.localNames), table: { try virtualDomains($0) != nil })
 } else {
-    let text = (try? String(contentsOfFile: configuration.virtuserDomainsFile, encoding: .utf8)) ?? ""
+    let text: String
+    do {
+        text = try BoundedFile.text(configuration.virtuserDomainsFile, limit: ClassFile.maxFileSize)
+    } catch where error.missing {
+        text = "" // no virtual domains
+    } catch {
+        Daemon.fail("virtuser-domains: \(error)", logger: logger)
+    }
     settings.localDomains = LocalDomains(names: Set(ClassFile.members(of: text) + configuration.localNames))
 }
 
