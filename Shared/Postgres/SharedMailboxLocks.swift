@@ -26,6 +26,12 @@ public final class SharedMailboxLocks: Sendable {
         connections = try DedicatedConnection(settings: settings, applicationName: "mailstack-pop3", logger: logger)
     }
 
+    /// Locks still held when the holder goes (a service stopping, a test's host) are given back:
+    /// a PostgresConnection must be closed before it is released (PostgresNIO asserts it).
+    deinit {
+        for connection in held.withLock({ $0.values }) { Self.close(connection) }
+    }
+
     /// Takes `user`'s mailbox for this session, or says who has it or that the database
     /// cannot say (within the deadline).
     public func acquire(_ user: String) async -> Outcome {
