@@ -64,13 +64,20 @@ struct DeployTests {
         #expect(wanted.contains("mailstack-submit.socket"))
     }
 
+    /// A container script's failure: its steps and the FAIL line (which the dump of units and
+    /// journal that follows it would push out of a plain tail), then the tail and stderr.
+    static func report(_ lines: [Substring], stderr: String) -> Comment {
+        let steps = lines.filter { $0.hasPrefix("== ") || $0.hasPrefix("FAIL: ") }
+        return "\(steps.joined(separator: "\n"))\n---\n\(lines.suffix(120).joined(separator: "\n"))\n\(stderr)"
+    }
+
     @Test("system test: systemd in a container starts mailstack.target, mail flows, restarts lose nothing, shutdown is clean",
           .timeLimit(.minutes(5)))
     func nspawn() async throws {
         let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
         let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/Tests/System/nspawn-system-test.sh", binaries])
         let lines = result.stdout.split(separator: "\n")
-        #expect(result.status == 0 && lines.last == "PASS", "\(lines.suffix(120).joined(separator: "\n"))\n\(result.stderr)")
+        #expect(result.status == 0 && lines.last == "PASS", Self.report(lines, stderr: result.stderr))
         #expect(result.stdout.contains("0 refused"))
     }
 
@@ -80,7 +87,7 @@ struct DeployTests {
         let binaries = (TestSupport.binary("mailstack") as NSString).deletingLastPathComponent
         let result = try await TestSupport.runAsync([TestSupport.packageRoot + "/Tests/System/package-test.sh", binaries])
         let lines = result.stdout.split(separator: "\n")
-        #expect(result.status == 0 && lines.last == "PASS", "\(lines.suffix(120).joined(separator: "\n"))\n\(result.stderr)")
+        #expect(result.status == 0 && lines.last == "PASS", Self.report(lines, stderr: result.stderr))
         #expect(result.stdout.contains("dpkg: install ok installed|") && result.stdout.contains("|mail-transport-agent"))
         #expect(result.stdout.contains("lintian: no errors"))
     }
