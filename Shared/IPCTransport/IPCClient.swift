@@ -207,13 +207,11 @@ public final class IPCClient: Sendable {
             if case let .connected(connection) = current { return connection }
             if let other = slots.lazy.compactMap(\.connection).first { return other }
             switch current {
-            case .connected:
-                preconditionFailure("handled above")
             case let .down(reason):
                 throw IPCError.peerUnavailable(service: configuration.service, reason: reason)
             case .stopped:
                 throw IPCError.peerUnavailable(service: configuration.service, reason: "client stopped")
-            case .connecting:
+            case .connecting, .connected:
                 guard ContinuousClock.now < deadline else {
                     throw IPCError.peerUnavailable(service: configuration.service, reason: "not connected")
                 }
