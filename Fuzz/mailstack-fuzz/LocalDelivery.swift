@@ -20,7 +20,7 @@ func fuzzProgramCommand(_ bytes: [UInt8]) {
     for word in command.words {
         check(!word.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) },
               "control character in word \(word.debugDescription) of \(line.debugDescription)")
-        check(!word.contains(where: ProgramCommand.metacharacters.contains), "metacharacter in word \(word.debugDescription)")
+        check(!word.unicodeScalars.contains(where: ProgramCommand.metacharacters.contains), "metacharacter in word \(word.debugDescription)")
     }
     let quoted = command.words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
     let again = try? ProgramCommand.parse(quoted)

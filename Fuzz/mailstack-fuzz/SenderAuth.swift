@@ -26,7 +26,7 @@ func fuzzSPFRecord(_ bytes: [UInt8]) {
 
 /// SPF macro expansion (`SPFMacroString`, `SPFMacroExpander`): the first octet chooses exp= or
 /// domain-spec grammar; an expansion holds no control character, stays bounded, and a domain
-/// cut for lookup is at most 253 octets without a final dot.
+/// cut for lookup is at most 253 octets, and one that still ends in a dot is no valid name.
 func fuzzSPFMacro(_ bytes: [UInt8]) {
     var input = FuzzInput(bytes)
     let explanation = input.bool()
@@ -39,7 +39,8 @@ func fuzzSPFMacro(_ bytes: [UInt8]) {
     check(out.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7f }, "control character in the expansion \(out.debugDescription)")
     check(out.utf8.count <= 4 * SPFRecord.maxLength + 2048, "expansion of \(out.utf8.count) octets")
     let name = SPFMacroExpander.cut(out)
-    check(name.utf8.count <= SPFMacroExpander.maxDomainLength && !name.hasSuffix("."), "domain \(name.debugDescription) not cut")
+    check(name.utf8.count <= SPFMacroExpander.maxDomainLength, "domain \(name.debugDescription) not cut")
+    check(!name.hasSuffix(".") || !DomainName.isValid(name, multiLabel: false), "domain \(name.debugDescription) keeps a final dot")
 }
 
 /// DMARC records (`DMARCRecord.parse`), the From: domain (`FromDomain`) and the inbound header

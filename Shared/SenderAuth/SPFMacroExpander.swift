@@ -42,10 +42,12 @@ public struct SPFMacroExpander: Sendable {
         Self.cut(await expand(spec))
     }
 
-    /// A name without its final dot, cut from the left to 253 octets.
+    /// A name without its final dot, cut from the left to 253 octets. An expansion that ends in
+    /// an empty label ("in-addr..") keeps both dots: it is no name, and taking one off would
+    /// leave a valid name written with its final dot.
     public static func cut(_ expanded: String) -> String {
         var name = expanded
-        if name.hasSuffix(".") { name.removeLast() }
+        if name.hasSuffix("."), !name.hasSuffix("..") { name.removeLast() }
         while name.utf8.count > maxDomainLength, let dot = name.firstIndex(of: ".") {
             name = String(name[name.index(after: dot)...])
         }

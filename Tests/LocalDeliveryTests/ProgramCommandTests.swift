@@ -27,6 +27,18 @@ struct ProgramCommandTests {
         #expect(throws: ProgramCommand.Refusal.metacharacter(character)) { try ProgramCommand.parse(line) }
     }
 
+    /// A combining mark joins the character before it into one Swift `Character`: a parser that
+    /// compared Characters missed a `;` or a quote followed by one (fuzz: program-command).
+    @Test("a metacharacter or quote followed by a combining mark is still itself")
+    func combiningMarks() throws {
+        #expect(throws: ProgramCommand.Refusal.metacharacter(";")) { try ProgramCommand.parse("prog ;\u{0301}rm") }
+        #expect(throws: ProgramCommand.Refusal.metacharacter("$")) { try ProgramCommand.parse("prog $\u{0655}HOME") }
+        #expect(try ProgramCommand.parse("prog '\u{0655}'").words == ["prog", "\u{0655}"])
+        #expect(try ProgramCommand.parse("prog \u{0655}").words == ["prog", "\u{0655}"])
+        #expect(try ProgramCommand.parse("prog a \u{0301}b").words == ["prog", "a", "\u{0301}b"])
+        #expect(try ProgramCommand.parse("prog \"x\u{0301}\" '\u{0301}'\u{0301}").words == ["prog", "x\u{0301}", "\u{0301}\u{0301}"])
+    }
+
     @Test("control characters, newline and tab included, are refused", arguments: ["prog\nevil", "prog\ta", "prog\u{0}x", "prog\r", "prog \u{7F}"])
     func controls(line: String) {
         do {

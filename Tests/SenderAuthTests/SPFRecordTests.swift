@@ -101,4 +101,18 @@ struct SPFRecordTests {
         #expect(name.hasSuffix(".example.com"))
         #expect(name.hasPrefix("abcdefghi."))
     }
+
+    /// An expansion ending in an empty label ("%{v}.." gives "in-addr..") must stay a name no
+    /// lookup accepts; taking its last dot off left "in-addr.", which DomainName.isValid reads as
+    /// the valid name "in-addr" written with a final dot (fuzz: spf-macro).
+    @Test("one final dot is taken off; an empty last label keeps the name invalid")
+    func finalDot() async throws {
+        let expander = SPFMacroExpander(sender: "x@email.example.com", domain: "email.example.com", ip: IPAddress("192.0.2.3")!, helo: "h.example")
+        #expect(await expander.domain(try SPFMacroString.parse("%{d}.")) == "email.example.com")
+        #expect(await expander.domain(try SPFMacroString.parse("%{d}")) == "email.example.com")
+        let empty = await expander.domain(try SPFMacroString.parse("%{v}.."))
+        #expect(!DomainName.isValid(empty, multiLabel: false), "\(empty)")
+        #expect(!DomainName.isValid(SPFMacroExpander.cut("a.example..."), multiLabel: false))
+        #expect(!DomainName.isValid(SPFMacroExpander.cut("."), multiLabel: false))
+    }
 }

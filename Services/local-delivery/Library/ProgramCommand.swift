@@ -26,19 +26,22 @@ public struct ProgramCommand: Sendable, Equatable {
         }
     }
 
-    /// Characters a shell would act on; without one there is no reason for them.
-    public static let metacharacters: Set<Character> = [";", "&", "|", "<", ">", "`", "$", "(", ")"]
+    /// Characters a shell would act on; without one there is no reason for them. Compared as
+    /// Unicode scalars, as a shell compares octets: a combining mark after `;` or `'` makes one
+    /// Swift `Character` of the two, which must not hide the `;` or the quote.
+    public static let metacharacters: Set<Unicode.Scalar> = [";", "&", "|", "<", ">", "`", "$", "(", ")"]
 
     public init(words: [String]) { self.words = words }
 
     public static func parse(_ line: String) throws(Refusal) -> ProgramCommand {
-        for scalar in line.unicodeScalars where LocalJob.isControl(scalar) { throw .controlCharacter(scalar.value) }
-        if let bad = line.first(where: metacharacters.contains) { throw .metacharacter(bad) }
+        let scalars = line.unicodeScalars
+        for scalar in scalars where LocalJob.isControl(scalar) { throw .controlCharacter(scalar.value) }
+        if let bad = scalars.first(where: metacharacters.contains) { throw .metacharacter(Character(bad)) }
         var words: [String] = []
-        var word = ""
+        var word = String.UnicodeScalarView()
         var inWord = false
-        var quote: Character?
-        var iterator = line.makeIterator()
+        var quote: Unicode.Scalar?
+        var iterator = scalars.makeIterator()
         while let c = iterator.next() {
             switch (quote, c) {
             case ("'", "'"), ("\"", "\""):
@@ -52,8 +55,8 @@ public struct ProgramCommand: Sendable, Equatable {
             case ("\"", _):
                 word.append(c)
             case (nil, " "):
-                if inWord { words.append(word) }
-                word = ""
+                if inWord { words.append(String(word)) }
+                word = String.UnicodeScalarView()
                 inWord = false
                 continue
             case (nil, "'"), (nil, "\""):
@@ -67,7 +70,7 @@ public struct ProgramCommand: Sendable, Equatable {
             inWord = true
         }
         if quote != nil { throw .unbalancedQuote }
-        if inWord { words.append(word) }
+        if inWord { words.append(String(word)) }
         guard let first = words.first, !first.isEmpty else { throw .empty }
         return ProgramCommand(words: words)
     }
