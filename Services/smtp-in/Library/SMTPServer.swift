@@ -12,7 +12,7 @@ public final class SMTPServer: Sendable {
     public typealias Listen = TCPListeners<Connection>.Address
 
     public struct Connection: Sendable {
-        let channel: NIOAsyncChannel<SMTPInput, ByteBuffer>
+        let io: SMTPChannelIO
         let mode: SMTPInputMode
     }
 
@@ -40,7 +40,7 @@ public final class SMTPServer: Sendable {
                 try channel.pipeline.syncOperations.addHandler(WriteStallCloser(timeout: writeTimeout))
                 try channel.pipeline.syncOperations.addHandler(SMTPReadGate(mode: mode))
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPInputDecoder(mode: mode)))
-                return Connection(channel: try NIOAsyncChannel<SMTPInput, ByteBuffer>(wrappingChannelSynchronously: channel), mode: mode)
+                return Connection(io: try SMTPChannelIO(synchronouslyOn: channel), mode: mode)
             }
         }
         return SMTPServer(listeners: listeners, environment: environment, submission: submission)
@@ -55,28 +55,25 @@ public final class SMTPServer: Sendable {
     }
 
     func handle(_ connection: Connection) async {
-        let channel = connection.channel.channel
+        let io = connection.io
+        let channel = io.channel
         let address = channel.remoteAddress?.clientAddress ?? "unknown"
         let limits = environment.connections
         guard limits.open(address, maxTotal: environment.maxConnections, maxPerAddress: environment.maxConnectionsPerClient) else {
             environment.logger.notice("[\(address)]: too many connections; refused")
-            try? await connection.channel.executeThenClose { _, outbound in
-                try await outbound.write(ByteBuffer(string: "421 4.3.2 \(environment.hostname) Too many connections; try again later\r\n"))
-            }
+            try? await io.write(ByteBuffer(string: "421 4.3.2 \(environment.hostname) Too many connections; try again later\r\n"))
+            await io.close()
             return
         }
         defer { limits.close(address) }
         let link = SMTPConnection(channel: channel, mode: connection.mode, tlsContext: environment.tlsContext)
         do {
-            try await connection.channel.executeThenClose { inbound, outbound in
-                var input = inbound.makeAsyncIterator()
-                var session = SMTPSession(environment: environment, address: address, output: outbound, connection: link,
-                                          submission: submission)
-                try await session.run(&input)
-            }
+            var session = SMTPSession(environment: environment, address: address, io: io, connection: link, submission: submission)
+            try await session.run()
         } catch {
             environment.logger.debug("smtp connection from [\(address)] ended: \(error)")
         }
+        await io.close()
         link.disarm()
     }
 }

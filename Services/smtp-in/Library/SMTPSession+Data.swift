@@ -14,7 +14,7 @@ import SenderAuth
 extension SMTPSession {
     // MARK: DATA
 
-    mutating func data(_ argument: Substring, _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> Next {
+    mutating func data(_ argument: Substring) async throws -> Next {
         // The decoder holds after DATA; whatever the answer, it must start again.
         guard let t = transaction, !t.recipients.isEmpty, connectReject == nil, argument.isEmpty else {
             connection.resume(.command)
@@ -75,7 +75,7 @@ extension SMTPSession {
             if held != nil { held!.append(chunk) } else { await handOff.send(chunk, to: stream) }
         }
         while true {
-            guard let next = try await input.next() else {
+            guard let next = try await io.next() else {
                 stream.fail(CancellationError())
                 logger.notice("\(relay): connection lost during DATA")
                 return .close

@@ -32,7 +32,7 @@ extension SMTPSession {
 
     // MARK: AUTH (submission)
 
-    mutating func auth(_ argument: Substring, _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> Next {
+    mutating func auth(_ argument: Substring) async throws -> Next {
         guard submission, let authenticate = environment.peers.authenticate else {
             return try await bad(SMTPReply(500, "5.5.1", "Command unrecognized: \"AUTH\""))
         }
@@ -46,8 +46,8 @@ extension SMTPSession {
         case "PLAIN":
             var response = words.count > 1 ? String(words[1]) : nil
             if response == nil {
-                try await output.write(ByteBuffer(string: "334 \r\n"))
-                guard let line = try await authLine(&input) else { return .close }
+                try await io.write(ByteBuffer(string: "334 \r\n"))
+                guard let line = try await authLine() else { return .close }
                 response = line
             }
             guard let response, response != "*" else { return try await authAborted() }
@@ -59,13 +59,13 @@ extension SMTPSession {
         case "LOGIN":
             var name = words.count > 1 ? SASL.text(String(words[1])) : nil
             if name == nil {
-                try await output.write(ByteBuffer(string: "334 VXNlcm5hbWU6\r\n"))
-                guard let line = try await authLine(&input) else { return .close }
+                try await io.write(ByteBuffer(string: "334 VXNlcm5hbWU6\r\n"))
+                guard let line = try await authLine() else { return .close }
                 name = line == "*" ? nil : SASL.text(line)
             }
             guard let name, SASL.isUserName(name) else { return try await authAborted() }
-            try await output.write(ByteBuffer(string: "334 UGFzc3dvcmQ6\r\n"))
-            guard let line = try await authLine(&input) else { return .close }
+            try await io.write(ByteBuffer(string: "334 UGFzc3dvcmQ6\r\n"))
+            guard let line = try await authLine() else { return .close }
             guard line != "*", let secret = SASL.text(line) else { return try await authAborted() }
             (user, password) = (name, secret)
         default:
@@ -112,11 +112,11 @@ extension SMTPSession {
         try await bad(SMTPReply(501, "5.0.0", "AUTH aborted"))
     }
 
-    func authLine(_ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> String? {
+    func authLine() async throws -> String? {
         connection.arm(after: environment.commandTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
         defer { connection.disarm() }
         // AUTH is not pipelined: a continuation line comes alone.
-        guard case let .commands(lines)? = try await input.next(), lines.count == 1 else { return nil }
+        guard case let .commands(lines)? = try await io.next(), lines.count == 1 else { return nil }
         return lines[0]
     }
 }

@@ -18,7 +18,7 @@ extension SMTPSession {
     /// transaction (an earlier MAIL in the group or one already open), up to smtp.max_recipients
     /// and `maxEarlyQuestions` per group, so a flood of RCPTs without MAIL costs relay-policy
     /// nothing.
-    mutating func commands(_ lines: [String], _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws -> Next {
+    mutating func commands(_ lines: [String]) async throws -> Next {
         var early: [Int: Task<Mailstack_Ipc_PolicyVerdict, Error>] = [:]
         if lines.count > 1, connectReject == nil {
             let peers = environment.peers
@@ -44,7 +44,7 @@ extension SMTPSession {
         }
         defer { early.values.forEach { $0.cancel() } }
         for (index, line) in lines.enumerated() {
-            let outcome = try await command(line, &input, early: early[index])
+            let outcome = try await command(line, early: early[index])
             if case .close = outcome { return .close }
         }
         return .proceed

@@ -15,7 +15,7 @@ import Users
 struct SMTPSession {
     let environment: SMTPEnvironment
     let address: String
-    let output: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let io: SMTPChannelIO
     let connection: SMTPConnection
     /// The submission listener: AUTH offered after STARTTLS, MAIL only once authenticated.
     let submission: Bool
@@ -47,11 +47,11 @@ struct SMTPSession {
         case close
     }
 
-    init(environment: SMTPEnvironment, address: String, output: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+    init(environment: SMTPEnvironment, address: String, io: SMTPChannelIO,
          connection: SMTPConnection, submission: Bool) {
         self.environment = environment
         self.address = address
-        self.output = output
+        self.io = io
         self.connection = connection
         self.submission = submission
         self.policyTurn = environment.policyShare.session()
@@ -64,7 +64,7 @@ struct SMTPSession {
 
     // MARK: the conversation
 
-    mutating func run(_ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator) async throws {
+    mutating func run() async throws {
         do {
             let verdict = try await environment.peers.connect(address)
             client = verdict.client
@@ -87,12 +87,12 @@ struct SMTPSession {
         try await reply(220, "", environment.greeting(now: Int64(Date().timeIntervalSince1970)))
         while true {
             connection.arm(after: environment.commandTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
-            guard let next = try await input.next() else { break }
+            guard let next = try await io.next() else { break }
             connection.disarm()
             let outcome: Next
             switch next {
             case let .commands(lines):
-                outcome = try await commands(lines, &input)
+                outcome = try await commands(lines)
             case .commandTooLong:
                 outcome = try await bad(SMTPReply(500, "5.5.0", "Command line too long"))
             case .bareNewline:
@@ -116,7 +116,7 @@ struct SMTPSession {
     }
 
     func send(_ reply: SMTPReply) async throws {
-        try await output.write(ByteBuffer(string: reply.wire))
+        try await io.write(ByteBuffer(string: reply.wire))
     }
 
     /// A bad command: answered, counted, and the connection closed past smtp.max_bad_commands.
@@ -131,15 +131,14 @@ struct SMTPSession {
         return .proceed
     }
 
-    mutating func command(_ line: String, _ input: inout NIOAsyncChannelInboundStream<SMTPInput>.AsyncIterator,
-                          early: Task<Mailstack_Ipc_PolicyVerdict, Error>? = nil) async throws -> Next {
+    mutating func command(_ line: String, early: Task<Mailstack_Ipc_PolicyVerdict, Error>? = nil) async throws -> Next {
         let command = SMTPCommandLine(line)
         let (verb, argument) = (command.verb, command.argument)
         switch verb {
         case "HELO", "EHLO": return try await hello(verb, argument)
         case "MAIL": return try await mail(argument)
         case "RCPT": return try await rcpt(argument, early: early)
-        case "DATA": return try await data(argument, &input)
+        case "DATA": return try await data(argument)
         case "RSET":
             transaction = nil
             try await reply(250, "2.0.0", "Reset state")
@@ -159,7 +158,7 @@ struct SMTPSession {
                 "This is \(hostname)", "Topics: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH", "End of HELP info",
             ]))
         case "STARTTLS": return try await startTLS(argument)
-        case "AUTH": return try await auth(argument, &input)
+        case "AUTH": return try await auth(argument)
         default:
             return try await bad(SMTPReply(500, "5.5.1", "Command unrecognized: \"\(Self.quoted(line.prefix(40)))\""))
         }

@@ -1,0 +1,92 @@
+import NIOCore
+import NIOEmbedded
+@testable import SMTPInService
+import Testing
+
+/// The session's reads and writes (`SMTPChannelIO`) on a testing channel (its own event loop,
+/// which the test's task is not on, as in the in-process server tests): replies leave
+/// together when the session next waits for input, the socket is not read while input waits to
+/// be taken, and closing sends what was written.
+@Suite("smtp-in channel reads and writes")
+struct SMTPChannelIOTests {
+    /// Counts the reads that get past the IO handler (towards the socket).
+    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = NIOAny
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// A connected channel with the session's IO at the end of its pipeline, `first` before it.
+    func connected(_ first: ReadCounter? = nil) async throws -> (NIOAsyncTestingChannel, SMTPChannelIO) {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 25)).get()
+        let io = try await channel.testingEventLoop.executeInContext {
+            if let first { try channel.pipeline.syncOperations.addHandler(first) }
+            return try SMTPChannelIO(synchronouslyOn: channel)
+        }
+        return (channel, io)
+    }
+
+    func outbound(_ channel: NIOAsyncTestingChannel) async throws -> [String] {
+        var out: [String] = []
+        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) { out.append(String(buffer: buffer)) }
+        return out
+    }
+
+    func reads(_ counter: ReadCounter, _ channel: NIOAsyncTestingChannel) async throws -> Int {
+        try await channel.testingEventLoop.executeInContext { counter.reads }
+    }
+
+    @Test("replies written are flushed together when the session next takes input")
+    func flushOnRead() async throws {
+        let (channel, io) = try await connected()
+        try await io.write(ByteBuffer(string: "250 2.1.0 Sender ok\r\n"))
+        try await io.write(ByteBuffer(string: "250 2.1.5 Recipient ok\r\n"))
+        #expect(try await outbound(channel).isEmpty, "flushed before the session waited for input")
+        try await channel.writeInbound(SMTPInput.commands(["DATA"]))
+        #expect(try await io.next() == .commands(["DATA"]))
+        #expect(try await outbound(channel) == ["250 2.1.0 Sender ok\r\n", "250 2.1.5 Recipient ok\r\n"])
+        _ = try await channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("no read reaches the socket while decoded input waits to be taken")
+    func readsHeld() async throws {
+        let counter = ReadCounter()
+        let (channel, io) = try await connected(counter)
+        channel.read()
+        #expect(try await reads(counter, channel) == 1)
+        try await channel.writeInbound(SMTPInput.commands(["NOOP"]))
+        try await channel.writeInbound(SMTPInput.commands(["QUIT"]))
+        channel.read()
+        #expect(try await reads(counter, channel) == 1, "read while two inputs waited")
+        #expect(try await io.next() == .commands(["NOOP"]))
+        #expect(try await reads(counter, channel) == 1, "read while one input waited")
+        #expect(try await io.next() == .commands(["QUIT"]))
+        #expect(try await reads(counter, channel) == 2, "the held read was not let through once everything was taken")
+        _ = try await channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("closing sends what was written; input then ends and writes fail")
+    func closeFlushes() async throws {
+        let (channel, io) = try await connected()
+        try await channel.writeInbound(SMTPInput.commands(["QUIT"]))
+        try await io.write(ByteBuffer(string: "221 2.0.0 closing connection\r\n"))
+        await io.close()
+        #expect(try await outbound(channel) == ["221 2.0.0 closing connection\r\n"])
+        #expect(try await io.next() == .commands(["QUIT"]), "input read before the close is still taken")
+        #expect(try await io.next() == nil)
+        await #expect(throws: ChannelError.self) { try await io.write(ByteBuffer(string: "250 late\r\n")) }
+    }
+
+    @Test("an error in the pipeline ends input with that error and closes")
+    func errorEnds() async throws {
+        struct Broken: Error {}
+        let (channel, io) = try await connected()
+        channel.pipeline.fireErrorCaught(Broken())
+        await #expect(throws: Broken.self) { try await io.next() }
+        #expect(!channel.isActive)
+    }
+}
