@@ -93,7 +93,7 @@ final class SMTPReadGate: ChannelDuplexHandler {
         guard let gate = try? pipeline.handler(type: SMTPReadGate.self),
               let context = try? pipeline.context(handlerType: SMTPReadGate.self) else { return }
         context.fireChannelRead(NIOAny(channel.allocator.buffer(capacity: 0)))
-        // NIOAsyncChannel hands reads to the session at read-complete.
+        // As a socket read ends: the decoder and the handlers after it see a whole read.
         context.fireChannelReadComplete()
         if gate.readPending {
             gate.readPending = false
