@@ -137,12 +137,14 @@ struct SMTPConversationTests {
         #expect(smtp.queued.withLock { $0.isEmpty })
     }
 
-    @Test("relay-policy unreachable: 421 at connect, 451 at MAIL and RCPT; queue unreachable: 451 after the data")
+    @Test("relay-policy unreachable: greeted, 421 at the first command, 451 at MAIL and RCPT; queue unreachable: 451 after the data")
     func peersDown() async throws {
         let smtp = try await SMTPHarness()
         smtp.policyDown.withLock { $0 = true }
         let refused = try SMTPTestClient(port: smtp.port)
-        #expect(try await refused.reply() == "421 4.3.0 host.domain.com Service temporarily unavailable; try again later")
+        // The connect question goes out with the greeting; its failure answers the first command.
+        #expect(try await refused.reply().hasPrefix("220 host.domain.com ESMTP"))
+        #expect(try await refused.command("EHLO client.test") == "421 4.3.0 host.domain.com Service temporarily unavailable; try again later")
         #expect(try await refused.closed())
 
         smtp.policyDown.withLock { $0 = false }

@@ -65,30 +65,23 @@ struct SMTPSession {
     // MARK: the conversation
 
     mutating func run() async throws {
-        do {
-            let verdict = try await environment.peers.connect(address)
-            client = verdict.client
-            switch verdict.action {
-            case .reject:
-                let refusal = SMTPReply(verdict.reply)
-                connectReject = refusal
-                logger.notice("connect from \(relay) refused: \(refusal) (\(refusal.reason))")
-            case .discard:
-                discardAll = true
-            default:
-                break
-            }
-        } catch {
-            logger.error("connect from [\(address)]: relay-policy unavailable: \(error)")
-            try await reply(421, "4.3.0", "\(hostname) Service temporarily unavailable; try again later")
-            return
-        }
-        client.address = address
+        // The greeting does not depend on the connect verdict (a refused client is greeted, then
+        // refused command by command, as sendmail does), so it goes out while relay-policy
+        // answers; the verdict is taken before the first command is answered.
+        let peers = environment.peers
+        let address = self.address
+        let asked = Task { try await peers.connect(address) }
+        defer { asked.cancel() }
         try await reply(220, "", environment.greeting(now: Int64(Date().timeIntervalSince1970)))
+        var decided = false
         while true {
             connection.arm(after: environment.commandTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
             guard let next = try await io.next() else { break }
             connection.disarm()
+            if !decided {
+                decided = true
+                guard try await take(connectVerdict: asked) else { break }
+            }
             let outcome: Next
             switch next {
             case let .commands(lines):
@@ -109,6 +102,31 @@ struct SMTPSession {
             if case .close = outcome { break }
         }
         connection.disarm()
+    }
+
+    /// relay-policy's verdict on the client: its name, a refusal every transaction command gets,
+    /// or discarding. False when relay-policy could not answer: 421 sent, the session ends.
+    mutating func take(connectVerdict asked: Task<Mailstack_Ipc_PolicyVerdict, Error>) async throws -> Bool {
+        do {
+            let verdict = try await asked.value
+            client = verdict.client
+            switch verdict.action {
+            case .reject:
+                let refusal = SMTPReply(verdict.reply)
+                connectReject = refusal
+                logger.notice("connect from \(relay) refused: \(refusal) (\(refusal.reason))")
+            case .discard:
+                discardAll = true
+            default:
+                break
+            }
+        } catch {
+            logger.error("connect from [\(address)]: relay-policy unavailable: \(error)")
+            try await reply(421, "4.3.0", "\(hostname) Service temporarily unavailable; try again later")
+            return false
+        }
+        client.address = address
+        return true
     }
 
     func reply(_ code: Int, _ enhanced: String, _ text: String) async throws {
