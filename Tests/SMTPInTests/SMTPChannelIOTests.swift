@@ -4,9 +4,9 @@ import NIOEmbedded
 import Testing
 
 /// The session's reads and writes (`SMTPChannelIO`) on a testing channel (its own event loop,
-/// which the test's task is not on, as in the in-process server tests): replies leave
-/// together when the session next waits for input, the socket is not read while input waits to
-/// be taken, and closing sends what was written.
+/// which the test's task is not on, as in the in-process server tests): a reply leaves at once
+/// unless more pipelined input follows it, the socket is not read while input waits to be
+/// taken, and closing sends what was written.
 @Suite("smtp-in channel reads and writes")
 struct SMTPChannelIOTests {
     /// Counts the reads that get past the IO handler (towards the socket).
@@ -40,15 +40,37 @@ struct SMTPChannelIOTests {
         try await channel.testingEventLoop.executeInContext { counter.reads }
     }
 
-    @Test("replies written are flushed together when the session next takes input")
+    @Test("a reply the client waits for goes out at once")
+    func flushAlone() async throws {
+        let (channel, io) = try await connected()
+        try await io.write(ByteBuffer(string: "354 Enter mail\r\n"))
+        #expect(try await outbound(channel) == ["354 Enter mail\r\n"])
+        _ = try await channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("replies followed by more pipelined input leave together when the session next takes input")
     func flushOnRead() async throws {
         let (channel, io) = try await connected()
-        try await io.write(ByteBuffer(string: "250 2.1.0 Sender ok\r\n"))
-        try await io.write(ByteBuffer(string: "250 2.1.5 Recipient ok\r\n"))
-        #expect(try await outbound(channel).isEmpty, "flushed before the session waited for input")
+        try await io.write(ByteBuffer(string: "250 2.1.0 Sender ok\r\n"), more: true)
+        try await io.write(ByteBuffer(string: "250 2.1.5 Recipient ok\r\n"), more: true)
+        #expect(try await outbound(channel).isEmpty, "flushed while the group went on")
         try await channel.writeInbound(SMTPInput.commands(["DATA"]))
         #expect(try await io.next() == .commands(["DATA"]))
         #expect(try await outbound(channel) == ["250 2.1.0 Sender ok\r\n", "250 2.1.5 Recipient ok\r\n"])
+        _ = try await channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("a reply is held while decoded input waits to be taken")
+    func heldWhileInputWaits() async throws {
+        let (channel, io) = try await connected()
+        try await channel.writeInbound(SMTPInput.commands(["NOOP"]))
+        try await channel.writeInbound(SMTPInput.commands(["NOOP"]))
+        #expect(try await io.next() == .commands(["NOOP"]))
+        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"))
+        #expect(try await outbound(channel).isEmpty, "flushed while the next command waited")
+        #expect(try await io.next() == .commands(["NOOP"]))
+        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"))
+        #expect(try await outbound(channel) == ["250 2.0.0 OK\r\n", "250 2.0.0 OK\r\n"])
         _ = try await channel.finish(acceptAlreadyClosed: true)
     }
 

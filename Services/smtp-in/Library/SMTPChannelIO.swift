@@ -6,11 +6,12 @@ import NIOCore
 /// * Input: what the decoder made is taken one piece at a time (`next`). While pieces wait to
 ///   be taken the socket is not read, so what a client sends ahead waits in TCP's buffers, never
 ///   in ours: at most one read's worth is held here.
-/// * Output: a reply is written without a flush; the replies written since the last flush go out
-///   together when the session next waits for input, and when it closes. That is when Postfix's
-///   smtpd flushes: the answers to a pipelined group (RFC 2920) leave in one segment instead of
-///   one each. A write that leaves the channel unwritable (the client is not reading) is flushed
-///   and waits until it drains; `WriteStallCloser` closes a connection that never does.
+/// * Output: a reply the client waits for goes out at once; one followed by more pipelined input
+///   (the session says so, or decoded input waits here) is held, and what is held goes out when
+///   the session next waits for input or closes. So the answers to a pipelined group (RFC 2920)
+///   leave in one segment, not one each, as from Postfix's smtpd. A write that leaves the channel
+///   unwritable (the client is not reading) is flushed and waits until it drains;
+///   `WriteStallCloser` closes a connection that never does.
 ///
 /// The session's task runs on the channel's event loop (`Daemon.runTasksOnEventLoops`), where
 /// taking a waiting piece or writing is a plain call; from anywhere else each step hops to the
@@ -38,11 +39,12 @@ final class SMTPChannelIO: Sendable {
         }
     }
 
-    /// Queues `buffer` for the next flush; waits only while the channel is unwritable.
-    func write(_ buffer: ByteBuffer) async throws {
-        if channel.eventLoop.inEventLoop, try handler.value.write(buffer) { return }
+    /// Writes `buffer`, flushed unless `more` input follows it or input waits here; waits only
+    /// while the channel is unwritable.
+    func write(_ buffer: ByteBuffer, more: Bool = false) async throws {
+        if channel.eventLoop.inEventLoop, try handler.value.write(buffer, more: more) { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            self.onLoop { $0.writeAndWait(buffer, continuation) }
+            self.onLoop { $0.writeAndWait(buffer, more: more, continuation) }
         }
     }
 
@@ -162,10 +164,11 @@ final class SMTPChannelIO: Sendable {
         // MARK: output
 
         /// Whether the session may go on without waiting.
-        func write(_ buffer: ByteBuffer) throws -> Bool {
+        func write(_ buffer: ByteBuffer, more: Bool) throws -> Bool {
             guard let context, end == nil else { throw ChannelError.ioOnClosedChannel }
             context.write(wrapOutboundOut(buffer), promise: nil)
             unflushed = true
+            if !more && inputs.isEmpty { flush() }
             guard context.channel.isWritable else {
                 // The flush may drain it at once (then writability has already come back).
                 flush()
@@ -174,9 +177,9 @@ final class SMTPChannelIO: Sendable {
             return true
         }
 
-        func writeAndWait(_ buffer: ByteBuffer, _ continuation: CheckedContinuation<Void, Error>) {
+        func writeAndWait(_ buffer: ByteBuffer, more: Bool, _ continuation: CheckedContinuation<Void, Error>) {
             do {
-                if try write(buffer) { return continuation.resume() }
+                if try write(buffer, more: more) { return continuation.resume() }
                 precondition(writer == nil, "two writers")
                 writer = continuation
             } catch {

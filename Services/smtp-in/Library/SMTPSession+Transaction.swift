@@ -43,7 +43,9 @@ extension SMTPSession {
             }
         }
         defer { early.values.forEach { $0.cancel() } }
+        defer { pipelinedAhead = false }
         for (index, line) in lines.enumerated() {
+            pipelinedAhead = index < lines.count - 1
             let outcome = try await command(line, early: early[index])
             if case .close = outcome { return .close }
         }

@@ -29,6 +29,9 @@ struct SMTPSession {
     var tlsActive = false
     var authenticatedUser: String?
     var badCommands = 0
+    /// More commands of the same pipelined group follow the one being answered: its reply can
+    /// wait to leave with theirs.
+    var pipelinedAhead = false
     var transaction: Transaction?
     /// This session's turn in relay-policy's time (`PolicyShare`).
     let policyTurn: UInt64
@@ -134,7 +137,7 @@ struct SMTPSession {
     }
 
     func send(_ reply: SMTPReply) async throws {
-        try await io.write(ByteBuffer(string: reply.wire))
+        try await io.write(ByteBuffer(string: reply.wire), more: pipelinedAhead)
     }
 
     /// A bad command: answered, counted, and the connection closed past smtp.max_bad_commands.
