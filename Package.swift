@@ -55,7 +55,7 @@ let package = Package(
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
         // Shared/IPCTransport: NIO server and client for the IPC protocol over Unix sockets.
-        .target(name: "IPCTransport", dependencies: ["IPC", "SMTP", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
+        .target(name: "IPCTransport", dependencies: ["IPC", "Listeners", "SMTP", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
         // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
         .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
         // Shared/Aliases: sendmail's aliases file, its aliases.db (newaliases) and the alias expander.
@@ -299,7 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SMTPInTests",
-            dependencies: ["SMTPInService", "SMTP", "IPC", "TestSupport", nio, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["SMTPInService", "SMTP", "IPC", "Listeners", "TestSupport", nio, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
             path: "Tests/SMTPInTests"
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import IPC
+import Listeners
 import Logging
 import NIOCore
 import NIOPosix
@@ -138,34 +139,42 @@ public final class IPCClient: Sendable {
 
     private func connectAndServe(_ slot: Slot, onConnected: () -> Void) async throws {
         let maxFrame = configuration.maxFrame
-        let channel = try await ClientBootstrap(group: slot.loop)
+        let io = try await ClientBootstrap(group: slot.loop)
             .connectTimeout(.seconds(2))
             .connect(unixDomainSocketPath: configuration.path) { channel in
                 channel.eventLoop.makeCompletedFuture { try IPCPipeline.configure(channel, maxFrame: maxFrame) }
             }
-        try await channel.executeThenClose { inbound, outbound in
-            var frames = inbound.makeAsyncIterator()
-            try await outbound.write(
-                IPCCodec.encodeFrame(IPCEnvelope(id: 0, body: .hello(service: configuration.clientName, maxFrame: maxFrame))))
-            try await checkHello(frames.next())
-            let connection = IPCClientConnection(writer: outbound, eventLoop: channel.channel.eventLoop,
-                                                 service: configuration.service)
-            slot.phase.withLock { $0 = .connected(connection) }
-            onConnected()
-            defer {
-                slot.phase.withLock { $0 = .connecting }
-                connection.failAll(IPCError.connectionLost(service: configuration.service))
+        do {
+            try await serve(io, slot, onConnected: onConnected)
+        } catch {
+            await io.close()
+            throw error
+        }
+        await io.close()
+    }
+
+    /// Hello, then replies matched to their requests until the connection ends.
+    private func serve(_ io: ChannelIO<ByteBuffer>, _ slot: Slot, onConnected: () -> Void) async throws {
+        let maxFrame = configuration.maxFrame
+        try await io.write(
+            IPCCodec.encodeFrame(IPCEnvelope(id: 0, body: .hello(service: configuration.clientName, maxFrame: maxFrame))))
+        try await checkHello(io.next())
+        let connection = IPCClientConnection(writer: io, eventLoop: io.channel.eventLoop, service: configuration.service)
+        slot.phase.withLock { $0 = .connected(connection) }
+        onConnected()
+        defer {
+            slot.phase.withLock { $0 = .connecting }
+            connection.failAll(IPCError.connectionLost(service: configuration.service))
+        }
+        while let payload = try await io.next() {
+            let envelope = try IPCCodec.decode(payload)
+            guard let body = envelope.body else {
+                throw IPCError.protocolViolation("reply \(envelope.requestID) has no known body")
             }
-            while let payload = try await frames.next() {
-                let envelope = try IPCCodec.decode(payload)
-                guard let body = envelope.body else {
-                    throw IPCError.protocolViolation("reply \(envelope.requestID) has no known body")
-                }
-                if envelope.requestID == 0, case let .error(error) = body {
-                    throw IPCError.remote(code: error.code.rawValue, message: error.message)
-                }
-                connection.complete(envelope.requestID, with: body)
+            if envelope.requestID == 0, case let .error(error) = body {
+                throw IPCError.remote(code: error.code.rawValue, message: error.message)
             }
+            connection.complete(envelope.requestID, with: body)
         }
     }
 

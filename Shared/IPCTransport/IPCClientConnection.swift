@@ -1,5 +1,6 @@
 import Foundation
 import IPC
+import Listeners
 import NIOCore
 import Timing
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 /// pending request is completed exactly once: by its reply, its timeout, or the connection's end,
 /// whichever takes it out of `pending` first.
 final class IPCClientConnection: Sendable {
-    let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let writer: ChannelIO<ByteBuffer>
     let eventLoop: EventLoop
     let service: String
 
@@ -20,7 +21,7 @@ final class IPCClientConnection: Sendable {
 
     let pending = Mutex(Pending())
 
-    init(writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, eventLoop: EventLoop, service: String) {
+    init(writer: ChannelIO<ByteBuffer>, eventLoop: EventLoop, service: String) {
         self.writer = writer
         self.eventLoop = eventLoop
         self.service = service

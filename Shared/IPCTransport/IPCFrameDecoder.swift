@@ -1,4 +1,5 @@
 import IPC
+import Listeners
 import NIOCore
 
 /// NIO adapter over `IPCFrameParser`: emits one ByteBuffer per frame payload. An oversized
@@ -26,16 +27,10 @@ struct IPCFrameDecoder: ByteToMessageDecoder {
 
 /// The pipeline both ends use: frames in, framed ByteBuffers out.
 enum IPCPipeline {
-    static func configure(_ channel: Channel, maxFrame: Int) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    /// Frames in, frames out (`ChannelIO`). A connection accepted but never served (the listener
+    /// was shut down with it still queued) is closed when its `ChannelIO` is dropped.
+    static func configure(_ channel: Channel, maxFrame: Int) throws -> ChannelIO<ByteBuffer> {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(IPCFrameDecoder(maxFrame: maxFrame)))
-        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-    }
-
-    /// For accepted connections: a connection accepted but never served (the listener was shut
-    /// down with it still queued) must be closed when dropped, not trap. NIO names this
-    /// initializer deprecated because it tears down on deinit, which is the point here.
-    static func configureAccepted(_ channel: Channel, maxFrame: Int) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(IPCFrameDecoder(maxFrame: maxFrame)))
-        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(synchronouslyWrapping: channel)
+        return try ChannelIO<ByteBuffer>(synchronouslyOn: channel)
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPC
 import Logging
+import Listeners
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -75,7 +76,7 @@ public struct IPCServerConfiguration: Sendable {
 public final class IPCServer: Sendable {
     public let configuration: IPCServerConfiguration
     public let address: IPCListenAddress
-    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let channel: NIOAsyncChannel<ChannelIO<ByteBuffer>, Never>
     let logger: Logger
     /// Open connections per peer uid.
     let connections = Mutex([UInt32: Int]())
@@ -83,7 +84,7 @@ public final class IPCServer: Sendable {
     init(
         configuration: IPCServerConfiguration,
         address: IPCListenAddress,
-        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        channel: NIOAsyncChannel<ChannelIO<ByteBuffer>, Never>,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -101,10 +102,10 @@ public final class IPCServer: Sendable {
         let maxFrame = configuration.maxFrame
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
-            child.eventLoop.makeCompletedFuture { try IPCPipeline.configureAccepted(child, maxFrame: maxFrame) }
+        let initializer: @Sendable (Channel) -> EventLoopFuture<ChannelIO<ByteBuffer>> = { child in
+            child.eventLoop.makeCompletedFuture { try IPCPipeline.configure(child, maxFrame: maxFrame) }
         }
-        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let channel: NIOAsyncChannel<ChannelIO<ByteBuffer>, Never>
         switch address {
         case let .path(path):
             // Bind under a temporary name, set mode and owner, then rename into place, so the
@@ -148,9 +149,9 @@ public final class IPCServer: Sendable {
     }
 
     /// One connection, counted against its peer's cap.
-    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, handler: some IPCRequestHandler) async {
+    func serve(_ connection: ChannelIO<ByteBuffer>, handler: some IPCRequestHandler) async {
         guard let peer = try? await IPCPeer.credentials(of: connection.channel) else {
-            try? await connection.channel.close()
+            await connection.close()
             return
         }
         let admitted = connections.withLock { open in
@@ -160,7 +161,7 @@ public final class IPCServer: Sendable {
         }
         guard admitted else {
             logger.warning("ipc connection refused: \(peer) already has \(configuration.maxConnectionsPerPeer) connections")
-            try? await connection.channel.close()
+            await connection.close()
             return
         }
         defer {

@@ -1,5 +1,6 @@
 import AsyncAlgorithms
 import IPC
+import Listeners
 import Logging
 import NIOCore
 import Timing
@@ -9,7 +10,7 @@ import Timing
 /// a closed connection; nothing a peer sends can crash the service.
 enum IPCServerConnection {
     static func serve(
-        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        _ connection: ChannelIO<ByteBuffer>,
         peer: IPCPeer,
         handler: some IPCRequestHandler,
         configuration: IPCServerConfiguration,
@@ -18,37 +19,35 @@ enum IPCServerConnection {
         var logger = baseLogger
         var peer = peer
         do {
-            try await connection.executeThenClose { inbound, outbound in
-                logger[metadataKey: "ipc.peer"] = "\(peer)"
-                var frames = inbound.makeAsyncIterator()
-                let writer = ReplyWriter(outbound: outbound)
-                // A peer that connects and says nothing is not kept.
-                let channel = connection.channel
-                let silent = channel.eventLoop.scheduleTask(in: configuration.helloTimeout.timeAmount) { channel.close(promise: nil) }
-                defer { silent.cancel() }
-                peer.service = try await handshake(&frames, writer: writer, configuration: configuration)
-                silent.cancel()
-                logger[metadataKey: "ipc.peer"] = "\(peer)"
-                var reader = Reader(
-                    handler: handler, peer: peer, writer: writer, configuration: configuration, logger: logger)
-                do {
-                    try await reader.run(&frames)
-                } catch let error as IPCError {
-                    if case .frameTooLarge = error {
-                        try? await writer.send(id: 0, .error(.tooLarge, error.description))
-                    }
-                    throw error
+            logger[metadataKey: "ipc.peer"] = "\(peer)"
+            let writer = ReplyWriter(io: connection)
+            // A peer that connects and says nothing is not kept.
+            let channel = connection.channel
+            let silent = channel.eventLoop.scheduleTask(in: configuration.helloTimeout.timeAmount) { channel.close(promise: nil) }
+            defer { silent.cancel() }
+            peer.service = try await handshake(connection, writer: writer, configuration: configuration)
+            silent.cancel()
+            logger[metadataKey: "ipc.peer"] = "\(peer)"
+            var reader = Reader(
+                handler: handler, peer: peer, writer: writer, configuration: configuration, logger: logger)
+            do {
+                try await reader.run(connection)
+            } catch let error as IPCError {
+                if case .frameTooLarge = error {
+                    try? await writer.send(id: 0, .error(.tooLarge, error.description))
                 }
+                throw error
             }
         } catch is CancellationError {
         } catch {
             logger.warning("ipc connection closed: \(error)")
         }
+        await connection.close()
     }
 
     /// Reads the peer's hello and answers with ours. Returns the peer's service name.
     static func handshake(
-        _ frames: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+        _ frames: ChannelIO<ByteBuffer>,
         writer: ReplyWriter,
         configuration: IPCServerConfiguration
     ) async throws -> String {
@@ -76,10 +75,10 @@ enum IPCServerConnection {
 
     /// Writes reply frames; shared by the request tasks of one connection.
     struct ReplyWriter: Sendable {
-        let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        let io: ChannelIO<ByteBuffer>
 
         func send(id: UInt64, _ body: IPCBody) async throws {
-            try await outbound.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: body)))
+            try await io.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: body)))
         }
     }
 
@@ -100,7 +99,7 @@ enum IPCServerConnection {
             self.logger = logger
         }
 
-        mutating func run(_ frames: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) async throws {
+        mutating func run(_ frames: ChannelIO<ByteBuffer>) async throws {
             let limiter = InFlightLimiter(limit: configuration.maxInFlightPerConnection)
             do {
                 try await withThrowingDiscardingTaskGroup { group in

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOEmbedded
-@testable import SMTPInService
+import Listeners
+import SMTPInService
 import Testing
 
-/// The session's reads and writes (`SMTPChannelIO`) on a testing channel (its own event loop,
+/// A session's reads and writes (`ChannelIO`, as smtp-in uses it) on a testing channel (its own event loop,
 /// which the test's task is not on, as in the in-process server tests): a reply leaves at once
 /// unless more pipelined input follows it, the socket is not read while input waits to be
 /// taken, and closing sends what was written.
@@ -20,12 +21,12 @@ struct SMTPChannelIOTests {
     }
 
     /// A connected channel with the session's IO at the end of its pipeline, `first` before it.
-    func connected(_ first: ReadCounter? = nil) async throws -> (NIOAsyncTestingChannel, SMTPChannelIO) {
+    func connected(_ first: ReadCounter? = nil) async throws -> (NIOAsyncTestingChannel, ChannelIO<SMTPInput>) {
         let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 25)).get()
         let io = try await channel.testingEventLoop.executeInContext {
             if let first { try channel.pipeline.syncOperations.addHandler(first) }
-            return try SMTPChannelIO(synchronouslyOn: channel)
+            return try ChannelIO<SMTPInput>(synchronouslyOn: channel)
         }
         return (channel, io)
     }
@@ -51,8 +52,8 @@ struct SMTPChannelIOTests {
     @Test("replies followed by more pipelined input leave together when the session next takes input")
     func flushOnRead() async throws {
         let (channel, io) = try await connected()
-        try await io.write(ByteBuffer(string: "250 2.1.0 Sender ok\r\n"), more: true)
-        try await io.write(ByteBuffer(string: "250 2.1.5 Recipient ok\r\n"), more: true)
+        try await io.write(ByteBuffer(string: "250 2.1.0 Sender ok\r\n"), flush: .later)
+        try await io.write(ByteBuffer(string: "250 2.1.5 Recipient ok\r\n"), flush: .later)
         #expect(try await outbound(channel).isEmpty, "flushed while the group went on")
         try await channel.writeInbound(SMTPInput.commands(["DATA"]))
         #expect(try await io.next() == .commands(["DATA"]))
@@ -66,10 +67,10 @@ struct SMTPChannelIOTests {
         try await channel.writeInbound(SMTPInput.commands(["NOOP"]))
         try await channel.writeInbound(SMTPInput.commands(["NOOP"]))
         #expect(try await io.next() == .commands(["NOOP"]))
-        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"))
+        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"), flush: .unlessInputWaits)
         #expect(try await outbound(channel).isEmpty, "flushed while the next command waited")
         #expect(try await io.next() == .commands(["NOOP"]))
-        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"))
+        try await io.write(ByteBuffer(string: "250 2.0.0 OK\r\n"), flush: .unlessInputWaits)
         #expect(try await outbound(channel) == ["250 2.0.0 OK\r\n", "250 2.0.0 OK\r\n"])
         _ = try await channel.finish(acceptAlreadyClosed: true)
     }
@@ -95,7 +96,7 @@ struct SMTPChannelIOTests {
     func closeFlushes() async throws {
         let (channel, io) = try await connected()
         try await channel.writeInbound(SMTPInput.commands(["QUIT"]))
-        try await io.write(ByteBuffer(string: "221 2.0.0 closing connection\r\n"))
+        try await io.write(ByteBuffer(string: "221 2.0.0 closing connection\r\n"), flush: .later)
         await io.close()
         #expect(try await outbound(channel) == ["221 2.0.0 closing connection\r\n"])
         #expect(try await io.next() == .commands(["QUIT"]), "input read before the close is still taken")
@@ -103,12 +104,24 @@ struct SMTPChannelIOTests {
         await #expect(throws: ChannelError.self) { try await io.write(ByteBuffer(string: "250 late\r\n")) }
     }
 
-    @Test("an error in the pipeline ends input with that error and closes")
+    @Test("an error in the pipeline ends input with that error; an answer can still be written before closing")
     func errorEnds() async throws {
         struct Broken: Error {}
         let (channel, io) = try await connected()
         channel.pipeline.fireErrorCaught(Broken())
         await #expect(throws: Broken.self) { try await io.next() }
+        try await io.write(ByteBuffer(string: "421 4.3.0 error\r\n"))
+        await io.close()
+        #expect(try await outbound(channel) == ["421 4.3.0 error\r\n"])
+        #expect(!channel.isActive)
+    }
+
+    @Test("a task cancelled while it waits for input closes the connection")
+    func cancelled() async throws {
+        let (channel, io) = try await connected()
+        let reader = Task { try await io.next() }
+        reader.cancel()
+        #expect(try await reader.value == nil)
         #expect(!channel.isActive)
     }
 }

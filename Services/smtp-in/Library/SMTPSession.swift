@@ -137,7 +137,7 @@ struct SMTPSession {
     }
 
     func send(_ reply: SMTPReply) async throws {
-        try await io.write(ByteBuffer(string: reply.wire), more: pipelinedAhead)
+        try await io.write(ByteBuffer(string: reply.wire), flush: pipelinedAhead ? .later : .unlessInputWaits)
     }
 
     /// A bad command: answered, counted, and the connection closed past smtp.max_bad_commands.
