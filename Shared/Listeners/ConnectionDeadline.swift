@@ -18,7 +18,14 @@ public final class ConnectionDeadline: Sendable {
         let channel = self.channel
         let scheduled = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
             guard let farewell else { return channel.close(promise: nil) }
-            channel.writeAndFlush(channel.allocator.buffer(string: farewell)).whenComplete { _ in channel.close(promise: nil) }
+            // A client that does not read cannot keep the connection by leaving the farewell
+            // unsent (behind replies it never read, below the write-stall bound): it gets as
+            // long again, then the connection closes anyway.
+            let late = channel.eventLoop.scheduleTask(in: timeout.timeAmount) { channel.close(promise: nil) }
+            channel.writeAndFlush(channel.allocator.buffer(string: farewell)).whenComplete { _ in
+                late.cancel()
+                channel.close(promise: nil)
+            }
         }
         task.withLock { old in
             old?.cancel()

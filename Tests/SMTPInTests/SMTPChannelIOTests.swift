@@ -4,7 +4,7 @@ import Listeners
 import SMTPInService
 import Testing
 
-/// A session's reads and writes (`ChannelIO`, as smtp-in uses it) on a testing channel (its own event loop,
+/// A session's reads and writes (`ChannelIO`, as smtp-in uses it) and its deadlines on a testing channel (its own event loop,
 /// which the test's task is not on, as in the in-process server tests): a reply leaves at once
 /// unless more pipelined input follows it, the socket is not read while input waits to be
 /// taken, and closing sends what was written.
@@ -18,6 +18,35 @@ struct SMTPChannelIOTests {
             reads += 1
             context.read()
         }
+    }
+
+    /// Takes writes and never completes them: a client that does not read.
+    final class Swallow: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = NIOAny
+        var promises: [EventLoopPromise<Void>] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if let promise { promises.append(promise) }
+        }
+        func flush(context: ChannelHandlerContext) {}
+    }
+
+    @Test("a deadline's farewell that cannot be sent does not keep the connection open")
+    func farewellStuck() async throws {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 25)).get()
+        let swallow = Swallow()
+        try await channel.testingEventLoop.executeInContext { try channel.pipeline.syncOperations.addHandler(swallow) }
+        let deadline = ConnectionDeadline(channel: channel)
+        deadline.arm(after: .seconds(1), farewell: "421 4.4.2 timeout\r\n")
+        // (Plain Bools: a failed expectation on `channel` would print its pipeline, whose
+        // description traps in NIO for this one.)
+        await channel.testingEventLoop.advanceTime(by: .seconds(1))
+        let waiting = channel.isActive
+        #expect(waiting, "closed before the farewell had its time")
+        await channel.testingEventLoop.advanceTime(by: .seconds(1))
+        let open = channel.isActive
+        #expect(!open, "a farewell the client never takes kept the connection open")
+        try await channel.testingEventLoop.executeInContext { swallow.promises.forEach { $0.fail(ChannelError.ioOnClosedChannel) } }
     }
 
     /// A connected channel with the session's IO at the end of its pipeline, `first` before it.
