@@ -17,9 +17,10 @@ import NIOCore
 /// * Several tasks may write at once (an IPC connection's requests); one task reads.
 ///
 /// A task that runs on the channel's event loop (`Daemon.runTasksOnEventLoops`) takes a waiting
-/// piece or writes with a plain call; from anywhere else each step hops to the loop first. A task
-/// cancelled while it waits closes the connection; a `ChannelIO` dropped without `close()` closes
-/// its channel.
+/// piece or writes with a plain call; from anywhere else each step hops to the loop first. A
+/// reader cancelled while it waits closes the connection (a writer waiting for room does not: an
+/// IPC connection's writers are many requests); a `ChannelIO` dropped without `close()` closes its
+/// channel.
 public final class ChannelIO<Input: Sendable>: Sendable {
     public enum Flush: Sendable {
         case now
@@ -62,13 +63,12 @@ public final class ChannelIO<Input: Sendable>: Sendable {
 
     /// Writes `buffer`, flushed as `flush` says; waits only while the channel is unwritable.
     public func write(_ buffer: ByteBuffer, flush: Flush = .now) async throws {
-        if channel.eventLoop.inEventLoop, try handler.value.write(buffer, flush: flush) { return }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                self.onLoop { $0.writeAndWait(buffer, flush: flush, continuation) }
-            }
-        } onCancel: { [channel] in
-            channel.close(promise: nil)
+        // On the loop the write is made here, and only a full channel is waited for; from
+        // elsewhere the loop makes the write and the wait in one step.
+        let written = channel.eventLoop.inEventLoop
+        if written, try handler.value.write(buffer, flush: flush) { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            self.onLoop { written ? $0.waitWritable(continuation) : $0.writeAndWait(buffer, flush: flush, continuation) }
         }
     }
 
@@ -216,6 +216,13 @@ public final class ChannelIO<Input: Sendable>: Sendable {
             } catch {
                 continuation.resume(throwing: error)
             }
+        }
+
+        /// For a write already made: resumes once the channel is writable again.
+        func waitWritable(_ continuation: CheckedContinuation<Void, Error>) {
+            if closed { return continuation.resume(throwing: ChannelError.ioOnClosedChannel) }
+            if context?.channel.isWritable ?? false { return continuation.resume() }
+            writers.append(continuation)
         }
 
         func channelWritabilityChanged(context: ChannelHandlerContext) {
