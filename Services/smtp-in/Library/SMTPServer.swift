@@ -5,12 +5,12 @@ import Timing
 import NIOPosix
 import ServiceLifecycle
 
-/// The SMTP listeners (port 25, and the submission port when configured): TCP sockets passed
-/// by systemd or bound from smtp.listen, one task per connection, connection caps in total and
-/// per client address.
 /// A session's reads and writes (see `ChannelIO`).
 typealias SMTPChannelIO = ChannelIO<SMTPInput>
 
+/// The SMTP listeners (port 25, and the submission port when configured): TCP sockets passed
+/// by systemd or bound from smtp.listen, one task per connection, connection caps in total and
+/// per client address.
 public final class SMTPServer: Sendable {
     public typealias Listen = TCPListeners<Connection>.Address
 
