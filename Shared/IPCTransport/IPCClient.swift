@@ -159,7 +159,7 @@ public final class IPCClient: Sendable {
         try await io.write(
             IPCCodec.encodeFrame(IPCEnvelope(id: 0, body: .hello(service: configuration.clientName, maxFrame: maxFrame))))
         try await checkHello(io.next())
-        let connection = IPCClientConnection(writer: io, eventLoop: io.channel.eventLoop, service: configuration.service)
+        let connection = IPCClientConnection(writer: io, service: configuration.service)
         slot.phase.withLock { $0 = .connected(connection) }
         onConnected()
         defer {

@@ -10,8 +10,8 @@ import Synchronization
 /// whichever takes it out of `pending` first.
 final class IPCClientConnection: Sendable {
     let writer: ChannelIO<ByteBuffer>
-    let eventLoop: EventLoop
     let service: String
+    var eventLoop: EventLoop { writer.channel.eventLoop }
 
     struct Pending {
         var nextID: UInt64 = 1
@@ -21,9 +21,8 @@ final class IPCClientConnection: Sendable {
 
     let pending = Mutex(Pending())
 
-    init(writer: ChannelIO<ByteBuffer>, eventLoop: EventLoop, service: String) {
+    init(writer: ChannelIO<ByteBuffer>, service: String) {
         self.writer = writer
-        self.eventLoop = eventLoop
         self.service = service
     }
 

@@ -179,9 +179,10 @@ public final class ChannelIO<Input: Sendable>: Sendable {
         /// gone.
         private func finish(_ how: Result<Input?, Error>) {
             if end == nil { end = how }
-            if let reader {
+            // A reader waits only while nothing is held and input has not ended before.
+            if let reader, let end {
                 self.reader = nil
-                if case let .ready(result) = take() { reader.resume(with: result) } else { reader.resume(returning: nil) }
+                reader.resume(with: end)
             }
             guard closed else { return }
             while let writer = writers.popFirst() {
@@ -211,11 +212,11 @@ public final class ChannelIO<Input: Sendable>: Sendable {
 
         func writeAndWait(_ buffer: ByteBuffer, flush: Flush, _ continuation: CheckedContinuation<Void, Error>) {
             do {
-                if try write(buffer, flush: flush) { return continuation.resume() }
-                writers.append(continuation)
+                _ = try write(buffer, flush: flush)
             } catch {
-                continuation.resume(throwing: error)
+                return continuation.resume(throwing: error)
             }
+            waitWritable(continuation)
         }
 
         /// For a write already made: resumes once the channel is writable again.

@@ -145,7 +145,7 @@ struct SMTPChannelIOTests {
         #expect(!channel.isActive)
     }
 
-    @Test("a task cancelled while it waits for input closes the connection")
+    @Test("a task cancelled while it waits for input closes the connection", .timeLimit(.minutes(1)))
     func cancelled() async throws {
         let (channel, io) = try await connected()
         let reader = Task { try await io.next() }
