@@ -21,13 +21,6 @@ let package = Package(
         .executable(name: "mailstack", targets: ["mailstack"]),
         .executable(name: "sendmail", targets: ["sendmail"]),
         .executable(name: "ipc-bench", targets: ["ipc-bench"]),
-        .executable(name: "drac-registry", targets: ["drac-registry"]),
-        .executable(name: "pop3", targets: ["pop3"]),
-        .executable(name: "relay-policy", targets: ["relay-policy"]),
-        .executable(name: "queue", targets: ["queue"]),
-        .executable(name: "smtp-in", targets: ["smtp-in"]),
-        .executable(name: "smtpfeed-out", targets: ["smtpfeed-out"]),
-        .executable(name: "local-delivery", targets: ["local-delivery"]),
         .executable(name: "mailstack-fuzz", targets: ["mailstack-fuzz"]),
     ],
     dependencies: [
@@ -111,15 +104,16 @@ let package = Package(
             path: "Shared/Daemon"
         ),
 
-        // Services: each a library (its logic, tested without processes) and a thin executable.
+        // Services: each a library (its logic, tested without processes) and its process's setup
+        // (Services/<name>/Main: a role of the mailstack executable, run by the name it is started as).
         .target(
             name: "DracRegistryService",
             dependencies: ["IPC", "IPCTransport", "MailstackMaps", "MailstackPostgres", logging, lifecycle,
                            .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Services/drac-registry/Library"
         ),
-        .executableTarget(
-            name: "drac-registry",
+        .target(
+            name: "DracRegistryMain",
             dependencies: ["Daemon", "DracRegistryService", "MailstackPostgres", lifecycle],
             path: "Services/drac-registry/Main"
         ),
@@ -134,8 +128,8 @@ let package = Package(
             ],
             path: "Services/pop3/Library"
         ),
-        .executableTarget(
-            name: "pop3",
+        .target(
+            name: "POP3Main",
             dependencies: ["Daemon", "POP3Service", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/pop3/Main"
         ),
@@ -145,8 +139,8 @@ let package = Package(
             dependencies: ["MailstackMaps", "MailstackAliases", "DNS", "IPC", "IPCTransport", "SMTP", "SenderAuth", logging],
             path: "Services/relay-policy/Library"
         ),
-        .executableTarget(
-            name: "relay-policy",
+        .target(
+            name: "RelayPolicyMain",
             dependencies: ["Daemon", "RelayPolicyService", "DNS", "Files", "Users", "MailstackMaps", "MailstackAliases", "MailstackPostgres"],
             path: "Services/relay-policy/Main"
         ),
@@ -156,8 +150,8 @@ let package = Package(
             dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle],
             path: "Services/queue/Library"
         ),
-        .executableTarget(
-            name: "queue",
+        .target(
+            name: "QueueMain",
             dependencies: ["Daemon", "QueueService", nioPosix],
             path: "Services/queue/Main"
         ),
@@ -170,8 +164,8 @@ let package = Package(
             ],
             path: "Services/smtp-in/Library"
         ),
-        .executableTarget(
-            name: "smtp-in",
+        .target(
+            name: "SMTPInMain",
             dependencies: ["Daemon", "SMTPInService", "SenderAuth", "Users", "MailstackPostgres", lifecycle, .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/smtp-in/Main"
         ),
@@ -186,8 +180,8 @@ let package = Package(
             ],
             path: "Services/smtpfeed-out/Library"
         ),
-        .executableTarget(
-            name: "smtpfeed-out",
+        .target(
+            name: "SMTPFeedMain",
             dependencies: ["Daemon", "SMTPFeedService", "DNS"],
             path: "Services/smtpfeed-out/Main"
         ),
@@ -197,16 +191,19 @@ let package = Package(
             dependencies: ["CProcess", "IPC", "IPCTransport", "SMTP", logging],
             path: "Services/local-delivery/Library"
         ),
-        .executableTarget(
-            name: "local-delivery",
+        .target(
+            name: "LocalDeliveryMain",
             dependencies: ["Daemon", "LocalDeliveryService"],
             path: "Services/local-delivery/Main"
         ),
 
-        // The administrator's command-line tool.
+        // The administrator's command-line tool, and every service: one executable whose code
+        // pages the seven processes share. Started by a service's name (a link, as the units and
+        // scripts do), it runs that service; by any other name, the tool.
         .executableTarget(
             name: "mailstack",
-            dependencies: ["MailstackMaps", "MailstackAliases", "MailstackConfig", "MailstackPostgres", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
+            dependencies: ["Daemon", "DracRegistryMain", "RelayPolicyMain", "SMTPFeedMain", "LocalDeliveryMain", "QueueMain", "POP3Main", "SMTPInMain",
+                           "MailstackMaps", "MailstackAliases", "MailstackConfig", "MailstackPostgres", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
                            argumentParser, logging],
             path: "Tools/mailstack"
         ),

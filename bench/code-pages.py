@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which of each service's own code is resident, by module, and what one multi-call binary would hold.
+"""Which of each service's own code is resident, by module, and what they hold together.
 
     bench/memory.py --bin .build/release --then bench/code-pages.py
 
@@ -7,10 +7,10 @@
 resident pages of its executable's own mappings (/proc/PID/pagemap, as root), by ELF section, and
 the code among them by module (from the unstripped binary's symbols: a Swift symbol's module is
 the first name in its mangling; BoringSSL and libyaml by prefix). Then the union of the resident
-code symbols over every service: the seven binaries carry the same modules (NIO, swift-protobuf,
-AsyncAlgorithms, ...), so the union is what a multi-call binary (the services as roles of one
-executable, its code pages shared) would keep resident, scaled by the same page overhead as the
-separate binaries. An estimate for planning, not a measurement of such a binary.
+code symbols over every service. Written when the services were seven binaries carrying the same
+modules (NIO, swift-protobuf, AsyncAlgorithms, ...), to estimate what one multi-call binary would
+keep resident; now that they are one (the mailstack executable), the union is what the page cache
+holds for all of them, and each process's figure counts pages the others share.
 """
 import collections
 import os
@@ -93,7 +93,7 @@ def main():
     union_kb = sum(union.values()) / 1024
     print(f"all: {code_kb} KB of code pages resident in {len(sys.argv) - 1} processes; the functions in them: "
           f"{symbol_bytes // 1024} KB, {union_kb:.0f} KB once each")
-    if symbol_bytes:
+    if symbol_bytes and len({os.readlink(f"/proc/{a.split('=')[1]}/exe") for a in sys.argv[1:]}) > 1:
         print(f"one multi-call binary: about {union_kb * code_kb * 1024 / symbol_bytes:.0f} KB of code resident, shared by all")
 
 

@@ -169,6 +169,14 @@ class Mailstack:
     def __init__(self, binaries, work, smtp, pop3, sink):
         self.bin, self.dir, self.smtp, self.pop3, self.sink = binaries, f"{work}/mailstack", smtp, pop3, sink
         self.processes = {}
+        # The services are roles of the mailstack executable, started by their names (as
+        # scripts/link-services.sh and the package make the links).
+        for name in self.services:
+            link = os.path.join(binaries, name)
+            if os.path.realpath(link) != os.path.realpath(os.path.join(binaries, "mailstack")):
+                if os.path.lexists(link):
+                    os.remove(link)
+                os.symlink("mailstack", link)
 
     def args(self):
         d = self.dir

@@ -25,4 +25,5 @@ if [ -z "${BIN:-}" ]; then
     swift build -c release >/dev/null
     BIN=$(swift build -c release --show-bin-path)
 fi
+scripts/link-services.sh "$BIN"   # the services are roles of mailstack, started by their names
 exec /usr/bin/python3 bench/harness.py --bin "$BIN" --out "$out" "${extra[@]}"

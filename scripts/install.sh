@@ -38,8 +38,10 @@ bin=$(cd "$bin" && pwd)
 echo "== binaries -> $root/opt/mailstack/bin, Swift runtime -> $root/opt/mailstack/lib"
 install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/lib" "$root/opt/mailstack/share"
 if [ "$(cd "$root/opt/mailstack/bin" && pwd -P)" != "$(cd "$bin" && pwd -P)" ]; then
-    "$src/scripts/stage-binaries.sh" "$bin" "$root/opt/mailstack" /opt/mailstack mailstack sendmail "${services[@]}"
+    "$src/scripts/stage-binaries.sh" "$bin" "$root/opt/mailstack" /opt/mailstack mailstack sendmail
 fi
+# The services are roles of mailstack, started by their names (the units' ExecStart).
+"$src/scripts/link-services.sh" "$root/opt/mailstack/bin"
 install -m 0644 "$src/README.md" "$src/docs/configuration.md" "$root/opt/mailstack/share/" 2>/dev/null || true
 
 echo "== units -> $root/etc/systemd/system"

@@ -12,7 +12,7 @@
 #
 # Prints the path of the .deb on its last line. The version is the file VERSION (upstream) with
 # the packaging revision below: 0.1.0 -> 0.1.0-1. Contents:
-#   /usr/lib/mailstack/bin      the daemons (deploy/services), mailstack, sendmail (when built)
+#   /usr/lib/mailstack/bin      mailstack, the daemons (deploy/services: links to it), sendmail (when built)
 #   /usr/lib/mailstack/lib      the Swift runtime they need (their RPATH: scripts/stage-binaries.sh)
 #   /usr/sbin/mailstack         -> the admin tool
 #   /usr/sbin/sendmail, /usr/lib/sendmail, /usr/bin/mailq, /usr/bin/newaliases -> sendmail
@@ -55,7 +55,7 @@ if [ -z "$bin" ]; then
     bin=$(cd "$src" && swift build -c release --show-bin-path)
 fi
 bin=$(cd "$bin" && pwd)
-executables=(mailstack "${services[@]}")
+executables=(mailstack)
 if [ -x "$bin/sendmail" ]; then
     executables+=(sendmail)
 elif [ -n "$require_sendmail" ]; then
@@ -79,6 +79,7 @@ root=$work/debian/mailstack
 
 echo "== binaries -> /usr/lib/mailstack/bin, Swift runtime -> /usr/lib/mailstack/lib"
 "$src/scripts/stage-binaries.sh" "$bin" "$root/usr/lib/mailstack" /usr/lib/mailstack "${executables[@]}"
+"$src/scripts/link-services.sh" "$root/usr/lib/mailstack/bin"   # the daemons: mailstack by their names
 install -d -m 0755 "$root/usr/sbin"
 ln -s ../lib/mailstack/bin/mailstack "$root/usr/sbin/mailstack"
 if [ -e "$root/usr/lib/mailstack/bin/sendmail" ]; then

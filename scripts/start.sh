@@ -15,6 +15,7 @@ echo "mailstack: building"
 swift build >/dev/null
 mapfile -t services < deploy/services # in start order: a service's peers before it
 bin=$(swift build --show-bin-path)
+scripts/link-services.sh "$bin"   # each service is mailstack started by its name
 
 # State: sockets, spool, maildirs, maps, drac database.
 mkdir -p "$state"/{run,spool,maildirs,mail,lib,smrsh}

@@ -9,10 +9,12 @@ scripts/install-deps.sh
 
 echo "== build"
 swift build --build-tests
+scripts/link-services.sh .build/debug
 # Release binaries for the benchmark harness's smoke run (Tests/ScenarioTests/BenchSmokeTests).
 swift build -c release
 export MAILSTACK_BENCH_BIN
 MAILSTACK_BENCH_BIN=$(swift build -c release --show-bin-path)
+scripts/link-services.sh "$MAILSTACK_BENCH_BIN"
 
 echo "== generated files"
 .build/debug/mailstack config-doc | diff -u docs/configuration.md - \

@@ -1,4 +1,4 @@
-// mailstack: the administrator's command-line tool.
+// mailstack: the administrator's command-line tool (main.swift: and every service, by name).
 //
 // Subcommands: makemap (sendmail-compatible map builder), newaliases (aliases.db, as sendmail's),
 // check-config, import-mc (sendmail.mc to mailstack.yaml), config-doc (the documented key table),
@@ -7,7 +7,6 @@
 
 import ArgumentParser
 
-@main
 struct Mailstack: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailstack",
@@ -15,4 +14,22 @@ struct Mailstack: AsyncParsableCommand {
         subcommands: [MakeMapCommand.self, NewAliasesCommand.self, CheckConfigCommand.self, ImportMCCommand.self, ConfigDocCommand.self,
                       DracCommand.self, MailqCommand.self, FlushCommand.self, ImportMboxCommand.self, DKIMCommand.self]
     )
+}
+
+extension Mailstack {
+    /// What `@main` on Mailstack would do (main.swift also starts the services by their names).
+    /// `Mailstack.main()` called from main.swift finds ParsableCommand's synchronous one, which
+    /// refuses an asynchronous command.
+    static func runAsTool() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 per=${1:-3000}
 held=${2:-100000}
-for p in queue queue-bench; do swift build -c release --product "$p" >/dev/null; done
+for p in mailstack queue-bench; do swift build -c release --product "$p" >/dev/null; done
 bin=$(swift build -c release --show-bin-path)
+scripts/link-services.sh "$bin"   # queue is a role of mailstack
 dir=$(mktemp -d /var/tmp/mailstack-queue-bench.XXXXXX)
 trap 'kill $queue 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 # queueonly and a long min_age: messages are accepted and held, as Postfix's hold queue would.

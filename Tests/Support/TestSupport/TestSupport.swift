@@ -8,10 +8,20 @@ public enum TestSupport {
     public static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// A product of this package, from the build directory the tests run from.
+    /// A product of this package, from the build directory the tests run from. A service
+    /// (deploy/services) is a role of the mailstack executable: its path is a link named after
+    /// it, made here as scripts/link-services.sh and the installed package make it.
     public static func binary(_ name: String) -> String {
-        URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+        let path = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+        if services.contains(name) { _ = symlink("mailstack", path) } // EEXIST once made
+        return path
     }
+
+    /// The services in start order (deploy/services, the list every script uses).
+    public static let services: [String] = {
+        let list = (try? String(contentsOfFile: packageRoot + "/deploy/services", encoding: .utf8)) ?? ""
+        return list.split(separator: "\n").map { String($0) }.filter { !$0.isEmpty }
+    }()
 
     /// The first of `count` consecutive TCP ports on 127.0.0.1 that are free now, below the
     /// kernel's ephemeral range, so no client connection of another test can be holding one
