@@ -3,6 +3,7 @@ import IPC
 import Listeners
 import Logging
 import NIOCore
+import Synchronization
 import Timing
 
 /// One accepted IPC connection: hello, then requests answered concurrently (bounded), chunks
@@ -118,7 +119,7 @@ enum IPCServerConnection {
                             let stream = request.stream
                             if stream == nil {
                                 await limiter.acquire()
-                            } else if !(await limiter.tryAcquire()) {
+                            } else if !limiter.tryAcquire() {
                                 try? await writer.send(id: request.request.id, .error(.unavailable, "too many requests in flight"))
                                 throw IPCError.protocolViolation("a stream beyond \(configuration.maxInFlightPerConnection) requests in flight")
                             }
@@ -128,7 +129,7 @@ enum IPCServerConnection {
                                 // Cancelled: the connection is closing (shutdown); the client
                                 // sees the connection lost, not an answer made of the cancellation.
                                 if !Task.isCancelled { try? await writer.send(id: request.request.id, reply) }
-                                await limiter.release()
+                                limiter.release()
                             }
                         }
                     }
@@ -239,34 +240,57 @@ enum IPCServerConnection {
 }
 
 /// Bounds the requests of one connection answered at once (streams included); the reader stops
-/// reading while the bound is reached.
-actor InFlightLimiter {
+/// reading while the bound is reached. A lock, not an actor: taking and giving back a place are
+/// a few instructions, and an actor made them two hops to its executor per request.
+final class InFlightLimiter: Sendable {
+    private struct State {
+        var inFlight = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
     let limit: Int
-    var inFlight = 0
-    var waiters: [CheckedContinuation<Void, Never>] = []
+    private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
     /// Takes a place if one is free.
     func tryAcquire() -> Bool {
-        guard inFlight < limit, waiters.isEmpty else { return false }
-        inFlight += 1
-        return true
+        state.withLock { state in
+            guard state.inFlight < limit, state.waiters.isEmpty else { return false }
+            state.inFlight += 1
+            return true
+        }
     }
 
+    /// Takes a place, waiting for one to be given back.
     func acquire() async {
-        if inFlight < limit {
-            inFlight += 1
-            return
+        if state.withLock({ state in
+            guard state.inFlight < limit else { return false }
+            state.inFlight += 1
+            return true
+        }) { return }
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            // A place given back between the first look and now is taken here, not lost.
+            let taken = state.withLock { state in
+                if state.inFlight < limit {
+                    state.inFlight += 1
+                    return true
+                }
+                state.waiters.append(waiter)
+                return false
+            }
+            if taken { waiter.resume() }
         }
-        await withCheckedContinuation { waiters.append($0) }
     }
 
+    /// Gives a place back: to the first waiter, if any (resumed outside the lock).
     func release() {
-        if waiters.isEmpty {
-            inFlight -= 1
-        } else {
-            waiters.removeFirst().resume()
+        let next: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.inFlight -= 1
+                return nil
+            }
+            return state.waiters.removeFirst()
         }
+        next?.resume()
     }
 }
