@@ -81,7 +81,9 @@ struct QueueStorageTests {
             let spool = mount.path + "/spool"
             let stack = try await StackHarness(services: ["relay-policy", "queue", "smtp-in"],
                                                extra: ["queue.directory=\(spool)", "queue.min_free=512K", "queue.delivery_mode=queueonly"])
-            func files(_ area: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: spool + "/" + area)) ?? [] }
+            func files(_ area: String) -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: spool + "/" + area)) ?? []).filter { !isBlank($0) }
+            }
             // Acknowledged before the disk fills; held in msg/ (queueonly) through what follows.
             let kept = try await Self.send(stack, body: "kept\r\n", tag: "kept")
             #expect(kept.contains("<-  250 2.0.0 "), "\(kept)")

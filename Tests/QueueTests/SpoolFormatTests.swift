@@ -156,6 +156,7 @@ struct SpoolFormatTests {
         }
         await #expect(throws: IPCHandlerError.self) { _ = try await harness.queue.accept(submit, body: body) }
         let stored = ["tmp", "msg"].flatMap { (try? FileManager.default.contentsOfDirectory(atPath: harness.dir + "/spool/" + $0)) ?? [] }
+            .filter { !isBlank($0) }
         #expect(stored.isEmpty)
         await harness.stop()
     }
@@ -175,5 +176,39 @@ struct SpoolFormatTests {
         }
         #expect(spool.files("tmp").isEmpty && spool.files("msg").isEmpty)
         try await spool.close()
+    }
+
+    @Test("a message is received into an empty file made ahead (no inode is allocated after the final dot); more are made; a restart removes them and counts only messages")
+    func blanks() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover() // the queue's start: tmp/ emptied, blanks made
+        let made = spool.blanks()
+        #expect(made.count == 32)
+        let inodes = Set(try made.map { try spool.inode("tmp", $0) })
+        var ids: [String] = []
+        for _ in 0..<10 {
+            let envelope = QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a@b.test", recipients: [.init(address: "c@d.test")])
+            try await spool.store(envelope)
+            ids.append(envelope.id)
+        }
+        for id in ids { #expect(inodes.contains(try spool.inode("msg", id)), "msg/\(id) is a file made ahead") }
+        #expect(spool.blanks().count == 22 && spool.files("tmp").isEmpty)
+
+        // Below half of them, more are made on the I/O pool.
+        for _ in 0..<10 {
+            try await spool.store(QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a@b.test", recipients: [.init(address: "c@d.test")]))
+        }
+        try await TestSupport.eventually { spool.blanks().count >= 16 }
+        #expect(spool.files("msg").count == 20)
+
+        try "partial".write(toFile: spool.dir + "/tmp/LEFTOVER", atomically: false, encoding: .utf8)
+        try await spool.close()
+        let again = try TestSpool(dir: spool.dir)
+        let (messages, removed, _) = try await again.spool.recover()
+        #expect(messages.count == 20)
+        #expect(removed == 1, "the leftover message, not the blanks")
+        #expect(again.files("tmp").isEmpty && again.blanks().count == 32)
+        #expect(Set(try again.blanks().map { try again.inode("tmp", $0) }).isDisjoint(with: Set(try ids.map { try again.inode("msg", $0) })))
+        try await again.close()
     }
 }

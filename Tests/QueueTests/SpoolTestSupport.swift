@@ -3,6 +3,7 @@ import NIOPosix
 import QueueService
 import SMTP
 import TestSupport
+import Testing
 
 /// A spool in a temporary directory with its own I/O pool. `restarted()` opens the same
 /// directory again, as the queue does after a restart.
@@ -35,12 +36,28 @@ final class TestSpool: @unchecked Sendable {
         return (again, messages, corrupt)
     }
 
+    /// The files of an area, the empty files made ahead in tmp/ (`.blank-N`) left out.
     func files(_ area: String) -> [String] {
+        everything(area).filter { !isBlank($0) }
+    }
+
+    /// The empty files made ahead in tmp/ for the next messages.
+    func blanks() -> [String] { everything("tmp").filter(isBlank) }
+
+    func everything(_ area: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(area)")) ?? []).sorted()
+    }
+
+    /// A file's inode number.
+    func inode(_ area: String, _ name: String) throws -> UInt64 {
+        try #require(try FileManager.default.attributesOfItem(atPath: "\(dir)/\(area)/\(name)")[.systemFileNumber] as? UInt64)
     }
 
     func close() async throws { try await pool.shutdownGracefully() }
 }
+
+/// Whether a name in tmp/ is an empty file made ahead for a message (SpoolBlanks), not one.
+func isBlank(_ name: String) -> Bool { name.hasPrefix(".blank-") }
 
 /// Every field of an envelope as octets, named. `QueueEnvelope`'s `==` compares its strings as
 /// Swift does, by canonical equivalence ("é" equals "e" + U+0301); a spool must give back the

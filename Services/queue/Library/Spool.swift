@@ -8,12 +8,13 @@ import Timing
 /// The queue's spool directory:
 ///
 ///     tmp/<id>      a message being received (never delivered; removed at start)
+///     tmp/.blank-N  an empty file made ahead for the next message to be received in (SpoolBlanks)
 ///     msg/<id>      a committed message: header (QueueEnvelope), body, end marker
 ///     state/<id>    its delivery progress (QueueState), when an attempt has been made
 ///     corrupt/<id>  a file in msg/ that failed its checks at start, kept for the administrator
 ///
-/// A message is committed by fsyncing its file in tmp/, renaming it into msg/ and fsyncing msg/,
-/// all in one trip to the I/O pool. The renames and the directory fsync are batched
+/// A message is committed by fsyncing its file in tmp/ (a blank made ahead, or one made for it),
+/// renaming it into msg/ and fsyncing msg/, all in one trip to the I/O pool. The renames and the directory fsync are batched
 /// (`GroupCommitter`): messages committed at the same time share one directory fsync, while their
 /// own fsyncs run in parallel on the pool's threads. Only then is the message acknowledged.
 public final class Spool: Sendable {
@@ -48,6 +49,7 @@ public final class Spool: Sendable {
     let pool: NIOThreadPool
     let messages: GroupCommitter
     let states: GroupCommitter
+    let blanks: SpoolBlanks
 
     static let trailerLength = 32 // "\nmailstack-end " + 16 digits + "\n"
 
@@ -59,6 +61,7 @@ public final class Spool: Sendable {
         }
         messages = GroupCommitter(directory: directory + "/msg")
         states = GroupCommitter(directory: directory + "/state")
+        blanks = SpoolBlanks(directory: directory + "/tmp")
     }
 
     func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
@@ -86,9 +89,9 @@ public final class Spool: Sendable {
         access(path("msg", id), F_OK) == 0
     }
 
-    /// Renames a finished (fsynced) file from tmp/ into msg/, durably. Blocks: call on the pool.
-    func commitBlocking(_ id: String) throws {
-        try messages.commitBlocking(from: path("tmp", id), to: path("msg", id))
+    /// Renames a finished (fsynced) file from tmp/ into msg/ as `id`, durably. Blocks: call on the pool.
+    func commitBlocking(_ file: String, as id: String) throws {
+        try messages.commitBlocking(from: file, to: path("msg", id))
     }
 
     /// Replaces a message's state file durably.
@@ -130,8 +133,9 @@ public final class Spool: Sendable {
         try await pool.runIfActiveHere { [self] in
             var removed = 0
             for name in try Self.list(directory + "/tmp") {
-                if unlink(path("tmp", name)) == 0 { removed += 1 }
+                if unlink(path("tmp", name)) == 0 && !SpoolBlanks.isBlank(name) { removed += 1 }
             }
+            blanks.reset()
             var stored: [Stored] = []
             var corrupt: [String] = []
             var known = Set<String>()

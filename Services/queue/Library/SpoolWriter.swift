@@ -15,6 +15,8 @@ public final class SpoolWriter: @unchecked Sendable {
     let header: [UInt8]
     var pending: [UInt8]
     var fd: Int32 = -1
+    /// Its file in tmp/, once opened: a blank made ahead (`SpoolBlanks`), else tmp/<id>.
+    var path: String
     public private(set) var bodyLength = 0
     static let flushThreshold = 512 * 1024
 
@@ -24,9 +26,8 @@ public final class SpoolWriter: @unchecked Sendable {
         self.header = header
         pending = header
         pending.reserveCapacity(header.count + 16 * 1024)
+        path = spool.path("tmp", id)
     }
-
-    var path: String { spool.path("tmp", id) }
 
     public var location: Spool.Location { Spool.Location(headerLength: header.count, bodyLength: bodyLength) }
 
@@ -55,12 +56,16 @@ public final class SpoolWriter: @unchecked Sendable {
         if trailer { pending += Spool.trailer(bodyLength: bodyLength) }
         let bytes = pending
         pending = []
-        let (path, existing, spool, id) = (self.path, fd, self.spool, self.id)
-        fd = try await spool.pool.runIfActiveHere {
-            var fd = existing
+        let (existingPath, existing, spool, id) = (self.path, fd, self.spool, self.id)
+        (fd, path) = try await spool.pool.runIfActiveHere {
+            var (fd, path) = (existing, existingPath)
             if fd < 0 {
-                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw Spool.Failure("open", path) }
+                if let blank = spool.blanks.take(pool: spool.pool) {
+                    (path, fd) = blank
+                } else {
+                    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                    guard fd >= 0 else { throw Spool.Failure("open", path) }
+                }
             }
             do {
                 try bytes.withUnsafeBytes { try Spool.write(fd, $0, path: path) }
@@ -75,14 +80,14 @@ public final class SpoolWriter: @unchecked Sendable {
             if sync {
                 close(fd)
                 do {
-                    try spool.commitBlocking(id)
+                    try spool.commitBlocking(path, as: id)
                 } catch {
                     unlink(path)
                     throw error
                 }
-                return -1
+                return (-1, path)
             }
-            return fd
+            return (fd, path)
         }
     }
 
