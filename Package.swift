@@ -147,7 +147,8 @@ let package = Package(
 
         .target(
             name: "QueueService",
-            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle],
+            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle,
+                           .product(name: "Crypto", package: "swift-crypto")],
             path: "Services/queue/Library"
         ),
         .target(

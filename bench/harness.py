@@ -214,7 +214,7 @@ class Mailstack:
         return [p.pid for p in self.processes.values()]
 
     def held(self):
-        return len(os.listdir(f"{self.dir}/spool/msg"))
+        return len([n for n in os.listdir(f"{self.dir}/spool/msg") if not n.startswith(".")])  # not the blanks made ahead
 
     def release(self):
         run([f"{self.bin}/mailstack", "flush", "--set", f"ipc.directory={self.dir}"])

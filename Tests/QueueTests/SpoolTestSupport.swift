@@ -36,13 +36,13 @@ final class TestSpool: @unchecked Sendable {
         return (again, messages, corrupt)
     }
 
-    /// The files of an area, the empty files made ahead in tmp/ (`.blank-N`) left out.
+    /// The files of an area, the blanks made ahead in msg/ (`.blank-N`) left out.
     func files(_ area: String) -> [String] {
         everything(area).filter { !isBlank($0) }
     }
 
-    /// The empty files made ahead in tmp/ for the next messages.
-    func blanks() -> [String] { everything("tmp").filter(isBlank) }
+    /// The empty files made ahead in msg/ for the next messages.
+    func blanks() -> [String] { everything("msg").filter(isBlank) }
 
     func everything(_ area: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(area)")) ?? []).sorted()
@@ -56,7 +56,7 @@ final class TestSpool: @unchecked Sendable {
     func close() async throws { try await pool.shutdownGracefully() }
 }
 
-/// Whether a name in tmp/ is an empty file made ahead for a message (SpoolBlanks), not one.
+/// Whether a name in msg/ is a blank made ahead for a message (SpoolBlanks), not a message.
 func isBlank(_ name: String) -> Bool { name.hasPrefix(".blank-") }
 
 /// Every field of an envelope as octets, named. `QueueEnvelope`'s `==` compares its strings as

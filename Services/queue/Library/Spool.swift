@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Crypto
 import NIOCore
 import NIOPosix
 import Timing
@@ -8,15 +9,18 @@ import Timing
 /// The queue's spool directory:
 ///
 ///     tmp/<id>      a message being received (never delivered; removed at start)
-///     tmp/.blank-N  an empty file made ahead for the next message to be received in (SpoolBlanks)
 ///     msg/<id>      a committed message: header (QueueEnvelope), body, end marker
+///     msg/.blank-N  an empty file made ahead for the next message to be received in (SpoolBlanks),
+///                   or one being received, or one committed whose rename a power loss undid
 ///     state/<id>    its delivery progress (QueueState), when an attempt has been made
 ///     corrupt/<id>  a file in msg/ that failed its checks at start, kept for the administrator
 ///
-/// A message is committed by fsyncing its file in tmp/ (a blank made ahead, or one made for it),
-/// renaming it into msg/ and fsyncing msg/, all in one trip to the I/O pool. The renames and the directory fsync are batched
-/// (`GroupCommitter`): messages committed at the same time share one directory fsync, while their
-/// own fsyncs run in parallel on the pool's threads. Only then is the message acknowledged.
+/// A message is committed in one trip to the I/O pool, in one of two ways (`SpoolWriter`): written
+/// into a blank, whose name in msg/ is already durable, and fsynced (then renamed to its id,
+/// unsynced); or, when no blank is ready, written into tmp/<id>, fsynced, renamed into msg/ and
+/// msg/ fsynced, the renames and the directory fsync batched (`GroupCommitter`: messages committed
+/// at the same time share one directory fsync, their own fsyncs run in parallel on the pool's
+/// threads). Only then is the message acknowledged.
 public final class Spool: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -51,7 +55,6 @@ public final class Spool: Sendable {
     let states: GroupCommitter
     let blanks: SpoolBlanks
 
-    static let trailerLength = 32 // "\nmailstack-end " + 16 digits + "\n"
 
     public init(directory: String, pool: NIOThreadPool) throws {
         self.directory = directory
@@ -61,7 +64,7 @@ public final class Spool: Sendable {
         }
         messages = GroupCommitter(directory: directory + "/msg")
         states = GroupCommitter(directory: directory + "/state")
-        blanks = SpoolBlanks(directory: directory + "/tmp")
+        blanks = SpoolBlanks(directory: directory + "/msg")
     }
 
     func path(_ area: String, _ id: String) -> String { "\(directory)/\(area)/\(id)" }
@@ -127,19 +130,48 @@ public final class Spool: Sendable {
     }
 
     /// Everything committed: the files in msg/ with their states. Leftovers in tmp/ (messages
-    /// never acknowledged) are removed; a file in msg/ that fails its checks is moved to
-    /// corrupt/ and reported, never delivered and never silently deleted.
+    /// never acknowledged) are removed; so is a blank in msg/ that is empty or whose end marker's
+    /// sum does not match (never acknowledged: cut by a crash, torn by a power loss), while a
+    /// blank that holds a committed message (a power loss undid its rename) gets its id as its
+    /// name again. A file in msg/ that fails its checks is moved to corrupt/ and reported, never
+    /// delivered and never silently deleted.
     public func recover() async throws -> (messages: [Stored], removedTemporary: Int, corrupt: [String]) {
         try await pool.runIfActiveHere { [self] in
             var removed = 0
             for name in try Self.list(directory + "/tmp") {
-                if unlink(path("tmp", name)) == 0 && !SpoolBlanks.isBlank(name) { removed += 1 }
+                if unlink(path("tmp", name)) == 0 { removed += 1 }
             }
+            var renamed = false
+            var corrupt: [String] = []
+            for name in try Self.list(directory + "/msg") where SpoolBlanks.isBlank(name) {
+                let blank = path("msg", name)
+                switch try Self.blankContent(blank) {
+                case .empty:
+                    unlink(blank)
+                case .incomplete:
+                    if unlink(blank) == 0 { removed += 1 }
+                case .committed:
+                    // Its id from its header; a copy already under that name (both names
+                    // survived) is the same message.
+                    do {
+                        let id = try Self.readHeader(blank).0.id
+                        if exists(id) {
+                            unlink(blank)
+                        } else {
+                            guard rename(blank, path("msg", id)) == 0 else { throw Failure("rename", blank) }
+                            renamed = true
+                        }
+                    } catch {
+                        rename(blank, path("corrupt", name))
+                        corrupt.append("\(name): \(error)")
+                    }
+                }
+            }
+            if renamed { try Self.syncDirectory(directory + "/msg") }
             blanks.reset()
             var stored: [Stored] = []
-            var corrupt: [String] = []
             var known = Set<String>()
-            for name in try Self.list(directory + "/msg") {
+            for name in try Self.list(directory + "/msg") where !SpoolBlanks.isBlank(name) {
                 do {
                     let (envelope, location) = try Self.readHeader(path("msg", name))
                     guard envelope.id == name else { throw Failure(message: "header names \(envelope.id)") }
@@ -168,32 +200,100 @@ public final class Spool: Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
         let size = Int(st.st_size)
-        guard size >= trailerLength else { throw Failure(message: "truncated (\(size) octets)") }
-        let trailer = try read(fd, offset: size - trailerLength, count: trailerLength, path: file)
-        guard let bodyLength = bodyLength(trailer: trailer), bodyLength <= size - trailerLength else {
-            throw Failure(message: "end marker missing or wrong: the file is incomplete")
-        }
-        let headerLength = size - trailerLength - bodyLength
+        let marker = try endMarker(fd, size: size, path: file)
+        let headerLength = size - marker.length - marker.bodyLength
         guard headerLength > 0, headerLength <= QueueEnvelope.maxHeaderLength else {
             throw Failure(message: "header of \(headerLength) octets (at most \(QueueEnvelope.maxHeaderLength))")
         }
         let header = try read(fd, offset: 0, count: headerLength, path: file)
         let envelope = try QueueEnvelope.parse(header[...])
-        return (envelope, Location(headerLength: headerLength, bodyLength: bodyLength))
+        return (envelope, Location(headerLength: headerLength, bodyLength: marker.bodyLength))
     }
 
-    static let trailerPrefix = Array("\nmailstack-end ".utf8)
-
-    static func trailer(bodyLength: Int) -> [UInt8] {
-        Array(("\nmailstack-end " + String(bodyLength).leftPadded(to: 16) + "\n").utf8)
+    /// What ends a committed file: "\nmailstack-sum <body length, 16 digits> <SHA-256 of all
+    /// before it, 64 hex digits>\n". Files of earlier versions end "\nmailstack-end <16 digits>\n"
+    /// (no sum); the two cannot be taken for each other (the last 32 octets of the first never
+    /// begin with the second's keyword).
+    struct EndMarker {
+        var bodyLength: Int
+        var length: Int
+        var sum: [UInt8]?
     }
 
-    /// The body length in an end marker, read as octets.
-    static func bodyLength(trailer: [UInt8]) -> Int? {
-        guard trailer.count == trailerLength, trailer.starts(with: trailerPrefix), trailer.last == SpoolText.lineFeed else { return nil }
-        let digits = trailer[trailerPrefix.count..<(trailerLength - 1)]
-        guard digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
-        return Int(String(decoding: digits, as: UTF8.self))
+    static let sumPrefix = Array("\nmailstack-sum ".utf8)
+    static let endPrefix = Array("\nmailstack-end ".utf8)
+    static let sumMarkerLength = 97 // prefix 15, digits 16, space, 64 hex digits, newline
+    static let endMarkerLength = 32 // prefix 15, digits 16, newline
+
+    static func trailer(bodyLength: Int, sum: [UInt8]) -> [UInt8] {
+        var out = sumPrefix + Array(String(bodyLength).leftPadded(to: 16).utf8) + [SpoolText.space]
+        for byte in sum { out += [SpoolText.hexDigit(byte >> 4), SpoolText.hexDigit(byte & 0x0F)] }
+        return out + [SpoolText.lineFeed]
+    }
+
+    /// The end marker of a file of `size` octets, checked against the size; throws for a file
+    /// without one (incomplete).
+    static func endMarker(_ fd: Int32, size: Int, path: String) throws -> EndMarker {
+        let tail = try read(fd, offset: max(0, size - sumMarkerLength), count: min(size, sumMarkerLength), path: path)
+        guard let marker = endMarker(tail: tail[...]), marker.bodyLength <= size - marker.length else {
+            throw Failure(message: "end marker missing or wrong: the file is incomplete")
+        }
+        return marker
+    }
+
+    /// The end marker in a file's last octets (at most `sumMarkerLength` of them), read as octets.
+    static func endMarker(tail: ArraySlice<UInt8>) -> EndMarker? {
+        guard tail.last == SpoolText.lineFeed else { return nil }
+        func digits(_ field: ArraySlice<UInt8>) -> Int? {
+            guard field.count == 16, field.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            return Int(String(decoding: field, as: UTF8.self))
+        }
+        if tail.count >= endMarkerLength {
+            let old = tail.suffix(endMarkerLength)
+            if old.starts(with: endPrefix), let length = digits(old.dropFirst(endPrefix.count).dropLast()) {
+                return EndMarker(bodyLength: length, length: endMarkerLength, sum: nil)
+            }
+        }
+        guard tail.count >= sumMarkerLength else { return nil }
+        let marker = tail.suffix(sumMarkerLength)
+        guard marker.starts(with: sumPrefix) else { return nil }
+        let fields = marker.dropFirst(sumPrefix.count).dropLast()
+        guard let length = digits(fields.prefix(16)), fields.dropFirst(16).first == SpoolText.space else { return nil }
+        let hex = fields.dropFirst(17)
+        var sum: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            guard let high = SpoolText.hexValue(hex[index]), let low = SpoolText.hexValue(hex[index + 1]) else { return nil }
+            sum.append(high << 4 | low)
+            index += 2
+        }
+        return EndMarker(bodyLength: length, length: sumMarkerLength, sum: sum)
+    }
+
+    /// What a blank in msg/ holds (recovery): nothing, a committed message (its end marker's sum
+    /// matches all before it), or anything else: a message never acknowledged, cut by a crash or
+    /// torn by a power loss (its pages reach the disk in any order before the fsync). Reads the
+    /// file in pieces, so memory stays bounded whatever its size.
+    enum BlankContent: Equatable { case empty, committed, incomplete }
+
+    static func blankContent(_ file: String) throws -> BlankContent {
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw Failure("open", file) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
+        let size = Int(st.st_size)
+        if size == 0 { return .empty }
+        guard let marker = try? endMarker(fd, size: size, path: file), let expected = marker.sum else { return .incomplete }
+        var sum = SHA256()
+        var offset = 0
+        let end = size - marker.length
+        while offset < end {
+            let piece = try read(fd, offset: offset, count: min(1 << 20, end - offset), path: file)
+            sum.update(data: piece)
+            offset += piece.count
+        }
+        return Array(sum.finalize()) == expected ? .committed : .incomplete
     }
 
     // MARK: system calls

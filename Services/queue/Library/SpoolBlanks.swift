@@ -4,13 +4,15 @@ import Glibc
 import NIOPosix
 import Synchronization
 
-/// Empty files made ahead in the spool's tmp/ (`.blank-<n>`), so that receiving a message does not
-/// wait for the file system to allocate an inode: `perf` of the queue had a third of its CPU in
-/// creating each message's file (ext4 without a journal scans for an inode not recently deleted),
-/// all of it between the client's final dot and its 250. A message is written into a blank,
-/// fsynced, renamed into msg/ and msg/ fsynced, exactly as a file made for it was: when the file
-/// was created changes nothing in what is durable when the 250 is sent, and a blank, like any
-/// leftover in tmp/, is removed at start. Blanks are made again on the I/O pool, off any message's path.
+/// Empty files made ahead in the spool's msg/ (`.blank-<n>`), their names already durable (msg/
+/// fsynced after they were made), for the next messages to be received in. Receiving a message
+/// then allocates no inode and needs one fsync, of the file: its name survived a power loss
+/// before the message was written, so once the file's content is on disk the message can be
+/// found again with no further write, and the queue answers 250. Its rename to msg/<id> follows
+/// without a directory fsync; recovery finds a message under either name (`Spool.recover`), its
+/// end marker's SHA-256 telling a committed message from one a power loss tore. Blanks are made
+/// again on the I/O pool, off any message's path; when none is ready a message is received as
+/// before (a file in tmp/, renamed into msg/, msg/ fsynced).
 final class SpoolBlanks: Sendable {
     private struct State {
         var ready: [String] = []
@@ -31,7 +33,7 @@ final class SpoolBlanks: Sendable {
 
     static let prefix = ".blank-"
 
-    /// Whether a name in tmp/ is a blank, not a message being received.
+    /// Whether a name in msg/ is a blank (empty, being written, or a message not yet renamed).
     static func isBlank(_ name: String) -> Bool { name.hasPrefix(prefix) }
 
     /// A blank opened for writing (its path and descriptor), or nil when none is ready. Blocks
@@ -52,29 +54,34 @@ final class SpoolBlanks: Sendable {
         }
     }
 
-    /// Makes blanks until `target` are ready. Blocks: call on the pool. A failure (the file
-    /// system full of inodes) stops it quietly: messages then create their own files and meet
-    /// the failure themselves, with its error.
+    /// Makes blanks until `target` are ready, and makes their names durable (one fsync of the
+    /// directory) before any is handed out. Blocks: call on the pool. A failure (the file system
+    /// out of inodes) stops it quietly: messages then create their own files and meet the
+    /// failure themselves, with its error; blanks made but not synced are removed at start.
     func fill() {
         defer { state.withLock { $0.refilling = false } }
+        var made: [String] = []
         while true {
+            let count = made.count
             let name: String? = state.withLock { state in
-                guard state.ready.count < target else { return nil }
+                guard state.ready.count + count < target else { return nil }
                 state.next += 1
                 return "\(directory)/\(Self.prefix)\(state.next)"
             }
-            guard let name else { return }
+            guard let name else { break }
             let fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             if fd < 0 {
                 if errno == EEXIST { continue } // left by an earlier run that was not recovered: skip its name
-                return
+                break
             }
             close(fd)
-            state.withLock { $0.ready.append(name) }
+            made.append(name)
         }
+        guard !made.isEmpty, (try? Spool.syncDirectory(directory)) != nil else { return }
+        state.withLock { $0.ready += made }
     }
 
-    /// Forgets every blank (recovery has just emptied tmp/) and makes them again.
+    /// Forgets every blank (recovery has just removed them) and makes them again.
     func reset() {
         state.withLock { $0.ready.removeAll() }
         fill()

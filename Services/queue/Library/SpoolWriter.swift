@@ -1,13 +1,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Crypto
 import NIOCore
 import Timing
 
-/// One message being written into the spool's tmp/. The body arrives in pieces and is buffered
-/// up to `flushThreshold` octets before it is written, so a small message costs a single trip to
-/// the I/O pool (open, write, fsync, close) and a large one is never held whole in memory.
-/// `commit()` makes it durable and moves it into msg/; `abandon()` removes it.
+/// One message being written into the spool. The body arrives in pieces and is buffered up to
+/// `flushThreshold` octets before it is written, so a small message costs a single trip to the
+/// I/O pool (open, write, fsync, close) and a large one is never held whole in memory.
+/// `commit()` makes it durable under msg/; `abandon()` removes it.
+///
+/// Where: a blank made ahead in msg/ (`SpoolBlanks`: its name already durable, so the message
+/// is committed by one fsync of the file, then renamed to msg/<id> without another), or, when
+/// none is ready, tmp/<id> (fsynced, renamed into msg/, msg/ fsynced: `GroupCommitter`). Either
+/// way the file ends with an end marker holding the body's length and the SHA-256 of all before
+/// it, by which recovery tells a committed blank from a torn one.
 public final class SpoolWriter: @unchecked Sendable {
     // Used by one task at a time (the request that streams the message); not shared.
     let spool: Spool
@@ -15,8 +22,10 @@ public final class SpoolWriter: @unchecked Sendable {
     let header: [UInt8]
     var pending: [UInt8]
     var fd: Int32 = -1
-    /// Its file in tmp/, once opened: a blank made ahead (`SpoolBlanks`), else tmp/<id>.
+    /// Its file, once opened: a blank in msg/, else tmp/<id>.
     var path: String
+    var inBlank = false
+    var sum = SHA256()
     public private(set) var bodyLength = 0
     static let flushThreshold = 512 * 1024
 
@@ -37,8 +46,8 @@ public final class SpoolWriter: @unchecked Sendable {
         if pending.count >= Self.flushThreshold { try await flush(sync: false, trailer: false) }
     }
 
-    /// Writes the rest and the end marker, fsyncs, and renames into msg/ (group-committed), in
-    /// one trip to the I/O pool. Returns once the message is durable.
+    /// Writes the rest and the end marker, fsyncs, and puts the message under msg/<id>, in one
+    /// trip to the I/O pool. Returns once the message is durable.
     public func commit() async throws {
         try await flush(sync: true, trailer: true)
     }
@@ -53,15 +62,16 @@ public final class SpoolWriter: @unchecked Sendable {
     }
 
     private func flush(sync: Bool, trailer: Bool) async throws {
-        if trailer { pending += Spool.trailer(bodyLength: bodyLength) }
+        sum.update(data: pending)
+        if trailer { pending += Spool.trailer(bodyLength: bodyLength, sum: Array(sum.finalize())) }
         let bytes = pending
         pending = []
-        let (existingPath, existing, spool, id) = (self.path, fd, self.spool, self.id)
-        (fd, path) = try await spool.pool.runIfActiveHere {
-            var (fd, path) = (existing, existingPath)
+        let (existingPath, existing, inBlank, spool, id) = (self.path, fd, self.inBlank, self.spool, self.id)
+        (fd, path, self.inBlank) = try await spool.pool.runIfActiveHere {
+            var (fd, path, inBlank) = (existing, existingPath, inBlank)
             if fd < 0 {
                 if let blank = spool.blanks.take(pool: spool.pool) {
-                    (path, fd) = blank
+                    (path, fd, inBlank) = (blank.path, blank.fd, true)
                 } else {
                     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                     guard fd >= 0 else { throw Spool.Failure("open", path) }
@@ -77,17 +87,22 @@ public final class SpoolWriter: @unchecked Sendable {
                 unlink(path)
                 throw error
             }
-            if sync {
-                close(fd)
-                do {
+            guard sync else { return (fd, path, inBlank) }
+            close(fd)
+            let committed = spool.path("msg", id)
+            do {
+                if inBlank {
+                    // Durable now, under the blank's name; msg/<id> is its name from here on
+                    // (not synced: after a power loss recovery renames it again if need be).
+                    guard rename(path, committed) == 0 else { throw Spool.Failure("rename", path) }
+                } else {
                     try spool.commitBlocking(path, as: id)
-                } catch {
-                    unlink(path)
-                    throw error
                 }
-                return (-1, path)
+            } catch {
+                unlink(path)
+                throw error
             }
-            return (fd, path)
+            return (-1, path, inBlank) // the old name: an abandon() now removes nothing
         }
     }
 
