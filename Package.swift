@@ -237,6 +237,7 @@ let package = Package(
                 "SMTP", "SMTPInService", "SMTPFeedService", "POP3Service", "QueueService", "RelayPolicyService", "LocalDeliveryService",
                 "SendmailCommand", "DKIM", "SenderAuth",
                 "IPC", "Users", "MailstackMaps", "MailstackAliases", "MailstackConfig", "Mbox", "Maildir", nio, nioPosix,
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/mailstack-fuzz"

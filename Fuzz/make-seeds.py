@@ -112,10 +112,15 @@ def spool_file(body, rcpt=b"rcpt 6 you@domain1.com rfc822;you@domain1.com\n"):
     header = (b"mailstack-queue 1\nid 0ABCDEFGHIJKLM\narrival 1700000000\nsender a%20b%25@x.test\nenvid E%201\nret HDRS\n"
               b"body 8BITMIME\nsmtputf8 1\nclient 127.0.0.2 client.test\nhelo client.test\n" + rcpt + b"\n")
     return header + body + b"\nmailstack-end " + str(len(body)).zfill(16).encode() + b"\n"
+def spool_file_sum(body):
+    head = spool_file(body)[:-32]
+    sealed = head + b"\nmailstack-sum " + str(len(body)).zfill(16).encode() + b" "
+    return sealed + hashlib.sha256(head).hexdigest().upper().encode() + b"\n"
 state = b"attempts 2\nnext 1700000900\nwarned 1\nerror 451%204.3.0%20try%0Alater\ndelivered 0\nfailed 1\n"
 seed("spool-file", state + FF + spool_file(b"Subject: x\r\n\r\nbody\r\n"))
 seed("spool-file", FF + spool_file(b"", b"rcpt 0 a@b \nrcpt 2 c@d rfc822;c@d\n"))
 seed("spool-file", FF + b"mailstack-queue 1\nid TORN\n\nbody without end")
+seed("spool-file", FF + spool_file_sum(b"Subject: x\r\n\r\nbody\r\n"))
 headers = [b"From: Admin <admin@Host.Domain.com>\r\nSender: root@host\r\nTo: you@host.domain.com\r\nReply-To: x@host.domain.community\r\nDate: Sun, 1 Nov 2026 00:00:00 +0000\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n",
            b"Subject: hi\r\n\r\n", b"Subject: no body\r\n", b"Message-ID:\r\n <folded@x>\r\nFrom: a@localhost (A)\r\n\r\n", b""]
 for h in headers:

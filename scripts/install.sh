@@ -39,9 +39,14 @@ echo "== binaries -> $root/opt/mailstack/bin, Swift runtime -> $root/opt/mailsta
 install -d -m 0755 "$root/opt/mailstack/bin" "$root/opt/mailstack/lib" "$root/opt/mailstack/share"
 if [ "$(cd "$root/opt/mailstack/bin" && pwd -P)" != "$(cd "$bin" && pwd -P)" ]; then
     "$src/scripts/stage-binaries.sh" "$bin" "$root/opt/mailstack" /opt/mailstack mailstack sendmail
+    # The services are roles of mailstack, started by their names (the units' ExecStart).
+    "$src/scripts/link-services.sh" "$root/opt/mailstack/bin"
+else
+    # Installing from binaries already in place (an image's read-only /opt): their links must be too.
+    for s in "${services[@]}"; do
+        [ -L "$bin/$s" ] || { echo "install: $bin/$s is missing (scripts/link-services.sh $bin)" >&2; exit 66; }
+    done
 fi
-# The services are roles of mailstack, started by their names (the units' ExecStart).
-"$src/scripts/link-services.sh" "$root/opt/mailstack/bin"
 install -m 0644 "$src/README.md" "$src/docs/configuration.md" "$root/opt/mailstack/share/" 2>/dev/null || true
 
 echo "== units -> $root/etc/systemd/system"

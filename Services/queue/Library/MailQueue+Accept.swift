@@ -12,19 +12,17 @@ extension MailQueue {
         try requireFreeSpace(for: submit)
         let now = clock.now()
         // smtp-in names the id in its Received: header and its 250 reply; honour it when valid,
-        // but never over a message the queue holds (msg/<id> exists until it is removed): a
-        // peer reusing an id must not replace a queued message (the commit's rename would). A
-        // second writer of the same id at once fails on tmp/'s exclusive create.
+        // but never over a message the queue holds or is receiving (Spool.create refuses it):
+        // a peer reusing an id must not replace a queued message.
         let id = QueueID.isValid(submit.queueID) ? submit.queueID : QueueID.make(now: now)
-        if spool.exists(id) {
-            logger.warning("queue.submit with the id \(id) of a queued message refused")
-            throw IPCHandlerError(.badRequest, "queue id \(id) is in use")
-        }
         var envelope = QueueEnvelope(id: id, arrival: now, submit: submit)
         envelope.sender = settings.rewriter.envelopeSender(envelope.sender)
         let writer: SpoolWriter
         do {
             writer = try spool.create(envelope)
+        } catch let error as Spool.InUse {
+            logger.warning("queue.submit with the id \(id) of a queued message refused")
+            throw IPCHandlerError(.badRequest, "\(error)")
         } catch {
             // Refused before anything is written: what the spool could not read back after a
             // restart is never acknowledged.

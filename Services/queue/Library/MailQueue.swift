@@ -87,7 +87,7 @@ public actor MailQueue {
     public func recover() async throws -> Int {
         let (stored, removed, corrupt) = try await spool.recover()
         for problem in corrupt { logger.error("spool file moved to corrupt/: \(problem)") }
-        if removed > 0 { logger.notice("removed \(removed) unacknowledged message(s) from the spool's tmp/") }
+        if removed > 0 { logger.notice("removed \(removed) unacknowledged message(s) from the spool (tmp/, and blanks in msg/ cut before their end)") }
         for message in stored {
             entries[message.envelope.id] = Entry(envelope: message.envelope, state: message.state, location: message.location)
             if message.state.next <= clock.now() {

@@ -4,6 +4,7 @@ import Glibc
 import Crypto
 import NIOCore
 import NIOPosix
+import Synchronization
 import Timing
 
 /// The queue's spool directory:
@@ -11,16 +12,17 @@ import Timing
 ///     tmp/<id>      a message being received (never delivered; removed at start)
 ///     msg/<id>      a committed message: header (QueueEnvelope), body, end marker
 ///     msg/.blank-N  an empty file made ahead for the next message to be received in (SpoolBlanks),
-///                   or one being received, or one committed whose rename a power loss undid
+///                   or one being received, or a committed message's second name till msg/ is synced
 ///     state/<id>    its delivery progress (QueueState), when an attempt has been made
 ///     corrupt/<id>  a file in msg/ that failed its checks at start, kept for the administrator
 ///
 /// A message is committed in one trip to the I/O pool, in one of two ways (`SpoolWriter`): written
-/// into a blank, whose name in msg/ is already durable, and fsynced (then renamed to its id,
-/// unsynced); or, when no blank is ready, written into tmp/<id>, fsynced, renamed into msg/ and
-/// msg/ fsynced, the renames and the directory fsync batched (`GroupCommitter`: messages committed
-/// at the same time share one directory fsync, their own fsyncs run in parallel on the pool's
-/// threads). Only then is the message acknowledged.
+/// into a blank, whose name in msg/ is already durable, and fsynced (its id is then linked to it,
+/// and the blank's name removed after the next fsync of msg/, batched); or, when no blank is
+/// ready, written into tmp/<id>, fsynced, renamed into msg/ and msg/ fsynced, the renames and the
+/// directory fsync batched (`GroupCommitter`: messages committed at the same time share one
+/// directory fsync, their own fsyncs run in parallel on the pool's threads). Only then is the
+/// message acknowledged.
 public final class Spool: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -54,7 +56,8 @@ public final class Spool: Sendable {
     let messages: GroupCommitter
     let states: GroupCommitter
     let blanks: SpoolBlanks
-
+    /// The ids of the messages being written, so that two writers of one id cannot both commit.
+    private let writing = Mutex(Set<String>())
 
     public init(directory: String, pool: NIOThreadPool) throws {
         self.directory = directory
@@ -81,10 +84,28 @@ public final class Spool: Sendable {
 
     // MARK: writing
 
-    /// Starts a message in tmp/. Throws `QueueEnvelope.Unstorable` for an envelope its header
-    /// cannot carry, before anything is written.
+    /// Starts a message. Throws `QueueEnvelope.Unstorable` for an envelope its header cannot
+    /// carry, and `InUse` for an id queued or being written, before anything is written.
     public func create(_ envelope: QueueEnvelope) throws -> SpoolWriter {
-        SpoolWriter(spool: self, id: envelope.id, header: try envelope.serialized())
+        let header = try envelope.serialized()
+        let id = envelope.id
+        guard writing.withLock({ $0.insert(id).inserted }) else { throw InUse(id: id) }
+        // Checked once the id is held: a writer of it that committed has released it after.
+        guard !exists(id) else {
+            release(id)
+            throw InUse(id: id)
+        }
+        return SpoolWriter(spool: self, id: id, header: header)
+    }
+
+    /// An id that names a queued message or one being written.
+    public struct InUse: Error, CustomStringConvertible {
+        public var id: String
+        public var description: String { "queue id \(id) is in use" }
+    }
+
+    func release(_ id: String) {
+        _ = writing.withLock { $0.remove(id) }
     }
 
     /// Whether msg/ has a message with this id.
@@ -108,10 +129,12 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Removes a finished message (its file, then its state).
+    /// Removes a finished message (its file, then its state). A blank's name it still has goes
+    /// first, so that a crash cannot leave it to bring the message back.
     public func remove(_ id: String) async throws {
         let message = path("msg", id), state = path("state", id)
-        try await pool.runIfActiveHere {
+        try await pool.runIfActiveHere { [blanks] in
+            if let blank = blanks.unsettledBlank(of: id) { unlink(blank) }
             if unlink(message) != 0 && errno != ENOENT { throw Failure("unlink", message) }
             unlink(state)
         }
@@ -130,10 +153,11 @@ public final class Spool: Sendable {
     }
 
     /// Everything committed: the files in msg/ with their states. Leftovers in tmp/ (messages
-    /// never acknowledged) are removed; so is a blank in msg/ that is empty or whose end marker's
-    /// sum does not match (never acknowledged: cut by a crash, torn by a power loss), while a
-    /// blank that holds a committed message (a power loss undid its rename) gets its id as its
-    /// name again. A file in msg/ that fails its checks is moved to corrupt/ and reported, never
+    /// never acknowledged) are removed; so is a blank in msg/ that is empty or has no end marker
+    /// (never acknowledged: cut by a crash), while a blank that holds a committed message (a
+    /// power loss undid the link of its id) gets its id as its name again. A file in msg/ that
+    /// fails its checks (a blank whose end marker's sum does not match: torn by a power loss
+    /// before it was acknowledged, or damaged after) is moved to corrupt/ and reported, never
     /// delivered and never silently deleted.
     public func recover() async throws -> (messages: [Stored], removedTemporary: Int, corrupt: [String]) {
         try await pool.runIfActiveHere { [self] in
@@ -143,17 +167,23 @@ public final class Spool: Sendable {
             }
             var renamed = false
             var corrupt: [String] = []
+            func setAside(_ name: String, _ why: Any) {
+                let kept = keepCorrupt(path("msg", name), as: name)
+                corrupt.append("\(name)\(kept == name ? "" : " (corrupt/\(kept))"): \(why)")
+            }
             for name in try Self.list(directory + "/msg") where SpoolBlanks.isBlank(name) {
                 let blank = path("msg", name)
-                switch try Self.blankContent(blank) {
-                case .empty:
-                    unlink(blank)
-                case .incomplete:
-                    if unlink(blank) == 0 { removed += 1 }
-                case .committed:
-                    // Its id from its header; a copy already under that name (both names
-                    // survived) is the same message.
-                    do {
+                do {
+                    switch try Self.blankContent(blank) {
+                    case .empty:
+                        unlink(blank)
+                    case .incomplete:
+                        if unlink(blank) == 0 { removed += 1 }
+                    case .damaged:
+                        setAside(name, "end marker's sum does not match: torn or damaged")
+                    case .committed:
+                        // Its id from its header; a file under that name (both names survived)
+                        // is the same message.
                         let id = try Self.readHeader(blank).0.id
                         if exists(id) {
                             unlink(blank)
@@ -161,10 +191,9 @@ public final class Spool: Sendable {
                             guard rename(blank, path("msg", id)) == 0 else { throw Failure("rename", blank) }
                             renamed = true
                         }
-                    } catch {
-                        rename(blank, path("corrupt", name))
-                        corrupt.append("\(name): \(error)")
                     }
+                } catch {
+                    setAside(name, error)
                 }
             }
             if renamed { try Self.syncDirectory(directory + "/msg") }
@@ -180,8 +209,7 @@ public final class Spool: Sendable {
                     stored.append(Stored(envelope: envelope, state: state, location: location))
                     known.insert(name)
                 } catch {
-                    rename(path("msg", name), path("corrupt", name))
-                    corrupt.append("\(name): \(error)")
+                    setAside(name, error)
                 }
             }
             for name in try Self.list(directory + "/state") where !known.contains(name) {
@@ -189,6 +217,19 @@ public final class Spool: Sendable {
             }
             return (stored.sorted { $0.envelope.arrival < $1.envelope.arrival }, removed, corrupt)
         }
+    }
+
+    /// Moves a file from msg/ into corrupt/ under its name, or the first of name.1, name.2, ...
+    /// not taken (never over one kept earlier); returns the name it has there.
+    func keepCorrupt(_ file: String, as name: String) -> String {
+        var kept = name
+        var n = 0
+        while access(path("corrupt", kept), F_OK) == 0 {
+            n += 1
+            kept = "\(name).\(n)"
+        }
+        rename(file, path("corrupt", kept))
+        return kept
     }
 
     /// Reads a committed file's header. The end marker gives the body's length, so the header's
@@ -270,11 +311,13 @@ public final class Spool: Sendable {
         return EndMarker(bodyLength: length, length: sumMarkerLength, sum: sum)
     }
 
-    /// What a blank in msg/ holds (recovery): nothing, a committed message (its end marker's sum
-    /// matches all before it), or anything else: a message never acknowledged, cut by a crash or
-    /// torn by a power loss (its pages reach the disk in any order before the fsync). Reads the
-    /// file in pieces, so memory stays bounded whatever its size.
-    enum BlankContent: Equatable { case empty, committed, incomplete }
+    /// What a blank in msg/ holds (recovery): nothing; a committed message (its end marker's sum
+    /// matches all before it); a message never acknowledged, cut by a crash before its end
+    /// marker was written; or one whose marker is there but whose sum does not match (torn by a
+    /// power loss: before the fsync its pages reach the disk in any order; or damaged since).
+    /// Reads the file in pieces, so memory stays bounded whatever its size. Throws when it
+    /// cannot be read (the caller keeps it in corrupt/).
+    enum BlankContent: Equatable { case empty, committed, incomplete, damaged }
 
     static func blankContent(_ file: String) throws -> BlankContent {
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -284,7 +327,13 @@ public final class Spool: Sendable {
         guard fstat(fd, &st) == 0 else { throw Failure("stat", file) }
         let size = Int(st.st_size)
         if size == 0 { return .empty }
-        guard let marker = try? endMarker(fd, size: size, path: file), let expected = marker.sum else { return .incomplete }
+        let marker: EndMarker
+        do {
+            marker = try endMarker(fd, size: size, path: file)
+        } catch let failure as Failure where failure.code == nil {
+            return .incomplete // no end marker (a read error has a code, and is thrown)
+        }
+        guard let expected = marker.sum else { return .damaged } // blanks never had the old marker
         var sum = SHA256()
         var offset = 0
         let end = size - marker.length
@@ -293,7 +342,7 @@ public final class Spool: Sendable {
             sum.update(data: piece)
             offset += piece.count
         }
-        return Array(sum.finalize()) == expected ? .committed : .incomplete
+        return Array(sum.finalize()) == expected ? .committed : .damaged
     }
 
     // MARK: system calls

@@ -8,16 +8,22 @@ import Synchronization
 /// fsynced after they were made), for the next messages to be received in. Receiving a message
 /// then allocates no inode and needs one fsync, of the file: its name survived a power loss
 /// before the message was written, so once the file's content is on disk the message can be
-/// found again with no further write, and the queue answers 250. Its rename to msg/<id> follows
-/// without a directory fsync; recovery finds a message under either name (`Spool.recover`), its
-/// end marker's SHA-256 telling a committed message from one a power loss tore. Blanks are made
-/// again on the I/O pool, off any message's path; when none is ready a message is received as
-/// before (a file in tmp/, renamed into msg/, msg/ fsynced).
+/// found again with no further write, and the queue answers 250. Its id is then linked to it
+/// (msg/<id>, a second name for the same file) and the blank's name is removed only after msg/
+/// was fsynced again (`settle`, batched, off the message's path): at every moment one of its
+/// names is durable, on any file system, journaled or not. Recovery finds a message under
+/// either name (`Spool.recover`), its end marker's SHA-256 telling a committed message from one
+/// a power loss tore. Blanks are made again on the I/O pool, off any message's path; when none
+/// is ready a message is received as before (a file in tmp/, renamed into msg/, msg/ fsynced).
 final class SpoolBlanks: Sendable {
     private struct State {
         var ready: [String] = []
         var next = 0
         var refilling = false
+        /// Committed messages still under their blank's name too (id -> blank), until a fsync
+        /// of msg/ has made their id durable.
+        var unsettled: [String: String] = [:]
+        var settling = false
     }
 
     let directory: String
@@ -50,8 +56,55 @@ final class SpoolBlanks: Sendable {
             guard let path else { return nil }
             let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)
             if fd >= 0 { return (path, fd) }
-            // Gone (an administrator cleaned tmp/): the next one.
+            // Gone (an administrator cleaned msg/ by hand): the next one. Anything else (out of
+            // file descriptors) the message meets on its own file, with its error.
+            guard errno == ENOENT else { return nil }
         }
+    }
+
+    /// A message committed in `blank` has its id linked to it: the blank's name goes once msg/
+    /// has been fsynced (one fsync for every message settled at the time, on the pool). Till
+    /// then both names are the message; recovery keeps one.
+    func settle(_ blank: String, id: String, pool: NIOThreadPool) {
+        let start: Bool = state.withLock { state in
+            state.unsettled[id] = blank
+            defer { state.settling = true }
+            return !state.settling
+        }
+        guard start else { return }
+        pool.submit { [self] in
+            if $0 == .active { settleAll() } else { state.withLock { $0.settling = false } }
+        }
+    }
+
+    private func settleAll() {
+        while true {
+            let batch: [String: String]? = state.withLock { state in
+                if state.unsettled.isEmpty { state.settling = false; return nil }
+                return state.unsettled
+            }
+            guard let batch else { return }
+            // A failed fsync leaves both names, and the messages here till the next settle.
+            guard (try? Spool.syncDirectory(directory)) != nil else {
+                state.withLock { $0.settling = false }
+                return
+            }
+            let settled: [String] = state.withLock { state in
+                batch.compactMap { id, blank in
+                    guard state.unsettled[id] == blank else { return nil }
+                    state.unsettled[id] = nil
+                    return blank
+                }
+            }
+            for blank in settled { unlink(blank) }
+        }
+    }
+
+    /// The blank a message's file still has as a second name, which is taken away from this
+    /// list (its message is being removed: the caller unlinks it first, so that no crash leaves
+    /// the blank to bring the message back).
+    func unsettledBlank(of id: String) -> String? {
+        state.withLock { $0.unsettled.removeValue(forKey: id) }
     }
 
     /// Makes blanks until `target` are ready, and makes their names durable (one fsync of the

@@ -11,10 +11,11 @@ import Timing
 /// `commit()` makes it durable under msg/; `abandon()` removes it.
 ///
 /// Where: a blank made ahead in msg/ (`SpoolBlanks`: its name already durable, so the message
-/// is committed by one fsync of the file, then renamed to msg/<id> without another), or, when
-/// none is ready, tmp/<id> (fsynced, renamed into msg/, msg/ fsynced: `GroupCommitter`). Either
-/// way the file ends with an end marker holding the body's length and the SHA-256 of all before
-/// it, by which recovery tells a committed blank from a torn one.
+/// is committed by one fsync of the file; msg/<id> is then linked to it, and the blank's name
+/// removed after a later, batched fsync of msg/), or, when none is ready, tmp/<id> (fsynced,
+/// renamed into msg/, msg/ fsynced: `GroupCommitter`). Either way the file ends with an end
+/// marker holding the body's length and the SHA-256 of all before it, by which recovery tells a
+/// committed blank from a torn one.
 public final class SpoolWriter: @unchecked Sendable {
     // Used by one task at a time (the request that streams the message); not shared.
     let spool: Spool
@@ -25,6 +26,7 @@ public final class SpoolWriter: @unchecked Sendable {
     /// Its file, once opened: a blank in msg/, else tmp/<id>.
     var path: String
     var inBlank = false
+    var committed = false
     var sum = SHA256()
     public private(set) var bodyLength = 0
     static let flushThreshold = 512 * 1024
@@ -52,9 +54,11 @@ public final class SpoolWriter: @unchecked Sendable {
         try await flush(sync: true, trailer: true)
     }
 
+    /// Removes what was written; nothing once committed.
     public func abandon() async {
         let (fd, path) = (self.fd, self.path)
         self.fd = -1
+        guard !committed else { return }
         _ = try? await spool.pool.runIfActiveHere {
             if fd >= 0 { close(fd) }
             unlink(path)
@@ -66,7 +70,9 @@ public final class SpoolWriter: @unchecked Sendable {
         if trailer { pending += Spool.trailer(bodyLength: bodyLength, sum: Array(sum.finalize())) }
         let bytes = pending
         pending = []
+        // The descriptor is the trip's until it returns: on failure it has been closed there.
         let (existingPath, existing, inBlank, spool, id) = (self.path, fd, self.inBlank, self.spool, self.id)
+        fd = -1
         (fd, path, self.inBlank) = try await spool.pool.runIfActiveHere {
             var (fd, path, inBlank) = (existing, existingPath, inBlank)
             if fd < 0 {
@@ -89,12 +95,14 @@ public final class SpoolWriter: @unchecked Sendable {
             }
             guard sync else { return (fd, path, inBlank) }
             close(fd)
-            let committed = spool.path("msg", id)
             do {
                 if inBlank {
-                    // Durable now, under the blank's name; msg/<id> is its name from here on
-                    // (not synced: after a power loss recovery renames it again if need be).
-                    guard rename(path, committed) == 0 else { throw Spool.Failure("rename", path) }
+                    // Durable now, under the blank's name. Its id becomes a second name (never
+                    // over another message's: link fails if the name exists), and the blank's
+                    // goes once msg/ is synced again.
+                    let committed = spool.path("msg", id)
+                    guard link(path, committed) == 0 else { throw Spool.Failure("link", committed) }
+                    spool.blanks.settle(path, id: id, pool: spool.pool)
                 } else {
                     try spool.commitBlocking(path, as: id)
                 }
@@ -102,11 +110,13 @@ public final class SpoolWriter: @unchecked Sendable {
                 unlink(path)
                 throw error
             }
-            return (-1, path, inBlank) // the old name: an abandon() now removes nothing
+            return (-1, path, inBlank)
         }
+        committed = sync
     }
 
     deinit {
         if fd >= 0 { close(fd) }
+        spool.release(id)
     }
 }

@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+@testable import QueueService
+import SMTP
+import Testing
+import TestSupport
+
+/// Messages received into blanks made ahead in msg/ (`SpoolBlanks`), and what recovery makes of
+/// them after a crash or a power loss.
+@Suite("queue: blanks made ahead in msg/")
+struct SpoolBlankTests {
+    static func envelope(id: String = QueueID.make()) -> QueueEnvelope {
+        QueueEnvelope(id: id, arrival: 1_700_000_000, sender: "a@b.test", recipients: [.init(address: "c@d.test")])
+    }
+
+    @Test("a message is received into a blank made ahead in msg/ (no inode allocated, no directory fsync after the final dot); its blank's name goes once msg/ is synced; more are made; a restart keeps them out of the count")
+    func blanks() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover() // the queue's start: blanks made, their names synced
+        let made = spool.blanks()
+        #expect(made.count == 32)
+        let inodes = Set(try made.map { try spool.inode("msg", $0) })
+        var ids: [String] = []
+        for _ in 0..<10 {
+            let envelope = Self.envelope()
+            try await spool.store(envelope)
+            ids.append(envelope.id)
+        }
+        for id in ids { #expect(inodes.contains(try spool.inode("msg", id)), "msg/\(id) is a blank made ahead") }
+        // Each message's blank name is removed after the next fsync of msg/ (settled).
+        try await TestSupport.eventually { spool.blanks().count == 22 }
+        #expect(spool.everything("tmp").isEmpty)
+
+        // Below half of them, more are made on the I/O pool.
+        for _ in 0..<10 { try await spool.store(Self.envelope()) }
+        try await TestSupport.eventually { spool.blanks().count >= 16 }
+        #expect(spool.files("msg").count == 20)
+
+        try "partial".write(toFile: spool.dir + "/tmp/LEFTOVER", atomically: false, encoding: .utf8)
+        let (again, messages, _) = try await spool.restarted()
+        #expect(messages.count == 20)
+        #expect(again.everything("tmp").isEmpty && again.blanks().count == 32)
+        try await again.close()
+    }
+
+    @Test("a message removed before its blank's name was settled leaves nothing to bring it back at a restart")
+    func removedBeforeSettled() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover()
+        for _ in 0..<20 {
+            let envelope = Self.envelope()
+            try await spool.store(envelope)
+            try await spool.spool.remove(envelope.id)
+        }
+        // A committed blank still there would be recovered under its id.
+        let (again, messages, corrupt) = try await spool.restarted()
+        #expect(messages.isEmpty && corrupt.isEmpty)
+        try await again.close()
+    }
+
+    @Test("one id, two writers: the second is refused while the first writes and once it is queued, never replacing it; an abandoned id is free")
+    func oneIDOneWriter() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover()
+        let envelope = Self.envelope()
+        let first = try spool.spool.create(envelope)
+        #expect(throws: Spool.InUse.self) { _ = try spool.spool.create(envelope) }
+        try await first.append(Array("Subject: first\r\n\r\n".utf8))
+        try await first.commit()
+        #expect(throws: Spool.InUse.self) { _ = try spool.spool.create(envelope) }
+        // Even past create (a blank's commit links the id, which fails over a file of that name).
+        let other = Self.envelope()
+        let writer = try spool.spool.create(other)
+        #expect(link(spool.dir + "/msg/" + envelope.id, spool.dir + "/msg/" + other.id) == 0)
+        try await writer.append(Array("Subject: second\r\n\r\n".utf8))
+        await #expect(throws: Spool.Failure.self) { try await writer.commit() }
+        await writer.abandon()
+        #expect(unlink(spool.dir + "/msg/" + other.id) == 0)
+
+        let abandoned = Self.envelope()
+        await (try spool.spool.create(abandoned)).abandon()
+        _ = try spool.spool.create(abandoned) // its first writer is gone
+
+        let (again, messages, _) = try await spool.restarted()
+        #expect(messages.map(\.envelope.id) == [envelope.id])
+        let body = try await again.spool.body(of: envelope.id, at: try #require(messages.first).location)
+        #expect(body == Array("Subject: first\r\n\r\n".utf8))
+        try await again.close()
+    }
+
+    @Test("after a power loss: a committed message under its blank's name is recovered under its id, once when both names survived; a cut blank is removed; a torn one or one that cannot be read is kept in corrupt/ (never over an earlier one); a file of the earlier format is read")
+    func blanksAfterPowerLoss() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover()
+        let (a, b, c, d, old) = (Self.envelope(), Self.envelope(), Self.envelope(), Self.envelope(), Self.envelope())
+        let content = Array("Subject: x\r\n\r\n\(String(repeating: "body ", count: 2000))\r\n".utf8)
+        for e in [a, b, c, d] { try await spool.store(e, body: content) }
+        let oldLocation = try await spool.store(old, body: content)
+        try await TestSupport.eventually { spool.blanks().count == 32 - 5 } // settled
+        let msg = spool.dir + "/msg/"
+        // a: the link of its id undone; b: both names; c: one octet of its body lost (a page that
+        // never reached the disk); d: cut before its end marker; old: the end marker of earlier
+        // versions; .blank-904: cannot be opened (a link: O_NOFOLLOW).
+        #expect(rename(msg + a.id, msg + ".blank-900") == 0)
+        #expect(link(msg + b.id, msg + ".blank-901") == 0)
+        var bytes = try #require(FileManager.default.contents(atPath: msg + c.id))
+        bytes[bytes.count / 2] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: msg + ".blank-902"))
+        #expect(unlink(msg + c.id) == 0)
+        let whole = try #require(FileManager.default.contents(atPath: msg + d.id))
+        try whole.prefix(whole.count - 10).write(to: URL(fileURLWithPath: msg + ".blank-903"))
+        #expect(unlink(msg + d.id) == 0)
+        #expect(symlink("/dev/null", msg + ".blank-904") == 0)
+        let current = try #require(FileManager.default.contents(atPath: msg + old.id))
+        let bodyLength = oldLocation.bodyLength
+        var earlier = current.prefix(current.count - 97)
+        earlier.append(contentsOf: Array(("\nmailstack-end " + String(repeating: "0", count: 16 - String(bodyLength).count) + "\(bodyLength)\n").utf8))
+        try Data(earlier).write(to: URL(fileURLWithPath: msg + old.id))
+        try "kept from an earlier start".write(toFile: spool.dir + "/corrupt/.blank-902", atomically: false, encoding: .utf8)
+
+        try await spool.close()
+        let again = try TestSpool(dir: spool.dir)
+        let (messages, removed, corrupt) = try await again.spool.recover()
+        #expect(removed == 1, "the cut blank")
+        #expect(corrupt.count == 2)
+        #expect(corrupt.contains { $0.hasPrefix(".blank-902 (corrupt/.blank-902.1): end marker's sum does not match") })
+        #expect(corrupt.contains { $0.hasPrefix(".blank-904: open") })
+        #expect(again.everything("corrupt") == [".blank-902", ".blank-902.1", ".blank-904"])
+        #expect(messages.count == 3)
+        #expect(Set(messages.map(\.envelope.id)) == [a.id, b.id, old.id])
+        #expect(again.files("msg").sorted() == [a.id, b.id, old.id].sorted())
+        #expect(!again.blanks().contains(".blank-900") && !again.blanks().contains(".blank-901"))
+        for stored in messages {
+            let body = try await again.spool.body(of: stored.envelope.id, at: stored.location)
+            #expect(body == content)
+        }
+        try await again.close()
+    }
+
+    @Test("end markers read from a file's last octets: the current one with its sum, the earlier one, and nothing else")
+    func endMarkers() {
+        let sum = [UInt8](0..<32)
+        let current = Spool.trailer(bodyLength: 1234, sum: sum)
+        #expect(current.count == Spool.sumMarkerLength)
+        let parsed = Spool.endMarker(tail: (Array("header".utf8) + current).suffix(Spool.sumMarkerLength))
+        #expect(parsed?.bodyLength == 1234 && parsed?.sum == sum && parsed?.length == 97)
+        let earlier = Array("\nmailstack-end 0000000000001234\n".utf8)
+        let old = Spool.endMarker(tail: (Array(String(repeating: "x", count: 80).utf8) + earlier).suffix(97)[...])
+        #expect(old?.bodyLength == 1234 && old?.sum == nil && old?.length == 32)
+        #expect(Spool.endMarker(tail: earlier[...])?.bodyLength == 1234, "a file shorter than the current marker")
+
+        var bad = current
+        bad[bad.count - 2] = UInt8(ascii: "g") // not a hex digit
+        #expect(Spool.endMarker(tail: bad[...]) == nil)
+        #expect(Spool.endMarker(tail: current.dropLast()) == nil, "no final newline")
+        #expect(Spool.endMarker(tail: current.dropFirst()) == nil, "too short")
+        var digits = current
+        digits[20] = UInt8(ascii: "-")
+        #expect(Spool.endMarker(tail: digits[...]) == nil, "a length that is not 16 digits")
+        #expect(Spool.endMarker(tail: Array(repeating: 0x0A, count: 97)[...]) == nil)
+    }
+}
