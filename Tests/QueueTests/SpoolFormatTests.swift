@@ -177,8 +177,4 @@ struct SpoolFormatTests {
         #expect(spool.files("tmp").isEmpty && spool.files("msg").isEmpty)
         try await spool.close()
     }
-
-    static func envelope() -> QueueEnvelope {
-        QueueEnvelope(id: QueueID.make(), arrival: 1_700_000_000, sender: "a@b.test", recipients: [.init(address: "c@d.test")])
-    }
 }
