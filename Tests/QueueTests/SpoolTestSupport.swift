@@ -44,6 +44,17 @@ final class TestSpool: @unchecked Sendable {
     /// The empty files made ahead in msg/ for the next messages.
     func blanks() -> [String] { everything("msg").filter(isBlank) }
 
+    /// The blanks made ahead that are still empty.
+    func emptyBlanks() -> [String] {
+        blanks().filter { (try? FileManager.default.attributesOfItem(atPath: "\(dir)/msg/\($0)")[.size] as? Int) == 0 }
+    }
+
+    /// The messages in msg/ that a blank's name also holds (the same inode), by id.
+    func secondNames() throws -> Set<String> {
+        let blankInodes = Set(try blanks().map { try inode("msg", $0) })
+        return Set(try files("msg").filter { blankInodes.contains(try inode("msg", $0)) })
+    }
+
     func everything(_ area: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(area)")) ?? []).sorted()
     }

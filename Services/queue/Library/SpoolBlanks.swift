@@ -9,21 +9,22 @@ import Synchronization
 /// then allocates no inode and needs one fsync, of the file: its name survived a power loss
 /// before the message was written, so once the file's content is on disk the message can be
 /// found again with no further write, and the queue answers 250. Its id is then linked to it
-/// (msg/<id>, a second name for the same file) and the blank's name is removed only after msg/
-/// was fsynced again (`settle`, batched, off the message's path): at every moment one of its
-/// names is durable, on any file system, journaled or not. Recovery finds a message under
-/// either name (`Spool.recover`), its end marker's SHA-256 telling a committed message from one
-/// a power loss tore. Blanks are made again on the I/O pool, off any message's path; when none
-/// is ready a message is received as before (a file in tmp/, renamed into msg/, msg/ fsynced).
+/// (msg/<id>, a second name for the same file), and the blank's name is removed only after an
+/// fsync of msg/ that followed the link: the one that makes the next blanks' names durable
+/// (`fill`), or none when the message is delivered first (`Spool.remove` takes both names). At
+/// every moment one of its names is durable, on any file system, journaled or not, and no
+/// fsync is added for it. Recovery finds a message under either name (`Spool.recover`), its
+/// end marker's SHA-256 telling a committed message from one a power loss tore. Blanks are made
+/// again on the I/O pool, off any message's path; when none is ready a message is received as
+/// before (a file in tmp/, renamed into msg/, msg/ fsynced).
 final class SpoolBlanks: Sendable {
     private struct State {
         var ready: [String] = []
         var next = 0
         var refilling = false
-        /// Committed messages still under their blank's name too (id -> blank), until a fsync
-        /// of msg/ has made their id durable.
+        /// Committed messages still under their blank's name too (id -> blank), until an fsync
+        /// of msg/ after their link has made their id durable.
         var unsettled: [String: String] = [:]
-        var settling = false
     }
 
     let directory: String
@@ -62,42 +63,10 @@ final class SpoolBlanks: Sendable {
         }
     }
 
-    /// A message committed in `blank` has its id linked to it: the blank's name goes once msg/
-    /// has been fsynced (one fsync for every message settled at the time, on the pool). Till
-    /// then both names are the message; recovery keeps one.
-    func settle(_ blank: String, id: String, pool: NIOThreadPool) {
-        let start: Bool = state.withLock { state in
-            state.unsettled[id] = blank
-            defer { state.settling = true }
-            return !state.settling
-        }
-        guard start else { return }
-        pool.submit { [self] in
-            if $0 == .active { settleAll() } else { state.withLock { $0.settling = false } }
-        }
-    }
-
-    private func settleAll() {
-        while true {
-            let batch: [String: String]? = state.withLock { state in
-                if state.unsettled.isEmpty { state.settling = false; return nil }
-                return state.unsettled
-            }
-            guard let batch else { return }
-            // A failed fsync leaves both names, and the messages here till the next settle.
-            guard (try? Spool.syncDirectory(directory)) != nil else {
-                state.withLock { $0.settling = false }
-                return
-            }
-            let settled: [String] = state.withLock { state in
-                batch.compactMap { id, blank in
-                    guard state.unsettled[id] == blank else { return nil }
-                    state.unsettled[id] = nil
-                    return blank
-                }
-            }
-            for blank in settled { unlink(blank) }
-        }
+    /// A message committed in `blank` has its id linked to it: the blank's name goes after the
+    /// next fsync of msg/ (`fill`). Till then both names are the message; recovery keeps one.
+    func settle(_ blank: String, id: String) {
+        state.withLock { $0.unsettled[id] = blank }
     }
 
     /// The blank a message's file still has as a second name, which is taken away from this
@@ -108,11 +77,13 @@ final class SpoolBlanks: Sendable {
     }
 
     /// Makes blanks until `target` are ready, and makes their names durable (one fsync of the
-    /// directory) before any is handed out. Blocks: call on the pool. A failure (the file system
-    /// out of inodes) stops it quietly: messages then create their own files and meet the
-    /// failure themselves, with its error; blanks made but not synced are removed at start.
+    /// directory) before any is handed out; the same fsync settles the messages linked before it
+    /// (their blanks' names are removed after it). Blocks: call on the pool. A failure (the file
+    /// system out of inodes) stops it quietly: messages then create their own files and meet
+    /// the failure themselves, with its error; blanks made but not synced are removed at start.
     func fill() {
         defer { state.withLock { $0.refilling = false } }
+        let linked = state.withLock { $0.unsettled }
         var made: [String] = []
         while true {
             let count = made.count
@@ -130,13 +101,21 @@ final class SpoolBlanks: Sendable {
             close(fd)
             made.append(name)
         }
-        guard !made.isEmpty, (try? Spool.syncDirectory(directory)) != nil else { return }
-        state.withLock { $0.ready += made }
+        guard !made.isEmpty || !linked.isEmpty, (try? Spool.syncDirectory(directory)) != nil else { return }
+        let settled: [String] = state.withLock { state in
+            state.ready += made
+            return linked.compactMap { id, blank in
+                guard state.unsettled[id] == blank else { return nil } // removed meanwhile, with its blank
+                state.unsettled[id] = nil
+                return blank
+            }
+        }
+        for blank in settled { unlink(blank) }
     }
 
     /// Forgets every blank (recovery has just removed them) and makes them again.
     func reset() {
-        state.withLock { $0.ready.removeAll() }
+        state.withLock { $0.ready.removeAll(); $0.unsettled.removeAll() }
         fill()
     }
 }

@@ -12,7 +12,7 @@ import Timing
 ///
 /// Where: a blank made ahead in msg/ (`SpoolBlanks`: its name already durable, so the message
 /// is committed by one fsync of the file; msg/<id> is then linked to it, and the blank's name
-/// removed after a later, batched fsync of msg/), or, when none is ready, tmp/<id> (fsynced,
+/// removed after the next fsync of msg/, which making more blanks needs anyway), or, when none is ready, tmp/<id> (fsynced,
 /// renamed into msg/, msg/ fsynced: `GroupCommitter`). Either way the file ends with an end
 /// marker holding the body's length and the SHA-256 of all before it, by which recovery tells a
 /// committed blank from a torn one.
@@ -98,11 +98,11 @@ public final class SpoolWriter: @unchecked Sendable {
             do {
                 if inBlank {
                     // Durable now, under the blank's name. Its id becomes a second name (never
-                    // over another message's: link fails if the name exists), and the blank's
-                    // goes once msg/ is synced again.
+                    // over another message's: link fails if the name exists); the blank's goes
+                    // after the next fsync of msg/.
                     let committed = spool.path("msg", id)
                     guard link(path, committed) == 0 else { throw Spool.Failure("link", committed) }
-                    spool.blanks.settle(path, id: id, pool: spool.pool)
+                    spool.blanks.settle(path, id: id)
                 } else {
                     try spool.commitBlocking(path, as: id)
                 }
