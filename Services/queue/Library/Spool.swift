@@ -18,9 +18,9 @@ import Timing
 ///
 /// A message is committed in one trip to the I/O pool, in one of two ways (`SpoolWriter`): written
 /// into a blank, whose name in msg/ is already durable, and fsynced (its id is then linked to it,
-/// and the blank's name removed after the next fsync of msg/, made for more blanks); or, when no blank is
-/// ready, written into tmp/<id>, fsynced, renamed into msg/ and msg/ fsynced, the renames and the
-/// directory fsync batched (`GroupCommitter`: messages committed at the same time share one
+/// and the blank's name removed after the next fsync of msg/, made for more blanks); or, when no
+/// blank is ready, written into tmp/<id>, fsynced, renamed into msg/ and msg/ fsynced, the renames
+/// and the directory fsync batched (`GroupCommitter`: messages committed at the same time share one
 /// directory fsync, their own fsyncs run in parallel on the pool's threads). Only then is the
 /// message acknowledged.
 public final class Spool: Sendable {

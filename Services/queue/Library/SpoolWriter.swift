@@ -12,10 +12,10 @@ import Timing
 ///
 /// Where: a blank made ahead in msg/ (`SpoolBlanks`: its name already durable, so the message
 /// is committed by one fsync of the file; msg/<id> is then linked to it, and the blank's name
-/// removed after the next fsync of msg/, which making more blanks needs anyway), or, when none is ready, tmp/<id> (fsynced,
-/// renamed into msg/, msg/ fsynced: `GroupCommitter`). Either way the file ends with an end
-/// marker holding the body's length and the SHA-256 of all before it, by which recovery tells a
-/// committed blank from a torn one.
+/// removed after the next fsync of msg/, which making more blanks needs anyway), or, when none
+/// is ready, tmp/<id> (fsynced, renamed into msg/, msg/ fsynced: `GroupCommitter`). Either way
+/// the file ends with an end marker holding the body's length and the SHA-256 of all before it,
+/// by which recovery tells a committed blank from a torn one.
 public final class SpoolWriter: @unchecked Sendable {
     // Used by one task at a time (the request that streams the message); not shared.
     let spool: Spool
