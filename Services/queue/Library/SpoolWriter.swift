@@ -112,7 +112,7 @@ public final class SpoolWriter: @unchecked Sendable {
             }
             return (-1, path, inBlank)
         }
-        committed = sync
+        if sync { committed = true }
     }
 
     deinit {
