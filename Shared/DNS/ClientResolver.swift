@@ -14,11 +14,12 @@ public enum ClientResolution: Equatable, Sendable {
 
 extension DNSResolver {
     /// OK when a PTR name resolves back to the address; FAIL when there is no PTR; FORGED when
-    /// no PTR name resolves back; TEMP when any lookup could not be answered now.
-    public func resolveClient(_ address: String) async -> ClientResolution {
+    /// no PTR name resolves back; TEMP when any lookup could not be answered now. `validity`
+    /// learns until when the answers it took hold.
+    public func resolveClient(_ address: String, validity: DNSValidity? = nil) async -> ClientResolution {
         let names: [String]
         do {
-            names = try await reverse(address)
+            names = try await reverse(address, validity: validity)
         } catch .nxdomain {
             return .fail
         } catch .temporary {
@@ -33,7 +34,7 @@ extension DNSResolver {
         var temporary = false
         for name in names {
             do {
-                if try await addresses(name, family: family).map(DNSResolver.canonicalAddress).contains(canonical) {
+                if try await addresses(name, family: family, validity: validity).map(DNSResolver.canonicalAddress).contains(canonical) {
                     return .ok(name: name.lowercased())
                 }
             } catch .temporary {

@@ -85,9 +85,9 @@ public final class DNSResolver: Sendable {
     // MARK: queries
 
     /// PTR names of an IPv4 or IPv6 address.
-    public func reverse(_ address: String) async throws(Failure) -> [String] {
+    public func reverse(_ address: String, validity: DNSValidity? = nil) async throws(Failure) -> [String] {
         guard let name = Self.reverseName(address) else { throw .failed("not an address: \(address)") }
-        return try await query(name, type: Int32(ns_t_ptr.rawValue)).map(\.text)
+        return try await query(name, type: Int32(ns_t_ptr.rawValue), validity: validity).map(\.text)
     }
 
     public enum Family: Sendable {
@@ -95,14 +95,14 @@ public final class DNSResolver: Sendable {
     }
 
     /// A and/or AAAA addresses of a name (as text), A first.
-    public func addresses(_ name: String, family: Family = .both) async throws(Failure) -> [String] {
+    public func addresses(_ name: String, family: Family = .both, validity: DNSValidity? = nil) async throws(Failure) -> [String] {
         var result: [String] = []
         var temporary: Failure?
         var found = false
         let types: [ns_type] = family == .ipv4 ? [ns_t_a] : family == .ipv6 ? [ns_t_aaaa] : [ns_t_a, ns_t_aaaa]
         for type in types {
             do {
-                let records = try await query(name, type: Int32(type.rawValue))
+                let records = try await query(name, type: Int32(type.rawValue), validity: validity)
                 found = true
                 result += records.map { Self.addressText($0.data, v6: type == ns_t_aaaa) }
             } catch .nxdomain {
@@ -129,10 +129,13 @@ public final class DNSResolver: Sendable {
         try await query(name, type: Int32(ns_t_txt.rawValue)).map(\.text)
     }
 
-    func query(_ name: String, type: Int32) async throws(Failure) -> [Record] {
+    /// One question, from the cache while its answer's TTL lasts. `validity` learns until when
+    /// the answer holds (an answer not kept, such as a temporary failure, holds no longer than now).
+    func query(_ name: String, type: Int32, validity: DNSValidity? = nil) async throws(Failure) -> [Record] {
         let key = CacheKey(name: name.lowercased(), type: type)
         let now = ContinuousClock.now
         if let entry = cache.withLock({ $0[key] }), entry.expires > now {
+            validity?.note(entry.expires)
             return try entry.records.get()
         }
         let servers = self.servers
@@ -142,6 +145,7 @@ public final class DNSResolver: Sendable {
         do {
             outcome = try await pool.runIfActiveHere { Self.run(name, type: type, servers: servers, timeout: Int(max(1, seconds)), attempts: attempts) }
         } catch {
+            validity?.note(now)
             throw .temporary("resolver unavailable: \(error)")
         }
         let ttl: Duration
@@ -150,6 +154,7 @@ public final class DNSResolver: Sendable {
         case .failure(.nxdomain): ttl = Self.negativeTTL
         case .failure: ttl = .zero
         }
+        validity?.note(now + ttl)
         if ttl > .zero {
             cache.withLock { map in
                 if map.count >= Self.maxCacheEntries { map.removeAll(keepingCapacity: true) }
@@ -245,5 +250,18 @@ public final class DNSResolver: Sendable {
             inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
         }
         return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
+
+/// Until when a series of DNS answers all hold: the earliest end of their TTLs.
+public final class DNSValidity: Sendable {
+    private let earliest = Mutex<ContinuousClock.Instant?>(nil)
+
+    public init() {}
+
+    public var until: ContinuousClock.Instant? { earliest.withLock { $0 } }
+
+    func note(_ end: ContinuousClock.Instant) {
+        earliest.withLock { $0 = min($0 ?? end, end) }
     }
 }

@@ -936,6 +936,16 @@ public nonisolated struct Mailstack_Ipc_PolicyVerdict: Sendable {
   /// connect rejects: sendmail's "ruleset=check_relay, ..." line
   public var log: String = String()
 
+  /// Reuse (smtp-in's PolicyMemory): for how long this verdict may be given again without asking
+  /// (0: not), and the maps it was decided from: a random number of this relay-policy process and
+  /// its access map's generation. A verdict from another epoch or generation makes smtp-in forget
+  /// the verdicts it holds.
+  public var reuseMs: UInt32 = 0
+
+  public var mapsEpoch: UInt64 = 0
+
+  public var mapsGeneration: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -3005,7 +3015,7 @@ nonisolated extension Mailstack_Ipc_PolicyReply: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Mailstack_Ipc_PolicyVerdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PolicyVerdict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}reply\0\u{1}client\0\u{1}log\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}action\0\u{1}reply\0\u{1}client\0\u{1}log\0\u{3}reuse_ms\0\u{3}maps_epoch\0\u{3}maps_generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3017,6 +3027,9 @@ nonisolated extension Mailstack_Ipc_PolicyVerdict: SwiftProtobuf.Message, SwiftP
       case 2: try { try decoder.decodeSingularMessageField(value: &self._reply) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._client) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.log) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.reuseMs) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.mapsEpoch) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.mapsGeneration) }()
       default: break
       }
     }
@@ -3039,6 +3052,15 @@ nonisolated extension Mailstack_Ipc_PolicyVerdict: SwiftProtobuf.Message, SwiftP
     if !self.log.isEmpty {
       try visitor.visitSingularStringField(value: self.log, fieldNumber: 4)
     }
+    if self.reuseMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.reuseMs, fieldNumber: 5)
+    }
+    if self.mapsEpoch != 0 {
+      try visitor.visitSingularFixed64Field(value: self.mapsEpoch, fieldNumber: 6)
+    }
+    if self.mapsGeneration != 0 {
+      try visitor.visitSingularInt64Field(value: self.mapsGeneration, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3047,6 +3069,9 @@ nonisolated extension Mailstack_Ipc_PolicyVerdict: SwiftProtobuf.Message, SwiftP
     if lhs._reply != rhs._reply {return false}
     if lhs._client != rhs._client {return false}
     if lhs.log != rhs.log {return false}
+    if lhs.reuseMs != rhs.reuseMs {return false}
+    if lhs.mapsEpoch != rhs.mapsEpoch {return false}
+    if lhs.mapsGeneration != rhs.mapsGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

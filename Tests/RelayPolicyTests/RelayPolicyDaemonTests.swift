@@ -14,7 +14,7 @@ struct RelayPolicyDaemonTests {
         "host-record=spammer.test,69.6.66.33",
     ]
 
-    func withStack(_ body: @Sendable (IPCClient, String) async throws -> Void) async throws {
+    func withStack(_ settings: [String] = [], _ body: @Sendable (IPCClient, String) async throws -> Void) async throws {
         let dir = try TestSupport.temporaryDirectory("policy")
         let dns = try await TestDNSServer(records: Self.dnsRecords)
         defer { withExtendedLifetime(dns) {} }
@@ -31,7 +31,7 @@ struct RelayPolicyDaemonTests {
             "--set", "maps.access=\(dir)/access.db", "--set", "maps.virtusertable=\(dir)/virtusertable.db",
             "--set", "maps.mailertable=\(dir)/mailertable.db", "--set", "maps.virtuser_domains=\(dir)/virtuser-domains",
             "--set", "pop3.passwd_file=\(dir)/passwd", "--set", "dns.servers=\(dns.server)", "--set", "dns.timeout=2s",
-        ], stderrPath: dir + "/policy.log")
+        ] + settings, stderrPath: dir + "/policy.log")
         try await TestSupport.waitForFile(dir + "/relay-policy.sock")
         try await TestSupport.waitForFile(dir + "/drac-registry.sock")
         let client = IPCClient(configuration: .init(path: dir + "/relay-policy.sock", service: "relay-policy", clientName: "smtp-in"),
@@ -105,6 +105,47 @@ struct RelayPolicyDaemonTests {
                 Issue.record("no verdict"); return
             }
             #expect(Self.text(mail) == "552 5.3.4 Message size exceeds fixed maximum message size")
+        }
+    }
+
+    static func mail(_ client: IPCClient, _ sender: String) async throws -> Mailstack_Ipc_PolicyVerdict {
+        guard case let .policyVerdict(v) = try await client.request(.policyMail(.with { $0.sender = sender })) else {
+            throw POSIXError(.EPROTO)
+        }
+        return v
+    }
+
+    @Test("reuse: accepted clients and MAIL verdicts for the maps' check interval, no longer than the DNS answers' TTL; refusals and RCPTs never")
+    func reuse() async throws {
+        // dnsmasq answers with a TTL of 60 s; the maps are checked every 300 s.
+        try await withStack(["--set", "maps.check_interval=300s"]) { client, _ in
+            let loopback = try await Self.connect(client, "127.0.0.1")
+            #expect(loopback.reuseMs == 300_000 && loopback.mapsEpoch != 0 && loopback.mapsGeneration == 1)
+            let good = try await Self.connect(client, "127.0.0.2")
+            #expect(Self.text(good) == "accept" && (50_000...60_000).contains(good.reuseMs), "DNS TTL bounds it: \(good.reuseMs)")
+            for refused in ["127.0.0.3", "127.0.0.4", "69.6.66.33"] {
+                let verdict = try await Self.connect(client, refused)
+                #expect(verdict.action == .reject && verdict.reuseMs == 0 && verdict.mapsEpoch == loopback.mapsEpoch)
+            }
+            #expect(try await Self.mail(client, "a@b.test").reuseMs == 300_000)
+            let rcpt = try await Self.rcpt(client, good.client, "you@domain1.com")
+            #expect(rcpt.reuseMs == 0 && rcpt.mapsEpoch == loopback.mapsEpoch && rcpt.mapsGeneration == 1)
+        }
+    }
+
+    @Test("reuse: a rebuilt access map raises the generation every verdict carries")
+    func generation() async throws {
+        try await withStack(["--set", "maps.check_interval=0s"]) { client, dir in
+            let before = try await Self.mail(client, "evil@b.test")
+            #expect(Self.text(before) == "accept" && before.reuseMs == 0)
+            let source = try String(contentsOf: Bundle.module.url(forResource: "Fixtures/access.txt", withExtension: nil)!, encoding: .utf8)
+            let built = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "makemap", "hash", "\(dir)/access"],
+                                                       input: Array((source + "\nFrom:evil@b.test\tREJECT\n").utf8))
+            #expect(built.status == 0)
+            let after = try await Self.mail(client, "evil@b.test")
+            #expect(Self.text(after) == "550 5.7.1 <evil@b.test>... Access denied")
+            #expect(after.mapsEpoch == before.mapsEpoch && after.mapsGeneration > before.mapsGeneration)
+            #expect(try await Self.connect(client, "127.0.0.1").mapsGeneration == after.mapsGeneration)
         }
     }
 }

@@ -19,29 +19,45 @@ final class SMTPHarness: @unchecked Sendable {
     let queueDown = Locked(false)
     /// RCPT questions relay-policy was asked.
     let rcptQuestions = Locked(0)
+    /// Connect and MAIL questions relay-policy was asked.
+    let connectQuestions = Locked(0)
+    let mailQuestions = Locked(0)
+    /// What relay-policy's verdicts say of their reuse (`PolicyMemory`): none by default.
+    let stamp = Locked<(epoch: UInt64, generation: Int64, reuseMs: UInt32)?>(nil)
     let server: SMTPServer
     let task: Task<Void, Error>
     var port: Int { server.localPorts[0] }
 
     init(configure: (inout SMTPEnvironment) -> Void = { _ in }, submission: Bool = false) async throws {
         let queued = self.queued, policyDown = self.policyDown, queueDown = self.queueDown, rcptQuestions = self.rcptQuestions
+        let connectQuestions = self.connectQuestions, mailQuestions = self.mailQuestions, stamp = self.stamp
+        @Sendable func stamped(_ verdict: Mailstack_Ipc_PolicyVerdict, reusable: Bool = true) -> Mailstack_Ipc_PolicyVerdict {
+            guard let (epoch, generation, reuseMs) = stamp.withLock({ $0 }) else { return verdict }
+            var verdict = verdict
+            verdict.mapsEpoch = epoch
+            verdict.mapsGeneration = generation
+            verdict.reuseMs = reusable ? reuseMs : 0
+            return verdict
+        }
         let peers = SMTPPeers(
             connect: { address in
+                connectQuestions.withLock { $0 += 1 }
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
-                return Self.connectVerdict(address)
+                return stamped(Self.connectVerdict(address))
             },
             mail: { mail in
+                mailQuestions.withLock { $0 += 1 }
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
-                return mail.sender == "blocked@spam.test" ? Self.reject(550, "5.7.1", "<blocked@spam.test>... Access denied") : .init()
+                return stamped(mail.sender == "blocked@spam.test" ? Self.reject(550, "5.7.1", "<blocked@spam.test>... Access denied") : .init())
             },
             rcpt: { rcpt in
                 rcptQuestions.withLock { $0 += 1 }
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
-                if rcpt.recipient == "nobody@domain1.com" { return Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user") }
+                if rcpt.recipient == "nobody@domain1.com" { return stamped(Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user"), reusable: false) }
                 if rcpt.recipient.hasSuffix("@remote.test") && !(rcpt.client.address == "127.0.0.1" || rcpt.client.authenticated) {
-                    return Self.reject(550, "5.7.1", "<\(rcpt.recipient)>... Relaying denied")
+                    return stamped(Self.reject(550, "5.7.1", "<\(rcpt.recipient)>... Relaying denied"), reusable: false)
                 }
-                return .init()
+                return stamped(.init(), reusable: false)
             },
             submit: { submit, stream in
                 if queueDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }

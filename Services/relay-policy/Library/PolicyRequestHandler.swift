@@ -12,13 +12,20 @@ public struct PolicyRequestHandler: IPCRequestHandler {
     let mailers: MailerTable
     let resolver: DNSResolver
     let maxMessageSize: Int
+    /// How long smtp-in may give a connect or MAIL verdict again without asking (the maps' check
+    /// interval: a change to them is seen no sooner by relay-policy itself); see `stamped`.
+    let reuse: Duration
+    /// This process's mark on its verdicts, so smtp-in tells a restarted relay-policy's maps apart.
+    let epoch = UInt64.random(in: 1...UInt64.max)
     let logger: Logger
 
-    public init(policy: RelayPolicy, mailers: MailerTable, resolver: DNSResolver, maxMessageSize: Int, logger: Logger) {
+    public init(policy: RelayPolicy, mailers: MailerTable, resolver: DNSResolver, maxMessageSize: Int, reuse: Duration = .zero,
+                logger: Logger) {
         self.policy = policy
         self.mailers = mailers
         self.resolver = resolver
         self.maxMessageSize = maxMessageSize
+        self.reuse = reuse
         self.logger = logger
     }
 
@@ -31,16 +38,23 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 return .policyVerdict(Self.verdict(.reject(SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size",
                                                                        reason: "SIZE=\(mail.size)"))))
             }
-            return .policyVerdict(guarded("MAIL", { try policy.mail(sender: mail.sender) }))
+            // check_mail depends on the sender and the access map only: reusable, unless the
+            // map could not be read (a 4xx).
+            let verdict = guarded("MAIL", { try policy.mail(sender: mail.sender) })
+            return .policyVerdict(stamped(verdict, reuse: verdict.reply.code / 100 == 4 ? .zero : reuse))
         case let .policyRcpt(rcpt):
             let client = Self.client(rcpt.client)
+            let verdict: Mailstack_Ipc_PolicyVerdict
             do {
-                return .policyVerdict(Self.verdict(try await policy.rcpt(rcpt.recipient, client: client)))
+                verdict = Self.verdict(try await policy.rcpt(rcpt.recipient, client: client))
             } catch {
                 logger.error("rcpt \(rcpt.recipient) from \(client.address): \(error)")
-                return .policyVerdict(Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
-                                                                       reason: "\(error)"))))
+                verdict = Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
+                                                         reason: "\(error)")))
             }
+            // Never reused (local users, aliases and drac change without the access map), but
+            // it tells smtp-in which maps are current.
+            return .policyVerdict(stamped(verdict, reuse: .zero))
         case let .policyResolve(resolve):
             return .policyResolution(self.resolve(resolve.recipient))
         case let .policyAuth(auth):
@@ -52,9 +66,14 @@ public struct PolicyRequestHandler: IPCRequestHandler {
         }
     }
 
+    /// check_relay. An accepted client's verdict may be reused until its DNS answers expire (and
+    /// no longer than `reuse`); a refusal never is, so each refused connection is logged here.
     func connect(_ address: String) async -> Mailstack_Ipc_PolicyVerdict {
+        let dns = DNSValidity()
+        let start = ContinuousClock.now
         // The host itself is "localhost" without asking DNS (as /etc/hosts would answer).
-        let resolve = address == "127.0.0.1" || address == "::1" ? ClientResolve.ok(name: "localhost") : await resolver.resolveClient(address)
+        let resolve = address == "127.0.0.1" || address == "::1" ? ClientResolve.ok(name: "localhost")
+            : await resolver.resolveClient(address, validity: dns)
         do {
             let (decision, client) = try policy.connect(address: address, resolve: resolve)
             var verdict = Self.verdict(decision)
@@ -63,13 +82,27 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 verdict.log = RelayPolicy.checkRelayLogLine(client: client, reply: reply)
                 logger.notice("\(verdict.log)")
             }
-            return verdict
+            var lasts = reuse
+            if let until = dns.until { lasts = min(lasts, max(.zero, until - start)) }
+            let reusable = (verdict.action == .accept || verdict.action == .relay) && resolve != .temp
+            return stamped(verdict, reuse: reusable ? lasts : .zero)
         } catch {
             logger.error("connect from \(address): \(error)")
             var verdict = Self.verdict(.reject(SMTPReply(421, "4.3.0", "Temporary failure; try again later", reason: "\(error)")))
             verdict.client = Self.message(RelayPolicy.Client(address: address, resolve: resolve))
             return verdict
         }
+    }
+
+    /// `verdict` with the maps it was decided from and how long it may be reused. (A reload
+    /// between the decision and this can stamp a verdict of the old map with the new generation:
+    /// it is then held no longer than `reuse` all the same.)
+    func stamped(_ verdict: Mailstack_Ipc_PolicyVerdict, reuse: Duration) -> Mailstack_Ipc_PolicyVerdict {
+        var verdict = verdict
+        verdict.mapsEpoch = epoch
+        verdict.mapsGeneration = policy.access.generation()
+        verdict.reuseMs = UInt32(clamping: reuse.components.seconds * 1000 + reuse.components.attoseconds / 1_000_000_000_000_000)
+        return verdict
     }
 
     func guarded(_ what: String, _ decide: () throws -> PolicyDecision) -> Mailstack_Ipc_PolicyVerdict {

@@ -52,16 +52,17 @@ func runRelayPolicy() async throws {
     /// The maps are optional, as the seed's `-o` flags make them: a missing file has no entries.
     /// `name` is the map's name in the shared tables.
     let database = configuration.mapsBackend == "pgsql" ? sharedDatabase : nil
-    func map(_ path: String, name: String) -> MapLookup {
+    func source(_ path: String, name: String) -> (lookup: MapLookup, generation: @Sendable () -> Int64) {
         if let database {
             let map = PostgresMap(name: name, database: database, checkInterval: configuration.mapCheckInterval,
                                   maxStale: configuration.mapsMaxStale, logger: logger)
             mapServices.append(map)
-            return { try map.lookup($0) }
+            return ({ try map.lookup($0) }, { map.generation ?? 0 })
         }
         let map = SendmailMap(path: path, checkInterval: configuration.mapCheckInterval, optional: true)
-        return { try map.lookup($0) }
+        return ({ try map.lookup($0) }, { Int64(map.generation) })
     }
+    func map(_ path: String, name: String) -> MapLookup { source(path, name: name).lookup }
 
     var settings = RelayPolicy.Settings()
     settings.ptrCheck = configuration.ptrCheck
@@ -106,17 +107,19 @@ func runRelayPolicy() async throws {
     }
     let aliases = AliasExpander(domain: configuration.fqdn, lookup: { try aliasesDB.targets(for: $0) },
                                 isMailbox: isMailbox, readInclude: { try AliasIncludeFile.read(path: $0) })
+    let access = source(configuration.accessMap, name: "access")
+    let accessMap = AccessMap(lookup: access.lookup, generation: access.generation)
     let policy = RelayPolicy(
         settings: settings,
-        access: AccessMap(lookup: map(configuration.accessMap, name: "access")),
+        access: accessMap,
         virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap, name: "virtusertable")),
         mailers: mailers,
         aliases: aliases,
         localUserExists: { try $0 == "postmaster" || isMailbox($0) },
         isDracAuthorized: { address in try await drac.isAuthorized(address) })
     let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
-    let handler = PolicyRequestHandler(policy: policy, mailers: mailers,
-                                       resolver: resolver, maxMessageSize: configuration.maxMessageSize, logger: logger)
+    let handler = PolicyRequestHandler(policy: policy, mailers: mailers, resolver: resolver, maxMessageSize: configuration.maxMessageSize,
+                                       reuse: configuration.mapCheckInterval, logger: logger)
     let server = try await Daemon.ipcListener(service: IPCServiceName.relayPolicy, configuration: configuration,
                                               activated: SocketActivation.take(), logger: logger)
     try await Daemon.run(

@@ -43,6 +43,8 @@ public struct SMTPEnvironment: Sendable {
     public var senderAuth: SenderAuthSettings?
     /// relay-policy's time, shared fairly between sessions.
     let policyShare = PolicyShare(maxInFlight: 64)
+    /// relay-policy's verdicts held for reuse.
+    let policyMemory = PolicyMemory()
 
     public init(hostname: String, loginMessage: String, maxMessageSize: Int, maxRecipients: Int, maxBadCommands: Int,
                 commandTimeout: Duration, dataTimeout: Duration, maxConnections: Int, maxConnectionsPerClient: Int,

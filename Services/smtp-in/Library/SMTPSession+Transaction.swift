@@ -97,9 +97,12 @@ extension SMTPSession {
             $0.sender = path.address
             $0.size = parameters.size
         }
-        let (share, peers, turn) = (environment.policyShare, environment.peers, policyTurn)
+        let (share, peers, turn, memory) = (environment.policyShare, environment.peers, policyTurn, environment.policyMemory)
         let decision = try await decide("MAIL", unavailable: "Temporary system failure; try again later", {
-            try await share.ask(turn) { try await peers.mail(question) }
+            if let held = memory.sender(question.sender, size: question.size) { return held }
+            let verdict = try await share.ask(turn) { try await peers.mail(question) }
+            memory.learn(sender: question.sender, size: question.size, verdict)
+            return verdict
         })
         guard case let .accepted(discard) = decision else { return decision.next }
         transaction = Transaction(sender: path.address, parameters: parameters, discard: discard)
@@ -137,14 +140,16 @@ extension SMTPSession {
             try await reply(452, "4.5.3", "Too many recipients")
             return .proceed
         }
-        let (share, peers, turn, client) = (environment.policyShare, environment.peers, policyTurn, client)
+        let (share, peers, turn, client, memory) = (environment.policyShare, environment.peers, policyTurn, client, environment.policyMemory)
         let question = Mailstack_Ipc_PolicyRcpt.with {
             $0.client = client
             $0.recipient = recipient.address
         }
         let decision = try await decide("RCPT", unavailable: "<\(recipient.address)>... Temporary system failure; try again later", {
-            if let early, question.client == client { return try await early.value }
-            return try await share.ask(turn) { try await peers.rcpt(question) }
+            let verdict = if let early, question.client == client { try await early.value }
+                else { try await share.ask(turn) { try await peers.rcpt(question) } }
+            memory.learn(verdict)
+            return verdict
         })
         guard case let .accepted(discard) = decision else { return decision.next }
         t.discard = t.discard || discard

@@ -10,8 +10,9 @@ import Users
 
 /// One SMTP conversation (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
 /// ENHANCEDSTATUSCODES, STARTTLS and, on the submission listener, AUTH), in sendmail's words.
-/// Every connection, MAIL and RCPT is put to relay-policy; the message goes to the queue as it
-/// arrives and the 250 is sent only once the queue has it on disk.
+/// Every connection, MAIL and RCPT is put to relay-policy (a connection or MAIL it has just
+/// judged alike is answered from `PolicyMemory`); the message goes to the queue as it arrives
+/// and the 250 is sent only once the queue has it on disk.
 struct SMTPSession {
     let environment: SMTPEnvironment
     let address: String
@@ -70,11 +71,17 @@ struct SMTPSession {
     mutating func run() async throws {
         // The greeting does not depend on the connect verdict (a refused client is greeted, then
         // refused command by command, as sendmail does), so it goes out while relay-policy
-        // answers; the verdict is taken before the first command is answered.
-        let peers = environment.peers
+        // answers; the verdict is taken before the first command is answered. A verdict held
+        // for this client (`PolicyMemory`) is not asked again.
+        let (peers, memory) = (environment.peers, environment.policyMemory)
         let address = self.address
-        let asked = Task { try await peers.connect(address) }
-        defer { asked.cancel() }
+        let held = memory.client(address)
+        let asked = held != nil ? nil : Task {
+            let verdict = try await peers.connect(address)
+            memory.learn(client: address, verdict)
+            return verdict
+        }
+        defer { asked?.cancel() }
         try await reply(220, "", environment.greeting(now: Int64(Date().timeIntervalSince1970)))
         var decided = false
         while true {
@@ -83,7 +90,7 @@ struct SMTPSession {
             connection.disarm()
             if !decided {
                 decided = true
-                guard try await take(connectVerdict: asked) else { break }
+                guard try await take(connectVerdict: held, asked: asked) else { break }
             }
             let outcome: Next
             switch next {
@@ -109,9 +116,10 @@ struct SMTPSession {
 
     /// relay-policy's verdict on the client: its name, a refusal every transaction command gets,
     /// or discarding. False when relay-policy could not answer: 421 sent, the session ends.
-    mutating func take(connectVerdict asked: Task<Mailstack_Ipc_PolicyVerdict, Error>) async throws -> Bool {
+    mutating func take(connectVerdict held: Mailstack_Ipc_PolicyVerdict?, asked: Task<Mailstack_Ipc_PolicyVerdict, Error>?) async throws -> Bool {
         do {
-            let verdict = try await asked.value
+            let verdict: Mailstack_Ipc_PolicyVerdict
+            if let held { verdict = held } else { verdict = try await asked!.value }
             client = verdict.client
             switch verdict.action {
             case .reject:
