@@ -8,6 +8,18 @@ import TestSupport
 /// for a header or a log line, mail loops.
 @Suite("smtp-in hardening", .serialized)
 struct SMTPHardeningTests {
+    @Test("the listening port is shared by the server's own event loops only: a second server on it is refused")
+    func portInUse() async throws {
+        let smtp = try await SMTPHarness()
+        await #expect(throws: (any Error).self) {
+            _ = try await SMTPServer.bind([.address(host: "127.0.0.1", port: smtp.port)], environment: smtp.environment)
+        }
+        for _ in 0..<4 {
+            let c = try SMTPTestClient(port: smtp.port)
+            #expect(try await c.reply().hasPrefix("220 host.domain.com ESMTP"))
+        }
+    }
+
     @Test("a client that pipelines without reading replies, then DATA and a stream of junk: bounded and closed")
     func nonReadingClientIsClosed() async throws {
         let smtp = try await SMTPHarness { $0.commandTimeout = .seconds(1) }

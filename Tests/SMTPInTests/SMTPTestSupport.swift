@@ -25,6 +25,7 @@ final class SMTPHarness: @unchecked Sendable {
     /// What relay-policy's verdicts say of their reuse (`PolicyMemory`): none by default.
     let stamp = Locked<(epoch: UInt64, generation: Int64, reuseMs: UInt32)?>(nil)
     let server: SMTPServer
+    let environment: SMTPEnvironment
     let task: Task<Void, Error>
     var port: Int { server.localPorts[0] }
 
@@ -74,6 +75,7 @@ final class SMTPHarness: @unchecked Sendable {
             maxRecipients: 100, maxBadCommands: 25, commandTimeout: .seconds(300), dataTimeout: .seconds(600), maxConnections: 100,
             maxConnectionsPerClient: 20, tlsContext: nil, peers: peers, logger: logger)
         configure(&environment)
+        self.environment = environment
         server = try await SMTPServer.bind([.address(host: "127.0.0.1", port: 0)], environment: environment, submission: submission)
         let server = self.server
         task = Task { try await server.serve() }

@@ -7,7 +7,8 @@ import Timing
 
 /// One message being written into the spool. The body arrives in pieces and is buffered up to
 /// `flushThreshold` octets before it is written, so a small message costs a single trip to the
-/// I/O pool (open, write, fsync, close) and a large one is never held whole in memory.
+/// I/O pool (open, write, fsync, close; none when it is the only message being written:
+/// `Spool.trip`) and a large one is never held whole in memory.
 /// `commit()` makes it durable under msg/; `abandon()` removes it.
 ///
 /// Where: a blank made ahead in msg/ (`SpoolBlanks`: its name already durable, so the message
@@ -73,7 +74,7 @@ public final class SpoolWriter: @unchecked Sendable {
         // The descriptor is the trip's until it returns: on failure it has been closed there.
         let (existingPath, existing, inBlank, spool, id) = (self.path, fd, self.inBlank, self.spool, self.id)
         fd = -1
-        (fd, path, self.inBlank) = try await spool.pool.runIfActiveHere {
+        (fd, path, self.inBlank) = try await spool.trip(commit: sync) {
             var (fd, path, inBlank) = (existing, existingPath, inBlank)
             if fd < 0 {
                 if let blank = spool.blanks.take(pool: spool.pool) {
