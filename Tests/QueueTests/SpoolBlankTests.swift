@@ -144,6 +144,37 @@ struct SpoolBlankTests {
         try await again.close()
     }
 
+    @Test("blanks are made between commits: fill waits while a commit is in progress, unless fewer than a quarter are ready")
+    func betweenCommits() async throws {
+        let directory = try TestSupport.temporaryDirectory("blanks")
+        let blanks = SpoolBlanks(directory: directory, target: 8)
+        let committing = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0), filled = DispatchSemaphore(value: 0)
+        @Sendable func names() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(SpoolBlanks.isBlank).count }
+        func commit() { Thread { blanks.commits.commit { committing.signal(); finish.wait() } }.start(); committing.wait() }
+
+        // None ready: scarce, so they are made though a commit is in progress.
+        commit()
+        Thread { blanks.fill(); filled.signal() }.start()
+        #expect(filled.wait(timeout: .now() + 30) == .success)
+        #expect(names() == 8)
+        finish.signal()
+
+        // Four of eight ready (not below a quarter; taking them did not call for more): the
+        // rest wait for the commit to end.
+        for _ in 0..<4 {
+            guard let blank = blanks.take(pool: .singleton) else { Issue.record("no blank"); return }
+            close(blank.fd)
+            unlink(blank.path)
+        }
+        commit()
+        Thread { blanks.fill(); filled.signal() }.start()
+        try await TestSupport.eventually { blanks.commits.waiters == 1 }
+        #expect(names() == 4, "no blank made while the commit is in progress")
+        finish.signal()
+        #expect(filled.wait(timeout: .now() + 30) == .success)
+        #expect(names() == 8)
+    }
+
     @Test("end markers read from a file's last octets: the current one with its sum, the earlier one, and nothing else")
     func endMarkers() {
         let sum = [UInt8](0..<32)

@@ -75,45 +75,53 @@ public final class SpoolWriter: @unchecked Sendable {
         let (existingPath, existing, inBlank, spool, id) = (self.path, fd, self.inBlank, self.spool, self.id)
         fd = -1
         (fd, path, self.inBlank) = try await spool.trip(commit: sync) {
-            var (fd, path, inBlank) = (existing, existingPath, inBlank)
-            if fd < 0 {
-                if let blank = spool.blanks.take(pool: spool.pool) {
-                    (path, fd, inBlank) = (blank.path, blank.fd, true)
-                } else {
-                    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else { throw Spool.Failure("open", path) }
-                }
-            }
-            do {
-                try bytes.withUnsafeBytes { try Spool.write(fd, $0, path: path) }
-                if sync {
-                    guard fsync(fd) == 0 else { throw Spool.Failure("fsync", path) }
-                }
-            } catch {
-                close(fd)
-                unlink(path)
-                throw error
-            }
-            guard sync else { return (fd, path, inBlank) }
-            close(fd)
-            do {
-                if inBlank {
-                    // Durable now, under the blank's name. Its id becomes a second name (never
-                    // over another message's: link fails if the name exists); the blank's goes
-                    // after the next fsync of msg/.
-                    let committed = spool.path("msg", id)
-                    guard link(path, committed) == 0 else { throw Spool.Failure("link", committed) }
-                    spool.blanks.settle(path, id: id)
-                } else {
-                    try spool.commitBlocking(path, as: id)
-                }
-            } catch {
-                unlink(path)
-                throw error
-            }
-            return (-1, path, inBlank)
+            let work = { try Self.write(bytes, sync: sync, fd: existing, path: existingPath, inBlank: inBlank, spool: spool, id: id) }
+            return sync ? try spool.blanks.commits.commit(work) : try work()
         }
         if sync { committed = true }
+    }
+
+    /// The trip's work: opens a blank (or tmp/<id>) if none is open yet, writes, and for a commit
+    /// fsyncs and links the id (or renames tmp/<id> into msg/). Blocks.
+    private static func write(_ bytes: [UInt8], sync: Bool, fd existing: Int32, path existingPath: String, inBlank: Bool,
+                              spool: Spool, id: String) throws -> (Int32, String, Bool) {
+        var (fd, path, inBlank) = (existing, existingPath, inBlank)
+        if fd < 0 {
+            if let blank = spool.blanks.take(pool: spool.pool) {
+                (path, fd, inBlank) = (blank.path, blank.fd, true)
+            } else {
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw Spool.Failure("open", path) }
+            }
+        }
+        do {
+            try bytes.withUnsafeBytes { try Spool.write(fd, $0, path: path) }
+            if sync {
+                guard fsync(fd) == 0 else { throw Spool.Failure("fsync", path) }
+            }
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        guard sync else { return (fd, path, inBlank) }
+        close(fd)
+        do {
+            if inBlank {
+                // Durable now, under the blank's name. Its id becomes a second name (never
+                // over another message's: link fails if the name exists); the blank's goes
+                // after the next fsync of msg/.
+                let committed = spool.path("msg", id)
+                guard link(path, committed) == 0 else { throw Spool.Failure("link", committed) }
+                spool.blanks.settle(path, id: id)
+            } else {
+                try spool.commitBlocking(path, as: id)
+            }
+        } catch {
+            unlink(path)
+            throw error
+        }
+        return (-1, path, inBlank)
     }
 
     deinit {
