@@ -244,7 +244,7 @@ public final class IPCClient: Sendable {
         return try Self.unwrap(await reply.get())
     }
 
-    /// Sends one request followed by a streamed body (chunks of at most `IPCLimits.maxChunk`
+    /// Sends one request followed by a streamed body (`IPCUpload`: chunks of `IPCLimits.maxChunk`
     /// octets, written as the channel accepts them), then waits for the reply. If `body` throws,
     /// the stream is aborted so the server discards what it received.
     public func request<Body: AsyncSequence>(
@@ -252,40 +252,18 @@ public final class IPCClient: Sendable {
         streaming body: Body,
         timeout: Duration? = nil
     ) async throws -> IPCBody where Body.Element == ByteBuffer {
-        let timeout = timeout ?? configuration.requestTimeout
-        let connection = try await connection(deadline: .now + timeout)
-        let (id, reply) = connection.register(timeout: timeout)
-        let writer = connection.writer
+        let upload = try await self.upload(request, timeout: timeout)
         do {
-            try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: request, streamFollows: true)))
-            do {
-                for try await var buffer in body {
-                    while buffer.readableBytes > 0 {
-                        let piece = buffer.readSlice(length: min(buffer.readableBytes, IPCLimits.maxChunk))!
-                        var chunk = Mailstack_Ipc_StreamChunk()
-                        chunk.data = Data(piece.readableBytesView)
-                        try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(chunk))))
-                    }
-                }
-            } catch let error where !(error is IPCError) {
-                // The request fails with the source's error, decided before the abort is sent:
-                // the server's answer to the abort ("stream aborted") could otherwise come first.
-                connection.fail(id, error)
-                var abort = Mailstack_Ipc_StreamChunk()
-                abort.abort = true
-                try? await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(abort))))
-                _ = try? await reply.get()
-                throw error
-            }
-            var last = Mailstack_Ipc_StreamChunk()
-            last.last = true
-            try await writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: .chunk(last))))
-        } catch let error as IPCError {
-            connection.fail(id, error)
+            for try await buffer in body { try await upload.send(buffer) }
+        } catch let error where !(error is IPCError) {
+            // The request fails with the source's error, decided before the abort is sent: the
+            // server's answer to the abort ("stream aborted") could otherwise come first.
+            await upload.abort(error)
+            throw error
         } catch {
-            connection.fail(id, IPCError.connectionLost(service: configuration.service))
+            // The request has failed (the connection lost, its deadline): `finish` throws why.
         }
-        return try Self.unwrap(await reply.get())
+        return try await upload.finish()
     }
 
     static func unwrap(_ body: IPCBody) throws -> IPCBody {

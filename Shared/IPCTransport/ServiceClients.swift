@@ -91,10 +91,33 @@ public struct QueueClient: Sendable {
     public let ipc: IPCClient
     public init(_ ipc: IPCClient) { self.ipc = ipc }
 
-    /// The queue id once the message is durable.
-    public func submit<Body: AsyncSequence>(_ submit: Mailstack_Ipc_QueueSubmit, body: Body) async throws -> String
-        where Body.Element == ByteBuffer {
-        try await ipc.expect(.queueSubmit(submit), streaming: body, "queue.submit") { if case let .queueAccepted(a) = $0 { a.queueID } else { nil } }
+    /// Starts a submission: the envelope goes out now, the message follows as it arrives.
+    public func submit(_ submit: Mailstack_Ipc_QueueSubmit) async throws -> QueueSubmission {
+        QueueSubmission(upload: try await ipc.upload(.queueSubmit(submit)))
+    }
+}
+
+/// A message on its way to the queue (`QueueClient.submit`), sent by the one task that reads it.
+public struct QueueSubmission: Sendable {
+    let upload: IPCUpload
+
+    /// More of the message; throws once the submission has failed.
+    public func send(_ buffer: ByteBuffer) async throws {
+        try await upload.send(buffer)
+    }
+
+    /// Ends the message; returns its queue id once the queue has it on disk.
+    public func finish() async throws -> String {
+        let answer = try await upload.finish()
+        guard case let .queueAccepted(accepted) = answer else {
+            throw IPCError.protocolViolation("queue answered queue.submit with \(answer)")
+        }
+        return accepted.queueID
+    }
+
+    /// Gives the message up (refused): the queue discards what it received.
+    public func abort(_ error: Error) async {
+        await upload.abort(error)
     }
 }
 

@@ -91,7 +91,43 @@ final class RawSocket: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// A connection accepted by `RawListener`.
+    init(accepted fd: Int32) {
+        self.fd = fd
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit { close(fd) }
+
+    /// Octets received and not read yet.
+    var waiting: Int32 {
+        var count: Int32 = 0
+        _ = ioctl(fd, UInt(FIONREAD), &count)
+        return count
+    }
+
+    /// What one read(2) returns: the frames that arrived together.
+    func readOnce() async throws -> [UInt8] {
+        try await TestSupport.offPool {
+            var out = [UInt8](repeating: 0, count: 1 << 20)
+            let n = out.withUnsafeMutableBytes { Glibc.read(self.fd, $0.baseAddress!, $0.count) }
+            return Array(out.prefix(max(n, 0)))
+        }
+    }
+
+    /// The envelopes of whole frames in `bytes`.
+    static func frames(_ bytes: [UInt8]) throws -> [IPCEnvelope] {
+        var rest = bytes[...]
+        var out: [IPCEnvelope] = []
+        while rest.count >= 4 {
+            let length = rest.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+            guard rest.count >= 4 + length else { break }
+            out.append(try IPCCodec.decode(ByteBuffer(bytes: rest.dropFirst(4).prefix(length))))
+            rest = rest.dropFirst(4 + length)
+        }
+        return out
+    }
 
     func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
 
@@ -134,3 +170,35 @@ final class RawSocket: @unchecked Sendable {
     }
 }
 
+/// A listening Unix socket played by a test (a server that answers by hand).
+final class RawListener: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0, listen(fd, 4) == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    func accept() async throws -> RawSocket {
+        try await TestSupport.offPool {
+            let connection = Glibc.accept(self.fd, nil, nil)
+            guard connection >= 0 else { throw POSIXError(.ECONNABORTED) }
+            return RawSocket(accepted: connection)
+        }
+    }
+}

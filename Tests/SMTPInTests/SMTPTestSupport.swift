@@ -60,12 +60,9 @@ final class SMTPHarness: @unchecked Sendable {
                 }
                 return stamped(.init(), reusable: false)
             },
-            submit: { submit, stream in
+            submit: { submit in
                 if queueDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
-                var bytes = ByteBuffer()
-                for try await var chunk in stream { bytes.writeBuffer(&chunk) }
-                queued.withLock { $0.append(Queued(submit: submit, message: String(buffer: bytes))) }
-                return submit.queueID
+                return Upload(submit: submit, queued: queued)
             },
             authenticate: { user, password in .check { user == "you" && password == "secret1" } })
         var logger = Logger(label: "smtp-in")
@@ -82,6 +79,30 @@ final class SMTPHarness: @unchecked Sendable {
     }
 
     deinit { task.cancel() }
+
+    /// A message the table's queue takes: kept once finished, dropped when aborted.
+    final class Upload: SMTPMessageUpload, @unchecked Sendable {
+        let submit: Mailstack_Ipc_QueueSubmit
+        let queued: Locked<[Queued]>
+        let bytes = Locked(ByteBuffer())
+
+        init(submit: Mailstack_Ipc_QueueSubmit, queued: Locked<[Queued]>) {
+            self.submit = submit
+            self.queued = queued
+        }
+
+        func send(_ buffer: ByteBuffer) async throws {
+            bytes.withLock { $0.writeImmutableBuffer(buffer) }
+        }
+
+        func finish() async throws -> String {
+            let message = String(buffer: bytes.withLock { $0 })
+            queued.withLock { $0.append(Queued(submit: submit, message: message)) }
+            return submit.queueID
+        }
+
+        func abort(_ error: Error) async {}
+    }
 
     static func connectVerdict(_ address: String) -> Mailstack_Ipc_PolicyVerdict {
         var verdict = Mailstack_Ipc_PolicyVerdict()

@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import IPC
 import IPCTransport
 import Listeners
@@ -90,8 +89,8 @@ public struct SMTPPeers: Sendable {
     public var connect: @Sendable (String) async throws -> Mailstack_Ipc_PolicyVerdict
     public var mail: @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict
     public var rcpt: @Sendable (Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict
-    /// Streams the message to the queue; returns the queue id once it is durable.
-    public var submit: @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String
+    /// Starts handing a message to the queue: the envelope now, the message as it arrives.
+    public var submit: @Sendable (Mailstack_Ipc_QueueSubmit) async throws -> any SMTPMessageUpload
     /// Checks a user's password (the submission listener's AUTH); nil: AUTH is not offered.
     /// Submission AUTH: looks the user up (throws when the users cannot be read now) and
     /// gives the check to run on the login guard's pool.
@@ -103,7 +102,7 @@ public struct SMTPPeers: Sendable {
     public init(connect: @escaping @Sendable (String) async throws -> Mailstack_Ipc_PolicyVerdict,
                 mail: @escaping @Sendable (Mailstack_Ipc_PolicyMail) async throws -> Mailstack_Ipc_PolicyVerdict,
                 rcpt: @escaping @Sendable (Mailstack_Ipc_PolicyRcpt) async throws -> Mailstack_Ipc_PolicyVerdict,
-                submit: @escaping @Sendable (Mailstack_Ipc_QueueSubmit, SMTPMessageStream) async throws -> String,
+                submit: @escaping @Sendable (Mailstack_Ipc_QueueSubmit) async throws -> any SMTPMessageUpload,
                 authenticate: (@Sendable (String, String) async throws -> LoginGuard.Proof)? = nil) {
         self.connect = connect
         self.mail = mail
@@ -124,7 +123,7 @@ public struct SMTPPeers: Sendable {
             connect: { address in try await policy.connect(address) },
             mail: { mail in try await policy.mail(mail) },
             rcpt: { rcpt in try await policy.rcpt(rcpt) },
-            submit: { submit, body in try await queue.submit(submit, body: body) },
+            submit: { submit in try await queue.submit(submit) },
             authenticate: authenticate)
         peers.auth = { question in try await policy.auth(question) }
         peers.txt = { name in try await policy.txt(name) }
@@ -132,6 +131,14 @@ public struct SMTPPeers: Sendable {
     }
 }
 
-/// A message on its way to the queue: smtp-in sends chunks as the client sends them (waiting
-/// while the queue is behind), the queue's request streams them on.
-public typealias SMTPMessageStream = AsyncThrowingChannel<ByteBuffer, Error>
+/// A message on its way to the queue, fed by its session as the client sends it (`send` waits
+/// while the queue is behind). Over IPC a `QueueSubmission`.
+public protocol SMTPMessageUpload: Sendable {
+    func send(_ buffer: ByteBuffer) async throws
+    /// Ends the message; the queue id once the queue has it on disk.
+    func finish() async throws -> String
+    /// Gives the message up (refused at the final dot): the queue discards it.
+    func abort(_ error: Error) async
+}
+
+extension QueueSubmission: SMTPMessageUpload {}

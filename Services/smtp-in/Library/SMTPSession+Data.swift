@@ -37,121 +37,110 @@ extension SMTPSession {
         connection.arm(after: environment.dataTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
         defer { connection.disarm() }
 
-        let stream = SMTPMessageStream()
         let submit = t.submit(queueID: queueID, clientAddress: address, clientName: client.resolve == .ok ? client.name : "",
                               helo: helo ?? "")
         let discard = t.discard || discardAll
-        let peers = environment.peers
-        let handOff = HandOff()
-        let queued = Task { () -> Result<String, Error> in
-            do {
-                if discard {
-                    for try await _ in stream {}
-                    return .success(queueID)
-                }
-                return .success(try await peers.submit(submit, stream))
-            } catch {
-                // Pending and later sends must not wait for a reader that is gone.
-                handOff.failed.store(true, ordering: .releasing)
-                stream.finish()
-                return .failure(error)
-            }
-        }
-        defer { queued.cancel() }
+        var queue = discard ? QueueHandOff.discarding : await QueueHandOff.start(submit, peers: environment.peers)
         var size = 0
         var hops = HopCounter()
         /// The first reason the message is refused; answered at the final dot.
         var refusal: SMTPRefusal?
-        func refuse(_ reason: SMTPRefusal) {
+        func refuse(_ reason: SMTPRefusal) async {
             guard refusal == nil else { return }
             refusal = reason
-            stream.fail(reason)
+            await queue.abort(reason)
         }
         let received = await receivedHeader(queueID: queueID, recipients: t.recipients)
-        if held == nil { await handOff.send(ByteBuffer(string: received), to: stream) }
+        if held == nil { await queue.send(ByteBuffer(string: received)) }
         /// Passes message octets on, or holds them.
         func pass(_ chunk: ByteBuffer) async {
             guard chunk.readableBytes > 0 else { return }
-            if held != nil { held!.append(chunk) } else { await handOff.send(chunk, to: stream) }
+            if held != nil { held!.append(chunk) } else { await queue.send(chunk) }
         }
-        while true {
-            guard let next = try await io.next() else {
-                stream.fail(CancellationError())
-                logger.notice("\(relay): connection lost during DATA")
-                return .close
-            }
-            switch next {
-            case let .data(chunk):
-                size += chunk.readableBytes
-                if !hops.headerDone {
-                    hops.feed(chunk.readableBytesView)
-                    // sendmail's MaxHopCount: the message is in a loop.
-                    if hops.hops > environment.maxHopCount { refuse(.tooManyHops) }
+        // Whatever ends the session here (the client gone, a write failing), the queue drops the
+        // message: an upload neither finished nor aborted would hold it till its deadline.
+        do {
+            while true {
+                guard let next = try await io.next() else {
+                    await queue.abort(CancellationError())
+                    logger.notice("\(relay): connection lost during DATA")
+                    return .close
                 }
-                if size > environment.maxMessageSize { refuse(.tooLarge) }
-                // The header goes through the filter; the body as it came.
-                if refusal == nil { await pass(filter.inBody ? chunk : ByteBuffer(bytes: filter.feed(chunk.readableBytesView))) }
-            case let .dataEnd(lineTooLong):
-                if lineTooLong { refuse(.lineTooLong) }
-                if let refusal {
-                    let refused: SMTPReply
-                    switch refusal {
-                    case .tooManyHops:
-                        refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
-                    case .tooLarge:
-                        refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
-                    case .lineTooLong:
-                        refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
-                    case .bareNewline:
-                        refused = SMTPReply(550, "5.5.2", "Error: bare <LF> received")
-                    case .dmarc:
-                        refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain")
+                switch next {
+                case let .data(chunk):
+                    size += chunk.readableBytes
+                    if !hops.headerDone {
+                        hops.feed(chunk.readableBytesView)
+                        // sendmail's MaxHopCount: the message is in a loop.
+                        if hops.hops > environment.maxHopCount { await refuse(.tooManyHops) }
                     }
-                    logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
-                    try await send(refused)
-                    return .proceed
-                }
-                await pass(ByteBuffer(bytes: filter.finish()))
-                var authLog = ""
-                if let senderAuth {
-                    let whole = held ?? []
-                    let verdict = await senderAuthVerdict(senderAuth, message: { whole.flatMap { Array($0.readableBytesView) } },
-                                                          fromFields: filter.fromFields, auth: authTask)
-                    authLog = ", " + verdict.log
-                    if verdict.disposition == .reject {
-                        stream.fail(SMTPRefusal.dmarc)
-                        let refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain",
-                                                reason: verdict.log)
-                        logger.notice("\(queueID): \(relay): message from <\(t.sender)> refused: \(refused) \(verdict.log)")
+                    if size > environment.maxMessageSize { await refuse(.tooLarge) }
+                    // The header goes through the filter; the body as it came.
+                    if refusal == nil { await pass(filter.inBody ? chunk : ByteBuffer(bytes: filter.feed(chunk.readableBytesView))) }
+                case let .dataEnd(lineTooLong):
+                    if lineTooLong { await refuse(.lineTooLong) }
+                    if let refusal {
+                        let refused: SMTPReply
+                        switch refusal {
+                        case .tooManyHops:
+                            refused = SMTPReply(554, "5.4.6", "Too many hops \(hops.hops) (\(environment.maxHopCount) max): from <\(t.sender)>")
+                        case .tooLarge:
+                            refused = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size (\(environment.maxMessageSize))")
+                        case .lineTooLong:
+                            refused = SMTPReply(554, "5.6.0", "Message line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
+                        case .bareNewline:
+                            refused = SMTPReply(550, "5.5.2", "Error: bare <LF> received")
+                        case .dmarc:
+                            refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain")
+                        }
+                        logger.notice("\(relay): message from <\(t.sender)> refused: \(refused)")
                         try await send(refused)
                         return .proceed
                     }
-                    await handOff.send(ByteBuffer(string: verdict.header), to: stream)
+                    await pass(ByteBuffer(bytes: filter.finish()))
+                    var authLog = ""
+                    if let senderAuth {
+                        let whole = held ?? []
+                        let verdict = await senderAuthVerdict(senderAuth, message: { whole.flatMap { Array($0.readableBytesView) } },
+                                                              fromFields: filter.fromFields, auth: authTask)
+                        authLog = ", " + verdict.log
+                        if verdict.disposition == .reject {
+                            await queue.abort(SMTPRefusal.dmarc)
+                            let refused = SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of its From: domain",
+                                                    reason: verdict.log)
+                            logger.notice("\(queueID): \(relay): message from <\(t.sender)> refused: \(refused) \(verdict.log)")
+                            try await send(refused)
+                            return .proceed
+                        }
+                        await queue.send(ByteBuffer(string: verdict.header))
+                    }
+                    if let held {
+                        await queue.send(ByteBuffer(string: received))
+                        for chunk in held { await queue.send(chunk) }
+                    }
+                    if filter.removed > 0 { authLog += ", removed \(filter.removed) forged header field(s)" }
+                    switch await queue.finish(queueID) {
+                    case let .success(id):
+                        let what = discard ? "discarded (access DISCARD)" : "accepted"
+                        logger.info("\(id): \(what), size=\(size), nrcpts=\(t.recipients.count), from=<\(t.sender)>, relay=\(relay), proto=\(proto)\(authLog)")
+                        try await reply(250, "2.0.0", "\(id) Message accepted for delivery")
+                    case let .failure(error):
+                        logger.error("\(relay): queue did not take the message from <\(t.sender)>: \(error)")
+                        try await send(.queueFailure(error))
+                    }
+                    return .proceed
+                case .bareNewline:
+                    await queue.abort(SMTPRefusal.bareNewline)
+                    try await reply(550, "5.5.2", "Error: bare <LF> received")
+                    logger.notice("\(relay): bare newline in the message from <\(t.sender)>; refused and connection closed")
+                    return .close
+                case .commands, .commandTooLong, .overflow:
+                    break // not reachable while the decoder is in data mode
                 }
-                if let held {
-                    await handOff.send(ByteBuffer(string: received), to: stream)
-                    for chunk in held { await handOff.send(chunk, to: stream) }
-                }
-                if filter.removed > 0 { authLog += ", removed \(filter.removed) forged header field(s)" }
-                stream.finish()
-                switch await queued.value {
-                case let .success(id):
-                    let what = discard ? "discarded (access DISCARD)" : "accepted"
-                    logger.info("\(id): \(what), size=\(size), nrcpts=\(t.recipients.count), from=<\(t.sender)>, relay=\(relay), proto=\(proto)\(authLog)")
-                    try await reply(250, "2.0.0", "\(id) Message accepted for delivery")
-                case let .failure(error):
-                    logger.error("\(relay): queue did not take the message from <\(t.sender)>: \(error)")
-                    try await send(.queueFailure(error))
-                }
-                return .proceed
-            case .bareNewline:
-                stream.fail(SMTPRefusal.bareNewline)
-                try await reply(550, "5.5.2", "Error: bare <LF> received")
-                logger.notice("\(relay): bare newline in the message from <\(t.sender)>; refused and connection closed")
-                return .close
-            case .commands, .commandTooLong, .overflow:
-                break // not reachable while the decoder is in data mode
             }
+        } catch {
+            await queue.abort(error)
+            throw error
         }
     }
 
@@ -174,13 +163,49 @@ enum SMTPRefusal: Error {
     case tooLarge, lineTooLong, bareNewline, tooManyHops, dmarc
 }
 
-/// Whether the queue's request for the message in DATA has failed: then the rest of the message
-/// is read from the client (to answer it at the final dot) but not sent anywhere.
-final class HandOff: Sendable {
-    let failed = Atomic<Bool>(false)
+/// The message of a DATA on its way to the queue: started before the first octet arrives, fed as
+/// they arrive, finished at the final dot. Once the queue fails the rest of the message is read
+/// from the client (to answer it at the final dot) but sent nowhere; a refused message is
+/// aborted, so the queue discards what it has.
+struct QueueHandOff {
+    /// nil: discarding (access DISCARD), failed, or aborted.
+    var upload: (any SMTPMessageUpload)?
+    var failure: Error?
 
-    func send(_ chunk: ByteBuffer, to stream: SMTPMessageStream) async {
-        guard !failed.load(ordering: .acquiring) else { return }
-        await stream.send(chunk)
+    static let discarding = QueueHandOff()
+
+    static func start(_ submit: Mailstack_Ipc_QueueSubmit, peers: SMTPPeers) async -> QueueHandOff {
+        do {
+            return QueueHandOff(upload: try await peers.submit(submit))
+        } catch {
+            return QueueHandOff(failure: error)
+        }
+    }
+
+    mutating func send(_ chunk: ByteBuffer) async {
+        guard let upload else { return }
+        do {
+            try await upload.send(chunk)
+        } catch {
+            (self.upload, failure) = (nil, error)
+        }
+    }
+
+    mutating func abort(_ reason: Error) async {
+        await upload?.abort(reason)
+        upload = nil
+    }
+
+    /// The queue id once the message is on disk (`discarded`: the id to answer with when the
+    /// message goes nowhere), or why not.
+    mutating func finish(_ discarded: String) async -> Result<String, Error> {
+        if let failure { return .failure(failure) }
+        guard let upload else { return .success(discarded) }
+        self.upload = nil
+        do {
+            return .success(try await upload.finish())
+        } catch {
+            return .failure(error)
+        }
     }
 }
