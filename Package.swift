@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "SMTPInService",
             dependencies: [
-                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "DKIM", "Timing", "Users", nio, nioPosix, logging, lifecycle, asyncAlgorithms,
+                "IPC", "IPCTransport", "Listeners", "SMTP", "SenderAuth", "DKIM", "Timing", "Users", nio, nioPosix, logging, lifecycle,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Services/smtp-in/Library"
