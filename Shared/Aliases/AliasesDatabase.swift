@@ -20,6 +20,9 @@ public final class AliasesDatabase: Sendable {
     /// The database file (or table).
     public var path: String { map.sourceName }
 
+    /// How many times the records were (re)loaded (`MapSource.loads`).
+    public var loads: Int64 { map.loads }
+
     /// The right-hand side stored for `name`, or nil. Throws `MapError` when the database
     /// cannot be read (sendmail then queues the message: a temporary failure).
     public func value(for name: String) throws -> [UInt8]? {

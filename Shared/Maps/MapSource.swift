@@ -5,8 +5,12 @@ public protocol MapSource: Sendable {
     func lookup(bytes key: [UInt8]) throws -> [UInt8]?
     /// What errors and logs call the map: its file, or its table.
     var sourceName: String { get }
+    /// How many times its contents were (re)loaded in this process: what lookups see may have
+    /// changed since a lookup made at a lower count (relay-policy's verdicts carry the sum).
+    var loads: Int64 { get }
 }
 
 extension SendmailMap: MapSource {
     public var sourceName: String { path }
+    public var loads: Int64 { Int64(generation) }
 }

@@ -15,6 +15,9 @@ final class ConfirmedSnapshot<Version: Equatable & Sendable, Value: Sendable>: S
 
     let maxStale: Duration
     let state = Mutex<State?>(nil)
+    /// How many values were loaded.
+    private let loaded = Atomic<Int64>(0)
+    var loads: Int64 { loaded.load(ordering: .acquiring) }
 
     init(maxStale: Duration) {
         self.maxStale = maxStale
@@ -38,6 +41,7 @@ final class ConfirmedSnapshot<Version: Equatable & Sendable, Value: Sendable>: S
         }
         let value = try await load(version)
         state.withLock { $0 = State(version: version, value: value, confirmed: asked) }
+        loaded.add(1, ordering: .releasing)
         return value
     }
 }

@@ -33,6 +33,8 @@ public final class PostgresMap: PeriodicRefresh, MapSource, Sendable {
         snapshot = ConfirmedSnapshot(maxStale: maxStale)
     }
 
+    public var loads: Int64 { snapshot.loads }
+
     /// The value for `key` (ASCII folded to lower case, as makemap stored it), or nil.
     public func lookup(_ key: String) throws -> String? {
         try lookup(bytes: Array(key.utf8).map(MakeMap.asciiLower)).map { String(decoding: $0, as: UTF8.self) }

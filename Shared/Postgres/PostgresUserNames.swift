@@ -26,6 +26,9 @@ public final class PostgresUserNames: PeriodicRefresh, Sendable {
         snapshot = ConfirmedSnapshot(maxStale: maxStale)
     }
 
+    /// How many times the names were loaded (see `MapSource.loads`).
+    public var loads: Int64 { snapshot.loads }
+
     /// Whether `name` is a user's name (exactly as written: the alias expander tries it folded too).
     public func contains(_ name: String) throws -> Bool {
         guard let names = snapshot.current() else {

@@ -36,6 +36,7 @@ public final class PasswdFile: Sendable {
         var errors: [LineError] = []
         var identity: (UInt64, Int, Int)?
         var lastCheck: ContinuousClock.Instant?
+        var loads: Int64 = 0
     }
     let state = Mutex(State())
     private let loading = Mutex(())
@@ -50,6 +51,9 @@ public final class PasswdFile: Sendable {
         self.path = path
         self.checkInterval = checkInterval
     }
+
+    /// How many times the file was (re)read (see `MapSource.loads`).
+    public var loads: Int64 { state.withLock { $0.loads } }
 
     /// Lines that were skipped at the last (re)load.
     public var errors: [LineError] { refresh(); return state.withLock { $0.errors } }
@@ -105,7 +109,7 @@ public final class PasswdFile: Sendable {
         guard due else { return }
         var st = stat()
         guard stat(path, &st) == 0 else {
-            state.withLock { $0.users = [:]; $0.errors = [LineError(file: path, line: 0, reason: "cannot read: \(String(cString: strerror(errno)))")] }
+            state.withLock { $0.users = [:]; $0.errors = [LineError(file: path, line: 0, reason: "cannot read: \(String(cString: strerror(errno)))")]; $0.loads += 1 }
             return
         }
         let identity = (UInt64(st.st_ino), st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
@@ -116,7 +120,7 @@ public final class PasswdFile: Sendable {
         } catch {
             (users, errors) = ([:], [LineError(file: path, line: 0, reason: "cannot read: \(error.reason)")])
         }
-        state.withLock { $0.users = users; $0.errors = errors; $0.identity = identity }
+        state.withLock { $0.users = users; $0.errors = errors; $0.identity = identity; $0.loads += 1 }
     }
 
     /// A passwd-file over this is refused whole (logged, no users) rather than read without a

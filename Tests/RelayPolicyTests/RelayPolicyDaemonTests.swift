@@ -115,12 +115,12 @@ struct RelayPolicyDaemonTests {
         return v
     }
 
-    @Test("reuse: accepted clients and MAIL verdicts for the maps' check interval, no longer than the DNS answers' TTL; refusals and RCPTs never")
+    @Test("reuse: accepted clients, MAIL and local recipients for the maps' check interval, a client no longer than its DNS answers' TTL; refusals to connect or relay and drac's permission never")
     func reuse() async throws {
         // dnsmasq answers with a TTL of 60 s; the maps are checked every 300 s.
-        try await withStack(["--set", "maps.check_interval=300s"]) { client, _ in
+        try await withStack(["--set", "maps.check_interval=300s"]) { client, dir in
             let loopback = try await Self.connect(client, "127.0.0.1")
-            #expect(loopback.reuseMs == 300_000 && loopback.mapsEpoch != 0 && loopback.mapsGeneration == 1)
+            #expect(loopback.reuseMs == 300_000 && loopback.mapsEpoch != 0 && loopback.mapsGeneration > 0)
             let good = try await Self.connect(client, "127.0.0.2")
             #expect(Self.text(good) == "accept" && (50_000...60_000).contains(good.reuseMs), "DNS TTL bounds it: \(good.reuseMs)")
             for refused in ["127.0.0.3", "127.0.0.4", "69.6.66.33"] {
@@ -128,8 +128,17 @@ struct RelayPolicyDaemonTests {
                 #expect(verdict.action == .reject && verdict.reuseMs == 0 && verdict.mapsEpoch == loopback.mapsEpoch)
             }
             #expect(try await Self.mail(client, "a@b.test").reuseMs == 300_000)
+            // RCPT: a local recipient's answer, known or not, stands on the maps, aliases and
+            // users; a refusal to relay (its text depends on the client's name) and drac's
+            // permission (a POP login away) do not.
             let rcpt = try await Self.rcpt(client, good.client, "you@domain1.com")
-            #expect(rcpt.reuseMs == 0 && rcpt.mapsEpoch == loopback.mapsEpoch && rcpt.mapsGeneration == 1)
+            #expect(rcpt.action == .accept && rcpt.reuseMs == 300_000 && rcpt.mapsEpoch == loopback.mapsEpoch)
+            #expect(try await Self.rcpt(client, good.client, "nobody@domain1.com").reuseMs == 300_000)
+            #expect(try await Self.rcpt(client, good.client, "friend@example.net").reuseMs == 0)
+            let added = try await TestSupport.runAsync([TestSupport.binary("mailstack"), "drac", "add", "127.0.0.2", "--set", "ipc.directory=\(dir)"])
+            #expect(added.status == 0)
+            let relayed = try await Self.rcpt(client, good.client, "friend@example.net")
+            #expect(relayed.action == .relay && relayed.reuseMs == 0)
         }
     }
 

@@ -26,6 +26,24 @@ struct PolicyMemoryTests {
         }
     }
 
+    static let client = Mailstack_Ipc_PolicyClient.with { $0.address = "192.0.2.1"; $0.resolve = .ok; $0.name = "a.test" }
+
+    @Test("a RCPT verdict is held for the recipient and the client's address and relay flags, not its name")
+    func recipients() {
+        let memory = PolicyMemory()
+        memory.learn(recipient: "you@domain1.com", client: Self.client, Self.verdict())
+        #expect(memory.recipient("you@domain1.com", client: Self.client) != nil)
+        var renamed = Self.client
+        renamed.name = "b.test"
+        #expect(memory.recipient("you@domain1.com", client: renamed) != nil)
+        for change in [{ (c: inout Mailstack_Ipc_PolicyClient) in c.address = "192.0.2.2" }, { $0.relayByAccess = true }, { $0.authenticated = true }] {
+            var other = Self.client
+            change(&other)
+            #expect(memory.recipient("you@domain1.com", client: other) == nil)
+        }
+        #expect(memory.recipient("them@domain1.com", client: Self.client) == nil)
+    }
+
     @Test("a verdict is held for the time relay-policy gave, not a moment longer")
     func expiry() {
         let clock = Clock()
@@ -57,9 +75,9 @@ struct PolicyMemoryTests {
         let memory = PolicyMemory()
         memory.learn(client: "192.0.2.1", Self.verdict(generation: 1))
         memory.learn(sender: "a@b.test", size: 0, Self.verdict(generation: 1))
-        memory.learn(Self.verdict(generation: 1, reuseMs: 0)) // a RCPT of the same maps
+        memory.learn(recipient: "x@y.test", client: Self.client, Self.verdict(generation: 1, reuseMs: 0)) // a RCPT of the same maps
         #expect(memory.client("192.0.2.1") != nil)
-        memory.learn(Self.verdict(generation: 2, reuseMs: 0)) // a RCPT after the map changed
+        memory.learn(recipient: "x@y.test", client: Self.client, Self.verdict(generation: 2, reuseMs: 0)) // a RCPT after the map changed
         #expect(memory.client("192.0.2.1") == nil)
         #expect(memory.sender("a@b.test", size: 0) == nil)
 
@@ -67,7 +85,7 @@ struct PolicyMemoryTests {
         memory.learn(sender: "old@b.test", size: 0, Self.verdict(generation: 1)) // crossed with the change
         #expect(memory.sender("old@b.test", size: 0) == nil)
         #expect(memory.sender("a@b.test", size: 0) != nil)
-        memory.learn(Self.verdict(epoch: 8, generation: 1, reuseMs: 0)) // relay-policy restarted
+        memory.learn(recipient: "x@y.test", client: Self.client, Self.verdict(epoch: 8, generation: 1, reuseMs: 0)) // relay-policy restarted
         #expect(memory.sender("a@b.test", size: 0) == nil)
     }
 
@@ -128,22 +146,51 @@ struct PolicyMemoryTests {
             #expect(try await Self.message(smtp, from: "127.0.0.5", sender: "a@b.test")[0] == "550 5.7.1 Access denied")
         }
         #expect(asked() == (3, 3))
-        // The access map changed: the next RCPT's answer says so, and the next message asks again.
+        // The maps changed: the next answer says so (here to another client's connection), and
+        // everything held is forgotten. (With no answer at all, what is held lasts till it expires.)
         smtp.stamp.withLock { $0 = (epoch: 7, generation: 2, reuseMs: 60_000) }
         _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
         #expect(asked() == (3, 3))
-        _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
+        _ = try await Self.message(smtp, from: "127.0.0.4", sender: "a@b.test") // its connect answer forgets all
         #expect(asked() == (4, 4))
+        _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
+        #expect(asked() == (5, 4))
         // An answer that does not say which maps it came from changes nothing.
         smtp.stamp.withLock { $0 = nil }
+        _ = try await Self.message(smtp, from: "127.0.0.4", sender: "c@b.test")
         _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
-        #expect(asked() == (4, 4))
+        #expect(asked() == (5, 5))
         // relay-policy restarted (another epoch) and allows no reuse: forgotten, then asked every time.
         smtp.stamp.withLock { $0 = (epoch: 9, generation: 1, reuseMs: 0) }
+        _ = try await Self.message(smtp, from: "127.0.0.4", sender: "c@b.test")
         _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
-        #expect(asked() == (4, 4))
         _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
-        _ = try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")
-        #expect(asked() == (6, 6))
+        #expect(asked() == (7, 8))
+    }
+
+    @Test("sessions: a local recipient's RCPT verdict is reused for the same client, pipelined ones too; a refusal to relay is asked every time")
+    func sessionRecipients() async throws {
+        let smtp = try await SMTPHarness()
+        smtp.stamp.withLock { $0 = (epoch: 7, generation: 1, reuseMs: 60_000) }
+        let asked = { smtp.rcptQuestions.withLock { $0 } }
+        for _ in 0..<2 { #expect(try await Self.message(smtp, from: "127.0.0.2", sender: "a@b.test")[1] == "250 2.1.5 <you@domain1.com>... Recipient ok") }
+        #expect(asked() == 1)
+        _ = try await Self.message(smtp, from: "127.0.0.4", sender: "a@b.test") // another client: asked
+        #expect(asked() == 2)
+
+        let c = try SMTPTestClient(port: smtp.port, from: "127.0.0.2")
+        _ = try await c.reply()
+        _ = try await c.command("EHLO client.test")
+        for _ in 0..<2 {
+            #expect(try await c.command("MAIL FROM:<a@b.test>") == "250 2.1.0 <a@b.test>... Sender ok")
+            #expect(try await c.command("RCPT TO:<friend@remote.test>") == "550 5.7.1 <friend@remote.test>... Relaying denied")
+            #expect(try await c.command("RSET") == "250 2.0.0 Reset state")
+        }
+        #expect(asked() == 4)
+        // A pipelined group: the held recipient is not asked again; the new one is, once.
+        c.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<you@domain1.com>\r\nRCPT TO:<user2@domain1.com>\r\nRSET\r\n")
+        for _ in 0..<4 { _ = try await c.reply() }
+        #expect(asked() == 5)
+        _ = try await c.command("QUIT")
     }
 }

@@ -54,11 +54,13 @@ final class SMTPHarness: @unchecked Sendable {
             rcpt: { rcpt in
                 rcptQuestions.withLock { $0 += 1 }
                 if policyDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }
-                if rcpt.recipient == "nobody@domain1.com" { return stamped(Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user"), reusable: false) }
+                // As relay-policy: a refusal to relay is never reused (its text depends on how the
+                // client resolved), a local recipient's answer is.
+                if rcpt.recipient == "nobody@domain1.com" { return stamped(Self.reject(550, "5.5.1", "<nobody@domain1.com>... Unknown user")) }
                 if rcpt.recipient.hasSuffix("@remote.test") && !(rcpt.client.address == "127.0.0.1" || rcpt.client.authenticated) {
                     return stamped(Self.reject(550, "5.7.1", "<\(rcpt.recipient)>... Relaying denied"), reusable: false)
                 }
-                return stamped(.init(), reusable: false)
+                return stamped(.init())
             },
             submit: { submit in
                 if queueDown.withLock({ $0 }) { throw POSIXError(.ECONNREFUSED) }

@@ -24,14 +24,9 @@ public struct AccessMap: Sendable {
     }
 
     let lookup: MapLookup
-    /// Which contents of the map the lookups see: it changes when the map is loaded again.
-    public let generation: @Sendable () -> Int64
 
-    /// `map.lookup` and `map.generation` for a map file; closures over a dictionary in tests.
-    public init(lookup: @escaping MapLookup, generation: @escaping @Sendable () -> Int64 = { 0 }) {
-        self.lookup = lookup
-        self.generation = generation
-    }
+    /// `map.lookup` for a map file; a closure over a dictionary in tests.
+    public init(lookup: @escaping MapLookup) { self.lookup = lookup }
 
     /// The keys tried for a client, in order: its name (if it resolved) then its address.
     public static func connectKeys(name: String?, address: String, tag: Tag = .connect) -> [[String]] {

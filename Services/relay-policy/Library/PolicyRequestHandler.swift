@@ -44,17 +44,17 @@ public struct PolicyRequestHandler: IPCRequestHandler {
             return .policyVerdict(stamped(verdict, reuse: verdict.reply.code / 100 == 4 ? .zero : reuse))
         case let .policyRcpt(rcpt):
             let client = Self.client(rcpt.client)
-            let verdict: Mailstack_Ipc_PolicyVerdict
             do {
-                verdict = Self.verdict(try await policy.rcpt(rcpt.recipient, client: client))
+                // Reusable for this client (its address and flags) unless drac decided it or the
+                // text names how the client resolved; a temporary answer never.
+                let (decision, reusable) = try await policy.rcptDecision(rcpt.recipient, client: client)
+                let verdict = Self.verdict(decision)
+                return .policyVerdict(stamped(verdict, reuse: reusable && verdict.reply.code / 100 != 4 ? reuse : .zero))
             } catch {
                 logger.error("rcpt \(rcpt.recipient) from \(client.address): \(error)")
-                verdict = Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
-                                                         reason: "\(error)")))
+                return .policyVerdict(stamped(Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
+                                                                             reason: "\(error)"))), reuse: .zero))
             }
-            // Never reused (local users, aliases and drac change without the access map), but
-            // it tells smtp-in which maps are current.
-            return .policyVerdict(stamped(verdict, reuse: .zero))
         case let .policyResolve(resolve):
             return .policyResolution(self.resolve(resolve.recipient))
         case let .policyAuth(auth):
@@ -100,7 +100,7 @@ public struct PolicyRequestHandler: IPCRequestHandler {
     func stamped(_ verdict: Mailstack_Ipc_PolicyVerdict, reuse: Duration) -> Mailstack_Ipc_PolicyVerdict {
         var verdict = verdict
         verdict.mapsEpoch = epoch
-        verdict.mapsGeneration = policy.access.generation()
+        verdict.mapsGeneration = policy.generation()
         verdict.reuseMs = UInt32(clamping: reuse.components.seconds * 1000 + reuse.components.attoseconds / 1_000_000_000_000_000)
         return verdict
     }

@@ -52,11 +52,15 @@ public struct RelayPolicy: Sendable {
     public let mailers: MailerTable?
     /// sendmail's aliases for local names (nil: every local name is a mailbox or unknown).
     public let aliases: AliasExpander?
+    /// Which contents of the maps, aliases and users the decisions see: it grows whenever any
+    /// of them is loaded again (the sum of their load counts; 0 when not told).
+    public let generation: @Sendable () -> Int64
 
     public init(settings: Settings, access: AccessMap, virtusers: VirtualUserTable, mailers: MailerTable? = nil,
                 aliases: AliasExpander? = nil,
                 localUserExists: @escaping @Sendable (String) throws -> Bool,
-                isDracAuthorized: @escaping @Sendable (String) async throws -> Bool) {
+                isDracAuthorized: @escaping @Sendable (String) async throws -> Bool,
+                generation: @escaping @Sendable () -> Int64 = { 0 }) {
         self.settings = settings
         self.access = access
         self.virtusers = virtusers
@@ -64,6 +68,7 @@ public struct RelayPolicy: Sendable {
         self.aliases = aliases
         self.localUserExists = localUserExists
         self.isDracAuthorized = isDracAuthorized
+        self.generation = generation
     }
 
     // MARK: connect (check_relay)
@@ -143,37 +148,44 @@ public struct RelayPolicy: Sendable {
     /// Local domains through virtusertable; everything else is relaying, allowed only for
     /// loopback, access RELAY clients, To: RELAY domains, drac clients and authenticated ones.
     public func rcpt(_ recipient: String, client: Client) async throws -> PolicyDecision {
+        try await rcptDecision(recipient, client: client).decision
+    }
+
+    /// `rcpt`'s decision, and whether it follows from the recipient, the client's address and
+    /// flags and the maps alone (so it stands until one of them changes): not when drac was
+    /// asked, nor a refusal to relay (its text names how the client's address resolved).
+    public func rcptDecision(_ recipient: String, client: Client) async throws -> (decision: PolicyDecision, reusable: Bool) {
         let trusted = client.isLoopback || client.relayByAccess || client.authenticated
         if !trusted, let problem = Self.backDoor(recipient) {
-            return .reject(relayingDenied(recipient, client: client, reason: problem))
+            return (.reject(relayingDenied(recipient, client: client, reason: problem)), false)
         }
         guard let (user, rawDomain) = Self.split(recipient) else {
-            return .reject(SMTPReply(553, "5.1.3", "<\(recipient)>... User address required", reason: "not user@domain"))
+            return (.reject(SMTPReply(553, "5.1.3", "<\(recipient)>... User address required", reason: "not user@domain")), true)
         }
         let domain = rawDomain.lowercased().trimmingTrailingDot()
         let toKeys = ["To:\(user)@\(domain)"] + AccessMap.domainKeys(domain, tag: .to).filter { $0.hasPrefix("To:") }
         let toMatch = try access.decide([toKeys])
         switch toMatch?.action {
-        case .reject?: return .reject(SMTPReply(550, "5.7.1", "<\(recipient)>... Access denied", reason: "access \(toMatch!.key) REJECT"))
-        case .discard?: return .discard
+        case .reject?: return (.reject(SMTPReply(550, "5.7.1", "<\(recipient)>... Access denied", reason: "access \(toMatch!.key) REJECT")), true)
+        case .discard?: return (.discard, true)
         case let .error(code, enhanced, text)?:
-            return .reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access \(toMatch!.key) ERROR"))
+            return (.reject(SMTPReply(code: code, enhanced: enhanced, text, defaultDetail: "7.1", reason: "access \(toMatch!.key) ERROR")), true)
         default: break
         }
         if try settings.localDomains.contains(domain) {
-            return try localRecipient(recipient, user: user, domain: domain)
+            return (try localRecipient(recipient, user: user, domain: domain), true)
         }
-        if trusted || toMatch?.action == .relay { return .accept(relay: true) }
+        if trusted || toMatch?.action == .relay { return (.accept(relay: true), true) }
         if settings.drac {
             do {
-                if try await isDracAuthorized(client.address) { return .accept(relay: true) }
+                if try await isDracAuthorized(client.address) { return (.accept(relay: true), false) }
             } catch {
                 // drac-registry cannot answer: the client may be allowed; say so temporarily.
-                return .reject(SMTPReply(451, "4.3.0", "<\(recipient)>... Relaying temporarily unavailable; try again later",
-                                           reason: "drac-registry: \(error)"))
+                return (.reject(SMTPReply(451, "4.3.0", "<\(recipient)>... Relaying temporarily unavailable; try again later",
+                                            reason: "drac-registry: \(error)")), false)
             }
         }
-        return .reject(relayingDenied(recipient, client: client, reason: "not a local domain; client not authorized to relay"))
+        return (.reject(relayingDenied(recipient, client: client, reason: "not a local domain; client not authorized to relay")), false)
     }
 
     func localRecipient(_ recipient: String, user: String, domain: String) throws -> PolicyDecision {

@@ -52,17 +52,21 @@ func runRelayPolicy() async throws {
     /// The maps are optional, as the seed's `-o` flags make them: a missing file has no entries.
     /// `name` is the map's name in the shared tables.
     let database = configuration.mapsBackend == "pgsql" ? sharedDatabase : nil
-    func source(_ path: String, name: String) -> (lookup: MapLookup, generation: @Sendable () -> Int64) {
+    /// What a verdict may depend on, by how many times each was loaded: their sum is the
+    /// generation relay-policy's verdicts carry (smtp-in forgets the ones it holds when it grows).
+    var sources: [@Sendable () -> Int64] = []
+    func map(_ path: String, name: String, verdicts: Bool = true) -> MapLookup {
         if let database {
             let map = PostgresMap(name: name, database: database, checkInterval: configuration.mapCheckInterval,
                                   maxStale: configuration.mapsMaxStale, logger: logger)
             mapServices.append(map)
-            return ({ try map.lookup($0) }, { map.generation ?? 0 })
+            if verdicts { sources.append { map.loads } }
+            return { try map.lookup($0) }
         }
         let map = SendmailMap(path: path, checkInterval: configuration.mapCheckInterval, optional: true)
-        return ({ try map.lookup($0) }, { Int64(map.generation) })
+        if verdicts { sources.append { map.loads } }
+        return { try map.lookup($0) }
     }
-    func map(_ path: String, name: String) -> MapLookup { source(path, name: name).lookup }
 
     var settings = RelayPolicy.Settings()
     settings.ptrCheck = configuration.ptrCheck
@@ -90,12 +94,15 @@ func runRelayPolicy() async throws {
         let names = PostgresUserNames(database: sharedDatabase, checkInterval: configuration.mapCheckInterval,
                                       maxStale: configuration.mapsMaxStale, logger: logger)
         mapServices.append(names)
+        sources.append { names.loads }
         isMailbox = { try names.contains($0) }
     } else {
         let users = PasswdFile(path: configuration.pop3PasswdFile)
+        sources.append { users.loads }
         isMailbox = { users.user($0) != nil }
     }
-    let mailers = MailerTable(lookup: map(configuration.mailertableMap, name: "mailertable"))
+    // Routes only (the queue's resolutions), never a verdict.
+    let mailers = MailerTable(lookup: map(configuration.mailertableMap, name: "mailertable", verdicts: false))
     let aliasesDB: AliasesDatabase
     if let database {
         let source = PostgresMap(name: "aliases", database: database, checkInterval: configuration.mapCheckInterval,
@@ -105,18 +112,21 @@ func runRelayPolicy() async throws {
     } else {
         aliasesDB = AliasesDatabase(path: configuration.aliasesFile, checkInterval: configuration.mapCheckInterval, optional: true)
     }
+    sources.append { aliasesDB.loads }
     let aliases = AliasExpander(domain: configuration.fqdn, lookup: { try aliasesDB.targets(for: $0) },
                                 isMailbox: isMailbox, readInclude: { try AliasIncludeFile.read(path: $0) })
-    let access = source(configuration.accessMap, name: "access")
-    let accessMap = AccessMap(lookup: access.lookup, generation: access.generation)
+    let access = AccessMap(lookup: map(configuration.accessMap, name: "access"))
+    let virtusers = VirtualUserTable(lookup: map(configuration.virtusertableMap, name: "virtusertable"))
+    let generation: @Sendable () -> Int64 = { [sources] in sources.reduce(0) { $0 + $1() } }
     let policy = RelayPolicy(
         settings: settings,
-        access: accessMap,
-        virtusers: VirtualUserTable(lookup: map(configuration.virtusertableMap, name: "virtusertable")),
+        access: access,
+        virtusers: virtusers,
         mailers: mailers,
         aliases: aliases,
         localUserExists: { try $0 == "postmaster" || isMailbox($0) },
-        isDracAuthorized: { address in try await drac.isAuthorized(address) })
+        isDracAuthorized: { address in try await drac.isAuthorized(address) },
+        generation: generation)
     let resolver = DNSResolver(servers: configuration.dnsServers.compactMap(DNSResolver.Server.init), timeout: configuration.dnsTimeout)
     let handler = PolicyRequestHandler(policy: policy, mailers: mailers, resolver: resolver, maxMessageSize: configuration.maxMessageSize,
                                        reuse: configuration.mapCheckInterval, logger: logger)

@@ -2,13 +2,14 @@ import IPC
 import Synchronization
 
 /// relay-policy's verdicts that smtp-in gives again without asking: an accepted client's connect
-/// verdict (by address) and a sender's MAIL verdict, each for as long as relay-policy said it may
-/// be reused (`reuse_ms`: no longer than its maps' check interval, a connect verdict no longer
-/// than the TTL of the DNS answers behind it). Every verdict names the maps it was decided from
-/// (`maps_epoch`, `maps_generation`); one from other maps, a RCPT's included, makes smtp-in
-/// forget everything it holds. So a change to the access map is applied within relay-policy's
-/// check interval plus at most one more, as a sendmail reading access.db on every command would
-/// after `makemap` (which the seed runs by hand).
+/// verdict (by address), a sender's MAIL verdict, and a recipient's RCPT verdict for one client
+/// (address and relay flags), each for as long as relay-policy said it may be reused
+/// (`reuse_ms`: no longer than its maps' check interval, a connect verdict no longer than the TTL
+/// of the DNS answers behind it; never a RCPT that drac decided). Every verdict names the maps,
+/// aliases and users it was decided from (`maps_epoch`, `maps_generation`); one from others makes
+/// smtp-in forget everything it holds. So a change to any of them is applied within relay-
+/// policy's check interval plus at most one more, as a sendmail reading its maps on every command
+/// would after `makemap` (which the seed runs by hand).
 ///
 /// Refusals at connect are never held (relay-policy logs each refused connection, which
 /// fail2ban reads), nor temporary answers. At most `maxHeld` of each kind: a client inventing
@@ -30,6 +31,7 @@ final class PolicyMemory: Sendable {
         var maps: Maps?
         var clients: [String: Held] = [:]
         var senders: [String: Held] = [:]
+        var recipients: [String: Held] = [:]
     }
 
     static let maxHeld = 1024
@@ -60,6 +62,31 @@ final class PolicyMemory: Sendable {
         }
     }
 
+    /// The RCPT verdict held for `recipient` from `client`, if any.
+    func recipient(_ recipient: String, client: Mailstack_Ipc_PolicyClient) -> Mailstack_Ipc_PolicyVerdict? {
+        let key = Self.key(recipient, client)
+        let now = self.now()
+        return state.withLock { s in
+            guard let held = s.recipients[key] else { return nil }
+            guard held.until > now else { s.recipients[key] = nil; return nil }
+            return held.verdict
+        }
+    }
+
+    /// A RCPT verdict relay-policy gave for `recipient` from `client`.
+    func learn(recipient: String, client: Mailstack_Ipc_PolicyClient, _ verdict: Mailstack_Ipc_PolicyVerdict) {
+        let key = Self.key(recipient, client)
+        learn(verdict) { s, until in
+            Self.put(Held(verdict: verdict, until: until), at: key, in: &s.recipients)
+        }
+    }
+
+    /// A RCPT verdict depends on the recipient and on what relay-policy knows of the client: its
+    /// address and whether it may relay by access or by authentication.
+    static func key(_ recipient: String, _ client: Mailstack_Ipc_PolicyClient) -> String {
+        "\(recipient)\u{0}\(client.address)\u{0}\(client.relayByAccess ? 1 : 0)\(client.authenticated ? 1 : 0)"
+    }
+
     /// A connect verdict relay-policy gave for `address`.
     func learn(client address: String, _ verdict: Mailstack_Ipc_PolicyVerdict) {
         let accepted = verdict.action == .accept || verdict.action == .relay
@@ -76,11 +103,6 @@ final class PolicyMemory: Sendable {
             let size = max(size, s.senders[sender].map { $0.verdict == verdict ? $0.size : 0 } ?? 0)
             Self.put(Held(verdict: verdict, until: until, size: size), at: sender, in: &s.senders)
         }
-    }
-
-    /// Any other verdict (RCPT): only which maps are current.
-    func learn(_ verdict: Mailstack_Ipc_PolicyVerdict) {
-        learn(verdict) { _, _ in }
     }
 
     /// Forgets everything when `verdict` comes from other maps than what is held; then, when

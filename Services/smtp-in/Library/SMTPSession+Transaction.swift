@@ -23,6 +23,7 @@ extension SMTPSession {
         if lines.count > 1, connectReject == nil {
             let peers = environment.peers
             let share = environment.policyShare
+            let memory = environment.policyMemory
             let client = self.client
             let turn = policyTurn
             var open = transaction != nil
@@ -37,6 +38,7 @@ extension SMTPSession {
                     guard open, counted < environment.maxRecipients, early.count < Self.maxEarlyQuestions,
                           let address = rcptAddress(command.argument) else { continue }
                     counted += 1
+                    if memory.recipient(address, client: client) != nil { continue } // answered from memory in its turn
                     early[index] = Task { try await share.ask(turn) { try await peers.rcpt(.with { $0.client = client; $0.recipient = address }) } }
                 default: continue
                 }
@@ -146,9 +148,10 @@ extension SMTPSession {
             $0.recipient = recipient.address
         }
         let decision = try await decide("RCPT", unavailable: "<\(recipient.address)>... Temporary system failure; try again later", {
+            if let held = memory.recipient(question.recipient, client: client) { return held }
             let verdict = if let early, question.client == client { try await early.value }
                 else { try await share.ask(turn) { try await peers.rcpt(question) } }
-            memory.learn(verdict)
+            memory.learn(recipient: question.recipient, client: client, verdict)
             return verdict
         })
         guard case let .accepted(discard) = decision else { return decision.next }
