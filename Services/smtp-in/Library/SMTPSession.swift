@@ -82,7 +82,7 @@ struct SMTPSession {
             return verdict
         }
         defer { asked?.cancel() }
-        try await reply(220, "", environment.greeting(now: Int64(Date().timeIntervalSince1970)))
+        try await reply(220, "", environment.currentGreeting())
         var decided = false
         while true {
             connection.arm(after: environment.commandTimeout, reply: "421 4.4.2 \(hostname) Error: timeout exceeded\r\n")
