@@ -140,7 +140,7 @@ extension ConfigKey {
         .init("maps.max_stale", .duration, "30s",
               "maps.backend pgsql: how long a map in memory may go unconfirmed (the database unreachable) before lookups fail, and every answer that needs the map is a 4xx.",
               sendmail: "(none)"),
-        .init("maps.check_interval", .duration, "1s", "How often a map file is checked for replacement (new inode or mtime); also how long smtp-in may give relay-policy's verdict on an accepted client (no longer than its DNS answers' TTL) or on a sender again without asking, so a changed access map applies within twice this (0s: every connection and MAIL asked).",
+        .init("maps.check_interval", .duration, "1s", "How often a map file is checked for replacement (new inode or mtime); also how long smtp-in may give relay-policy's verdict on an accepted client (no longer than its DNS answers' TTL), a sender or a recipient again without asking, so a changed map, alias or user applies within twice this (0s: every connection, MAIL and RCPT asked).",
               sendmail: "(sendmail reopens maps per queue run)"),
 
         // policy: relay-policy.

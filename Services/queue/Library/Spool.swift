@@ -111,9 +111,10 @@ public final class Spool: Sendable {
     /// Runs a message's blocking file work (write, fsync, link) on the I/O pool, or, for its
     /// commit when it is the only message being written, right here: the event loop has nothing
     /// else to read for the time of the fsync, and the message is spared two hand-overs between
-    /// threads (to the pool and back, each a wake-up), about a sixth of a message's time at one
-    /// connection. With two or more in progress the commits go to the pool, where their fsyncs
-    /// run side by side and the loop goes on reading the others.
+    /// threads (to the pool and back, each a wake-up of another thread). With two or more in
+    /// progress the commits go to the pool, where their fsyncs run side by side and the loop
+    /// goes on reading the others. (When no blank is ready it may wait, on the loop, for a group
+    /// commit of `msg/` that a message started meanwhile leads from the pool: one fsync at most.)
     func trip<T: Sendable>(commit: Bool, _ work: @escaping @Sendable () throws -> T) async throws -> T {
         if commit, writing.withLock({ $0.count }) <= 1 { return try work() }
         return try await pool.runIfActiveHere(work)

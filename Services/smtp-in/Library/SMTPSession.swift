@@ -10,8 +10,8 @@ import Users
 
 /// One SMTP conversation (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
 /// ENHANCEDSTATUSCODES, STARTTLS and, on the submission listener, AUTH), in sendmail's words.
-/// Every connection, MAIL and RCPT is put to relay-policy (a connection or MAIL it has just
-/// judged alike is answered from `PolicyMemory`); the message goes to the queue as it arrives
+/// Every connection, MAIL and RCPT is put to relay-policy (one it has just judged alike is
+/// answered from `PolicyMemory`); the message goes to the queue as it arrives
 /// and the 250 is sent only once the queue has it on disk.
 struct SMTPSession {
     let environment: SMTPEnvironment
