@@ -52,8 +52,8 @@ public final class IPCUpload: @unchecked Sendable {
         return try IPCClient.unwrap(await reply.get())
     }
 
-    /// Gives the request up with `error` (the producer's): the peer is told to discard what it
-    /// received, and its answer to that is waited for and dropped.
+    /// Gives the request up with `error` (the producer's, what `finish` throws from now on): the
+    /// peer is told to discard what it received; its answer to that is dropped.
     public func abort(_ error: Error) async {
         guard !closed else { return }
         closed = true

@@ -12,8 +12,8 @@ public struct PolicyRequestHandler: IPCRequestHandler {
     let mailers: MailerTable
     let resolver: DNSResolver
     let maxMessageSize: Int
-    /// How long smtp-in may give a connect or MAIL verdict again without asking (the maps' check
-    /// interval: a change to them is seen no sooner by relay-policy itself); see `stamped`.
+    /// How long smtp-in may give a connect, MAIL or RCPT verdict again without asking (the maps'
+    /// check interval: a change to them is seen no sooner by relay-policy itself); see `stamped`.
     let reuse: Duration
     /// This process's mark on its verdicts, so smtp-in tells a restarted relay-policy's maps apart.
     let epoch = UInt64.random(in: 1...UInt64.max)

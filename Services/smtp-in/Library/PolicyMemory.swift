@@ -4,12 +4,12 @@ import Synchronization
 /// relay-policy's verdicts that smtp-in gives again without asking: an accepted client's connect
 /// verdict (by address), a sender's MAIL verdict, and a recipient's RCPT verdict for one client
 /// (address and relay flags), each for as long as relay-policy said it may be reused
-/// (`reuse_ms`: no longer than its maps' check interval, a connect verdict no longer than the TTL
-/// of the DNS answers behind it; never a RCPT that drac decided). Every verdict names the maps,
-/// aliases and users it was decided from (`maps_epoch`, `maps_generation`); one from others makes
-/// smtp-in forget everything it holds. So a change to any of them is applied within relay-
-/// policy's check interval plus at most one more, as a sendmail reading its maps on every command
-/// would after `makemap` (which the seed runs by hand).
+/// (`reuse_ms`: no longer than its maps' check interval, a connect verdict no longer than the
+/// TTL of the DNS answers behind it; never a RCPT that drac decided nor a refusal to relay).
+/// Every verdict names the maps, aliases and users it was decided from (`maps_epoch`,
+/// `maps_generation`); one from others makes smtp-in forget everything it holds. So a change to
+/// any of them is applied within relay-policy's check interval plus at most one more, as a
+/// sendmail reading its maps on every command would after `makemap` (which the seed runs by hand).
 ///
 /// Refusals at connect are never held (relay-policy logs each refused connection, which
 /// fail2ban reads), nor temporary answers. At most `maxHeld` of each kind: a client inventing
