@@ -9,15 +9,17 @@ extension IPCClient {
     /// `request` with the reply's expected type.
     func expect<Reply>(_ body: IPCBody, timeout: Duration? = nil, _ what: String,
                        _ reply: (IPCBody) -> Reply?) async throws -> Reply {
-        let answer = try await request(body, timeout: timeout)
-        guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(configuration.service) answered \(what) with \(answer)") }
-        return typed
+        try Self.typed(try await request(body, timeout: timeout), from: configuration.service, what, reply)
     }
 
     func expect<Reply, Body: AsyncSequence>(_ body: IPCBody, streaming stream: Body, timeout: Duration? = nil, _ what: String,
                                             _ reply: (IPCBody) -> Reply?) async throws -> Reply where Body.Element == ByteBuffer {
-        let answer = try await request(body, streaming: stream, timeout: timeout)
-        guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(configuration.service) answered \(what) with \(answer)") }
+        try Self.typed(try await request(body, streaming: stream, timeout: timeout), from: configuration.service, what, reply)
+    }
+
+    /// `answer` as the type `what` is answered with; any other is a protocol violation.
+    static func typed<Reply>(_ answer: IPCBody, from service: String, _ what: String, _ reply: (IPCBody) -> Reply?) throws -> Reply {
+        guard let typed = reply(answer) else { throw IPCError.protocolViolation("\(service) answered \(what) with \(answer)") }
         return typed
     }
 }
@@ -108,11 +110,9 @@ public struct QueueSubmission: Sendable {
 
     /// Ends the message; returns its queue id once the queue has it on disk.
     public func finish() async throws -> String {
-        let answer = try await upload.finish()
-        guard case let .queueAccepted(accepted) = answer else {
-            throw IPCError.protocolViolation("queue answered queue.submit with \(answer)")
+        try IPCClient.typed(try await upload.finish(), from: upload.service, "queue.submit") {
+            if case let .queueAccepted(a) = $0 { a.queueID } else { nil }
         }
-        return accepted.queueID
     }
 
     /// Gives the message up (refused): the queue discards what it received.

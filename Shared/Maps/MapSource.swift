@@ -12,5 +12,4 @@ public protocol MapSource: Sendable {
 
 extension SendmailMap: MapSource {
     public var sourceName: String { path }
-    public var loads: Int64 { Int64(generation) }
 }

@@ -30,7 +30,7 @@ public final class SendmailMap: Sendable {
         var db: BerkeleyDB?
         var identity: Identity?
         var lastCheck: ContinuousClock.Instant?
-        var generation = 0
+        var loads: Int64 = 0
     }
 
     private let state = Mutex(State())
@@ -47,8 +47,8 @@ public final class SendmailMap: Sendable {
         self.optional = optional
     }
 
-    /// How many times the file was (re)opened; for tests and logs.
-    public var generation: Int { state.withLock { $0.generation } }
+    /// How many times the file was (re)opened (`MapSource.loads`).
+    public var loads: Int64 { state.withLock { $0.loads } }
 
     /// The value for `key`, or nil. Throws `MapError.missing` when the map never existed.
     public func lookup(_ key: String) throws -> String? {
@@ -90,7 +90,7 @@ public final class SendmailMap: Sendable {
         state.withLock { s in
             s.db = fresh
             s.identity = identity
-            s.generation += 1
+            s.loads += 1
         }
         return fresh
     }

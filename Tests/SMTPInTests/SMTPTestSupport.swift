@@ -83,7 +83,7 @@ final class SMTPHarness: @unchecked Sendable {
     deinit { task.cancel() }
 
     /// A message the table's queue takes: kept once finished, dropped when aborted.
-    final class Upload: SMTPMessageUpload, @unchecked Sendable {
+    final class Upload: SMTPMessageUpload {
         let submit: Mailstack_Ipc_QueueSubmit
         let queued: Locked<[Queued]>
         let bytes = Locked(ByteBuffer())

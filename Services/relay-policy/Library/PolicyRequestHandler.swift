@@ -38,18 +38,15 @@ public struct PolicyRequestHandler: IPCRequestHandler {
                 return .policyVerdict(Self.verdict(.reject(SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size",
                                                                        reason: "SIZE=\(mail.size)"))))
             }
-            // check_mail depends on the sender and the access map only: reusable, unless the
-            // map could not be read (a 4xx).
-            let verdict = guarded("MAIL", { try policy.mail(sender: mail.sender) })
-            return .policyVerdict(stamped(verdict, reuse: verdict.reply.code / 100 == 4 ? .zero : reuse))
+            // check_mail depends on the sender and the access map only.
+            return .policyVerdict(stamped(guarded("MAIL", { try policy.mail(sender: mail.sender) }), reuse: reuse))
         case let .policyRcpt(rcpt):
             let client = Self.client(rcpt.client)
             do {
                 // Reusable for this client (its address and flags) unless drac decided it or the
-                // text names how the client resolved; a temporary answer never.
+                // text names how the client resolved.
                 let (decision, reusable) = try await policy.rcptDecision(rcpt.recipient, client: client)
-                let verdict = Self.verdict(decision)
-                return .policyVerdict(stamped(verdict, reuse: reusable && verdict.reply.code / 100 != 4 ? reuse : .zero))
+                return .policyVerdict(stamped(Self.verdict(decision), reuse: reusable ? reuse : .zero))
             } catch {
                 logger.error("rcpt \(rcpt.recipient) from \(client.address): \(error)")
                 return .policyVerdict(stamped(Self.verdict(.reject(SMTPReply(451, "4.3.0", "<\(rcpt.recipient)>... Temporary failure; try again later",
@@ -94,14 +91,16 @@ public struct PolicyRequestHandler: IPCRequestHandler {
         }
     }
 
-    /// `verdict` with the maps it was decided from and how long it may be reused. (A reload
-    /// between the decision and this can stamp a verdict of the old map with the new generation:
-    /// it is then held no longer than `reuse` all the same.)
+    /// `verdict` with the maps it was decided from and how long it may be reused: never a
+    /// temporary answer (a 4xx: a map that could not be read, DNS or drac-registry down). (A
+    /// reload between the decision and this can stamp a verdict of the old map with the new
+    /// generation: it is then held no longer than `reuse` all the same.)
     func stamped(_ verdict: Mailstack_Ipc_PolicyVerdict, reuse: Duration) -> Mailstack_Ipc_PolicyVerdict {
         var verdict = verdict
         verdict.mapsEpoch = epoch
         verdict.mapsGeneration = policy.generation()
-        verdict.reuseMs = UInt32(clamping: reuse.components.seconds * 1000 + reuse.components.attoseconds / 1_000_000_000_000_000)
+        let lasts = verdict.reply.code / 100 == 4 ? .zero : reuse
+        verdict.reuseMs = UInt32(clamping: lasts.components.seconds * 1000 + lasts.components.attoseconds / 1_000_000_000_000_000)
         return verdict
     }
 
