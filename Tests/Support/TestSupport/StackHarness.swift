@@ -5,12 +5,12 @@ import Foundation
 /// directory, free loopback ports. Each service is started only when its binary exists.
 public final class StackHarness: @unchecked Sendable {
     public let dir: String
-    public let smtpPort: Int
-    public let submissionPort: Int
-    public let pop3Port: Int
+    public private(set) var smtpPort: Int
+    public private(set) var submissionPort: Int
+    public private(set) var pop3Port: Int
     public let dns: TestDNSServer
     public private(set) var processes: [String: DaemonProcess] = [:]
-    public let settings: [String]
+    public private(set) var settings: [String]
 
     /// deploy/services: every service in start order (the one list the scripts use too).
     public static let allServices = try! String(contentsOfFile: TestSupport.packageRoot + "/deploy/services", encoding: .utf8)
@@ -50,8 +50,7 @@ public final class StackHarness: @unchecked Sendable {
             "maps.mailertable=\(dir)/mailertable.db", "maps.virtuser_domains=\(dir)/virtuser-domains", "maps.aliases=\(dir)/aliases",
             "pop3.passwd_file=\(dir)/passwd", "dns.servers=\(dns.server)", "dns.timeout=2s",
             "drac.database=\(dir)/drac.db", "queue.directory=\(dir)/spool", "queue.maildir_root=\(dir)/maildirs",
-            "smtp.listen=\(dualStack ? "[::]" : "127.0.0.1"):\(smtpPort)", "smtp.submission_listen=127.0.0.1:\(submissionPort)",
-            "pop3.listen=\(dualStack ? "[::]" : "127.0.0.1"):\(pop3Port)", "pop3.failure_delay=0s",
+            "pop3.failure_delay=0s",
         ]
         if tls {
             let made = try await TestSupport.runAsync(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -60,9 +59,29 @@ public final class StackHarness: @unchecked Sendable {
             settings += ["smtp.tls_certificate=\(dir)/cert.pem", "smtp.tls_key=\(dir)/key.pem",
                          "pop3.tls_certificate=\(dir)/cert.pem", "pop3.tls_key=\(dir)/key.pem"]
         }
-        self.settings = settings + extra
+        let host = dualStack ? "[::]" : "127.0.0.1"
+        func listening(_ smtp: Int, _ submission: Int, _ pop3: Int) -> [String] {
+            ["smtp.listen=\(host):\(smtp)", "smtp.submission_listen=127.0.0.1:\(submission)", "pop3.listen=\(host):\(pop3)"]
+        }
+        self.settings = settings + listening(smtpPort, submissionPort, pop3Port) + extra
         for service in services where FileManager.default.isExecutableFile(atPath: TestSupport.binary(service)) {
-            try await start(service)
+            // Another test running beside this one may bind a port between `freePorts` and the
+            // listener's start: the listener is started again on ports picked anew.
+            var attempts = 0
+            while true {
+                do {
+                    try await start(service)
+                    break
+                } catch let failure as StartFailure where failure.description.contains("Address already in use") && attempts < 5 {
+                    attempts += 1
+                    switch service {
+                    case "smtp-in": (smtpPort, submissionPort) = { ($0, $0 + 1) }(TestSupport.freePorts(2))
+                    case "pop3": pop3Port = TestSupport.freePorts(1)
+                    default: throw failure
+                    }
+                    self.settings = settings + listening(smtpPort, submissionPort, pop3Port) + extra
+                }
+            }
         }
     }
 
