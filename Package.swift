@@ -8,7 +8,6 @@ import PackageDescription
 
 let nio = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
-let asyncAlgorithms = Target.Dependency.product(name: "AsyncAlgorithms", package: "swift-async-algorithms")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -26,7 +25,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -48,7 +46,7 @@ let package = Package(
         // Shared/IPC: frames, the schema (ipc.proto) and its generated code, the codec. No NIO handlers.
         .target(name: "IPC", dependencies: [nio, protobuf], path: "Shared/IPC", exclude: ["ipc.proto", "generate.sh"]),
         // Shared/IPCTransport: NIO server and client for the IPC protocol over Unix sockets.
-        .target(name: "IPCTransport", dependencies: ["IPC", "Listeners", "SMTP", "Timing", nio, nioPosix, logging, asyncAlgorithms], path: "Shared/IPCTransport"),
+        .target(name: "IPCTransport", dependencies: ["IPC", "Listeners", "SMTP", "Timing", nio, nioPosix, logging], path: "Shared/IPCTransport"),
         // Shared/Maps: Berkeley DB hash/btree files in sendmail's makemap layout.
         .target(name: "MailstackMaps", dependencies: ["CBerkeleyDB"], path: "Shared/Maps"),
         // Shared/Aliases: sendmail's aliases file, its aliases.db (newaliases) and the alias expander.

@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import IPC
 import NIOCore
 
@@ -29,27 +28,4 @@ public struct IPCHandlerError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
-}
-
-/// The chunks of one streamed request body. Back-pressure: the connection's reader hands a chunk
-/// over only when the handler asks for the next one.
-public struct IPCBodyStream: AsyncSequence, Sendable {
-    public typealias Element = ByteBuffer
-    let channel: AsyncThrowingChannel<ByteBuffer, Error>
-
-    public func makeAsyncIterator() -> AsyncThrowingChannel<ByteBuffer, Error>.AsyncIterator {
-        channel.makeAsyncIterator()
-    }
-
-    /// Reads the whole stream into one buffer, refusing more than `limit` octets.
-    public func collect(upTo limit: Int) async throws -> ByteBuffer {
-        var all = ByteBuffer()
-        for try await var chunk in self {
-            guard all.readableBytes + chunk.readableBytes <= limit else {
-                throw IPCHandlerError(.tooLarge, "stream exceeds \(limit) octets")
-            }
-            all.writeBuffer(&chunk)
-        }
-        return all
-    }
 }

@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import IPC
 import Listeners
 import Logging
@@ -90,7 +89,7 @@ enum IPCServerConnection {
         let writer: ReplyWriter
         let configuration: IPCServerConfiguration
         let logger: Logger
-        var streams: [UInt64: AsyncThrowingChannel<ByteBuffer, Error>] = [:]
+        var streams: [UInt64: BodyPipe] = [:]
 
         init(handler: Handler, peer: IPCPeer, writer: ReplyWriter, configuration: IPCServerConfiguration, logger: Logger) {
             self.handler = handler
@@ -125,7 +124,7 @@ enum IPCServerConnection {
                             }
                             group.addTask { [handler, writer, logger] in
                                 let reply = await Self.answer(request.request, stream: stream, handler: handler, logger: logger)
-                                stream?.channel.finish()
+                                stream?.pipe.close()
                                 // Cancelled: the connection is closing (shutdown); the client
                                 // sees the connection lost, not an answer made of the cancellation.
                                 if !Task.isCancelled { try? await writer.send(id: request.request.id, reply) }
@@ -133,13 +132,15 @@ enum IPCServerConnection {
                             }
                         }
                     }
+                    // The peer is gone: a body it had not finished fails here, before its
+                    // handler is cancelled, so it is never taken as whole.
+                    failStreams(IPCError.connectionLost(service: peer.service))
                     group.cancelAll()
                 }
             } catch {
                 failStreams(error is CancellationError ? IPCError.connectionLost(service: peer.service) : error)
                 throw error
             }
-            failStreams(IPCError.connectionLost(service: peer.service))
         }
 
         func failStreams(_ error: Error) {
@@ -207,9 +208,9 @@ enum IPCServerConnection {
                     try? await writer.send(id: id, .error(.tooLarge, "too many open streams"))
                     throw IPCError.protocolViolation("more than \(configuration.maxStreamsPerConnection) open streams")
                 }
-                let channel = AsyncThrowingChannel<ByteBuffer, Error>()
-                streams[id] = channel
-                stream = IPCBodyStream(channel: channel)
+                let pipe = BodyPipe()
+                streams[id] = pipe
+                stream = IPCBodyStream(pipe: pipe)
             }
             return (IPCRequest(id: id, body: body, peer: peer), stream)
         }
