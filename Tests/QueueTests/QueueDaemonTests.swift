@@ -117,6 +117,32 @@ struct QueueDaemonTests {
         try await stack.stop()
     }
 
+    @Test("smtp-in gone in the middle of a message (its connection closed before the body's end): the queue keeps and delivers nothing of it")
+    func cutShort() async throws {
+        let stack = try await Stack()
+        let client = Self.client(stack.dir)
+        let running = Task { await client.run() }
+        let upload = try await client.upload(.queueSubmit(.with {
+            $0.sender = "user2@domain1.com"
+            $0.recipients = [.with { $0.address = "you@domain1.com" }]
+            $0.clientAddress = "127.0.0.2"
+            $0.clientName = "client.test"
+        }))
+        // More than a chunk: one whole chunk is on its way, the rest and the end never come.
+        try await upload.send(ByteBuffer(string: "Subject: cut\r\n\r\n" + String(repeating: "x", count: IPCLimits.maxChunk + 1000)))
+        running.cancel()
+        await running.value
+        try await TestSupport.eventually { stack.queueLog.contains(": not queued: ") }
+        try await withClient(stack) { client in
+            _ = try await Self.submit(client, from: "user2@domain1.com", to: ["you@domain1.com"], message: "Subject: whole\n\nok\n")
+        }
+        try await TestSupport.eventually { stack.mailbox("you").count == 1 }
+        #expect(stack.mailbox("you")[0].contains("Subject: whole"))
+        let listing = try await stack.mailstack(["mailq"])
+        #expect(listing.stdout == "Mail queue is empty\n", "\(listing.stdout)")
+        try await stack.stop()
+    }
+
     @Test("mailq and flush: administrators only, decided from the peer's credentials")
     func administrators() async throws {
         let stack = try await Stack()
