@@ -205,6 +205,11 @@ for text in [b"v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=s; pct=25; rua=m
              b"Authentication-Results: mx.example.org; spf=pass\r\nFrom: a@b.example\r\n\tcontinued\r\nAuthentication-Results: (c) \"mx.example.org\"; dkim=pass\r\n\r\nbody\r\n",
              b"Group: a@x.example, b@x.example;", b"X-Mailstack-Quarantine: yes\r\n\r\n"]:
     seed("dmarc-record", text)
+# maildir-name: the queue's names, another program's, and odd ones (pop3 lists cur/ with them)
+for n, text in enumerate([b"1700000000.M99812P7Q1.host,S=120,W=124:2,", b"1700000000.M1P1.bench:2,S", b"123.foreign",
+                          b"1,W=,W=4:2,", b"-5.M-3Q+4.x", b"9223372036854775808.M1.x", b"::"]):
+    seed("maildir-name", text, f"name-{n}")
+
 # mbox: spools as procmail (mboxo), mailutils (mboxrd) and Solaris (Content-Length) write them,
 # with qpopper's X-UIDL and Status lines.
 seed("mbox", b"From a@x  Wed Dec  2 05:53:22 1992\nX-UIDL: 0123456789abcdef\nSubject: a\nStatus: RO\n\n>From here\nbody\n\n"

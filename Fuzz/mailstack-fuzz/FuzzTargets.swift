@@ -35,6 +35,7 @@ enum FuzzTargets {
         "spf-macro": fuzzSPFMacro,
         "dmarc-record": fuzzDMARCRecord,
         "mbox": fuzzMbox,
+        "maildir-name": fuzzMaildirName,
         "dkim-signature": fuzzDKIMSignature,
     ]
 
