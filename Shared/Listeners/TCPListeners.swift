@@ -53,19 +53,28 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
         }
         let loops = Array(group.makeIterator())
         var channels: [[NIOAsyncChannel<Connection, Never>]] = []
-        for address in addresses {
-            switch address {
-            case let .address(host, port):
-                let port = try claim(host: host, port: port)
-                var sockets: [NIOAsyncChannel<Connection, Never>] = []
-                for loop in loops {
-                    let socket = try socket(host: host, port: port, shared: true)
-                    sockets.append(try await bootstrap(loop, children: loop).bind(socket, childChannelInitializer: initializer))
+        var sockets: [NIOAsyncChannel<Connection, Never>] = []
+        do {
+            for address in addresses {
+                switch address {
+                case let .address(host, port):
+                    let port = try claim(host: host, port: port)
+                    sockets = []
+                    for loop in loops {
+                        let socket = try socket(host: host, port: port, shared: true)
+                        sockets.append(try await bootstrap(loop, children: loop).bind(socket, childChannelInitializer: initializer))
+                    }
+                    channels.append(sockets)
+                    sockets = []
+                case let .inherited(fd):
+                    channels.append([try await bootstrap(group, children: group).bind(fd, childChannelInitializer: initializer)])
                 }
-                channels.append(sockets)
-            case let .inherited(fd):
-                channels.append([try await bootstrap(group, children: group).bind(fd, childChannelInitializer: initializer)])
             }
+        } catch {
+            // What was bound before the failure is let go: a caller that tries again (other
+            // ports, as the tests' harness does) must not find them held.
+            for channel in channels.joined() + sockets { try? await channel.channel.close() }
+            throw error
         }
         return TCPListeners(channels: channels)
     }

@@ -20,6 +20,21 @@ struct SMTPHardeningTests {
         }
     }
 
+    @Test("a server whose second address is taken lets go of the first, which another bind then gets")
+    func partialBind() async throws {
+        let smtp = try await SMTPHarness()
+        let first = TestSupport.freePorts()
+        await #expect(throws: (any Error).self) {
+            _ = try await SMTPServer.bind([.address(host: "127.0.0.1", port: first), .address(host: "127.0.0.1", port: smtp.port)],
+                                          environment: smtp.environment)
+        }
+        let again = try await SMTPServer.bind([.address(host: "127.0.0.1", port: first)], environment: smtp.environment)
+        #expect(again.localPorts.first == first)
+        let serving = Task { try await again.serve() }
+        serving.cancel()
+        _ = await serving.result
+    }
+
     @Test("a client that pipelines without reading replies, then DATA and a stream of junk: bounded and closed")
     func nonReadingClientIsClosed() async throws {
         let smtp = try await SMTPHarness { $0.commandTimeout = .seconds(1) }
