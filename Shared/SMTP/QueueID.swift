@@ -9,15 +9,26 @@ public enum QueueID {
     static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     public static func make(now: Int64 = Int64(time(nil))) -> String {
-        var out = [UInt8]()
+        var random = SystemRandomNumberGenerator()
+        return make(now: now, using: &random)
+    }
+
+    /// 62^8: the random part is one number below it, written in base 62 (one draw, so one
+    /// getrandom(2) where a draw per character made eight for every message).
+    static let randomRange: UInt64 = 218_340_105_584_896
+
+    public static func make<Random: RandomNumberGenerator>(now: Int64, using random: inout Random) -> String {
+        var out = [UInt8](repeating: 0, count: 14)
         var t = UInt64(max(0, now))
-        for _ in 0..<6 {
-            out.append(alphabet[Int(t % 62)])
+        for i in stride(from: 5, through: 0, by: -1) {
+            out[i] = alphabet[Int(t % 62)]
             t /= 62
         }
-        out.reverse()
-        var random = SystemRandomNumberGenerator()
-        for _ in 0..<8 { out.append(alphabet[Int(random.next(upperBound: UInt64(62)))]) }
+        var r = random.next(upperBound: randomRange)
+        for i in stride(from: 13, through: 6, by: -1) {
+            out[i] = alphabet[Int(r % 62)]
+            r /= 62
+        }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -54,6 +54,26 @@ struct QueueFormatTests {
         #expect(ids.allSatisfy(QueueID.isValid))
     }
 
+    /// Counts its draws; gives `value` each time.
+    struct CountingGenerator: RandomNumberGenerator {
+        var value: UInt64
+        var draws = 0
+        mutating func next() -> UInt64 {
+            draws += 1
+            return value
+        }
+    }
+
+    @Test("queue ids: the arrival second in base 62, then 8 random characters from one draw (one getrandom, not eight)")
+    func idDraws() {
+        var low = CountingGenerator(value: 1) // next(upperBound:) takes it: 1 * 62^8 leaves a high word of 0
+        #expect(QueueID.make(now: 62 * 62 + 1, using: &low) == "000101" + "00000000")
+        #expect(low.draws == 1)
+        var high = CountingGenerator(value: .max)
+        #expect(QueueID.make(now: 0, using: &high) == "000000" + "zzzzzzzz")
+        #expect(high.draws == 1)
+    }
+
     @Test("spool: a committed message is recovered with its header; tmp/ leftovers go; a torn file goes to corrupt/")
     func spoolRecovery() async throws {
         let dir = try TestSupport.temporaryDirectory("spool")
