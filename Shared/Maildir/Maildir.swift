@@ -248,12 +248,13 @@ public struct Maildir: Sendable {
         }.map(\.message)
     }
 
-    typealias ArrivalKey = (seconds: Int, micros: Int, sequence: Int)
+    /// A name's arrival time and sequence (`arrivalKey`).
+    public typealias ArrivalKey = (seconds: Int, micros: Int, sequence: Int)
 
     /// What a name in cur/ says: its unique part (before `:`), the wire size of its `,W=` field,
     /// and its arrival key. Read as octets: read Character by Character, the names of a
     /// 200-message mailbox took a fifth of pop3's CPU at each login.
-    public static func parseName(_ name: String) -> (unique: String, wireSize: Int?, key: (seconds: Int, micros: Int, sequence: Int)) {
+    public static func parseName(_ name: String) -> (unique: String, wireSize: Int?, key: ArrivalKey) {
         let unique = Array(name.utf8).split(separator: UInt8(ascii: ":"), maxSplits: 1).first ?? []
         return (String(decoding: unique, as: UTF8.self), field(UInt8(ascii: "W"), in: unique), arrivalKey(unique))
     }

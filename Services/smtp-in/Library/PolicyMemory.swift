@@ -44,32 +44,26 @@ final class PolicyMemory: Sendable {
 
     /// The connect verdict held for `address`, if any.
     func client(_ address: String) -> Mailstack_Ipc_PolicyVerdict? {
-        let now = self.now()
-        return state.withLock { s in
-            guard let held = s.clients[address] else { return nil }
-            guard held.until > now else { s.clients[address] = nil; return nil }
-            return held.verdict
-        }
+        held(address, in: \.clients)?.verdict
     }
 
     /// The MAIL verdict held for `sender` at `size`, if any.
     func sender(_ sender: String, size: UInt64) -> Mailstack_Ipc_PolicyVerdict? {
-        let now = self.now()
-        return state.withLock { s in
-            guard let held = s.senders[sender] else { return nil }
-            guard held.until > now else { s.senders[sender] = nil; return nil }
-            return size <= held.size ? held.verdict : nil
-        }
+        held(sender, in: \.senders).flatMap { size <= $0.size ? $0.verdict : nil }
     }
 
     /// The RCPT verdict held for `recipient` from `client`, if any.
     func recipient(_ recipient: String, client: Mailstack_Ipc_PolicyClient) -> Mailstack_Ipc_PolicyVerdict? {
-        let key = Self.key(recipient, client)
+        held(Self.key(recipient, client), in: \.recipients)?.verdict
+    }
+
+    /// What `table` holds at `key` while it lasts; an expired entry is dropped.
+    private func held(_ key: String, in table: WritableKeyPath<State, [String: Held]> & Sendable) -> Held? {
         let now = self.now()
         return state.withLock { s in
-            guard let held = s.recipients[key] else { return nil }
-            guard held.until > now else { s.recipients[key] = nil; return nil }
-            return held.verdict
+            guard let held = s[keyPath: table][key] else { return nil }
+            guard held.until > now else { s[keyPath: table][key] = nil; return nil }
+            return held
         }
     }
 
