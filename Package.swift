@@ -98,7 +98,7 @@ let package = Package(
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
-            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackSystemd", nio, nioPosix, logging, lifecycle],
+            dependencies: ["IPC", "IPCTransport", "Listeners", "MailstackConfig", "MailstackSystemd", nio, nioPosix, logging, lifecycle],
             path: "Shared/Daemon"
         ),
 
@@ -248,7 +248,7 @@ let package = Package(
         ),
 
         .target(name: "TestSupport", dependencies: ["CProcess"], path: "Tests/Support/TestSupport"),
-        .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
+        .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "Listeners", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
             dependencies: ["MailstackMaps", "MailstackAliases", "MailstackPostgres", "TestSupport", logging],

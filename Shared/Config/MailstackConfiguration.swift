@@ -194,6 +194,8 @@ public struct MailstackConfiguration: Sendable {
     public var ipcDirectory: String { values.string("ipc.directory") }
     public var ipcMaxFrame: Int { values.size("ipc.max_frame") }
     public var ipcRequestTimeout: Duration { values.duration("ipc.request_timeout") }
+    public var ipcMaxIdle: Duration { values.duration("ipc.max_idle") }
+    public var ipcIdleClose: Duration { values.duration("ipc.idle_close") }
     public var adminGroup: String { values.string("ipc.admin_group") }
     /// ipc.service_users as service -> user (name or uid).
     public var serviceUsers: [String: String] {

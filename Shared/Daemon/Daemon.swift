@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPC
 import IPCTransport
+import Listeners
 import Logging
 import MailstackConfig
 import MailstackSystemd
@@ -107,8 +108,17 @@ public enum Daemon {
                               timeout: Duration? = nil) -> IPCClient {
         IPCClient(configuration: .init(path: configuration.socketPath(for: service), service: service, clientName: me,
                                        maxFrame: configuration.ipcMaxFrame, requestTimeout: timeout ?? configuration.ipcRequestTimeout,
-                                       connectionPerEventLoop: true),
+                                       connectionPerEventLoop: true,
+                                       idleClose: configuration.ipcIdleClose > .zero ? configuration.ipcIdleClose : nil),
                   logger: logger)
+    }
+
+    /// What stops a service that systemd started on demand (it was passed its listening sockets)
+    /// after ipc.max_idle without a connection (`run`'s `stopWhenIdle`); nil when it bound its
+    /// own sockets, which nobody would listen on once it stopped, or with ipc.max_idle 0s.
+    public static func idleTracker(configuration: MailstackConfiguration, activated: Bool) -> IdleTracker? {
+        guard activated, configuration.ipcMaxIdle > .zero else { return nil }
+        return IdleTracker(maxIdle: configuration.ipcMaxIdle.timeAmount)
     }
 
     /// Loads the configuration or exits 78 (EX_CONFIG) with file, line and reason.
@@ -128,12 +138,15 @@ public enum Daemon {
     }
 
     /// The IPC listener of `service`: the socket systemd passed (FileDescriptorName=<service>,
-    /// or the only one), else a socket bound at <ipc.directory>/<service>.sock.
+    /// or the only one), else a socket bound at <ipc.directory>/<service>.sock. With
+    /// `onDemand`, a passed socket comes with an `idle` tracker (`idleTracker`): the service
+    /// stops when it has had no connection for ipc.max_idle.
     public static func ipcListener(
         service: String,
         configuration: MailstackConfiguration,
         activated: [SocketActivation.Socket],
-        logger: Logger
+        logger: Logger,
+        onDemand: Bool = true
     ) async throws -> IPCServer {
         var group: gid_t?
         if !configuration.ipcSocketGroup.isEmpty {
@@ -152,7 +165,8 @@ public enum Daemon {
         if let inherited {
             logger.info("listening on socket passed by systemd (\(inherited.name))")
             return try await IPCServer.bind(.inherited(fd: inherited.fd, name: inherited.name),
-                                            configuration: serverConfiguration, logger: logger)
+                                            configuration: serverConfiguration, logger: logger,
+                                            idle: onDemand ? idleTracker(configuration: configuration, activated: true) : nil)
         }
         let path = configuration.socketPath(for: service)
         try makeDirectory(configuration.ipcDirectory)
@@ -177,15 +191,20 @@ public enum Daemon {
         }
     }
 
-    /// Runs `services` (plus the watchdog) until SIGTERM or SIGINT. Call after every socket is
+    /// Runs `services` (plus the watchdog) until SIGTERM or SIGINT, or until `stopWhenIdle`
+    /// says the service has had no connection for ipc.max_idle (then it stops as at SIGTERM and
+    /// exits 0: systemd starts it again at the next connection). Call after every socket is
     /// bound: it tells systemd READY=1 first.
-    public static func run(service: String, services: [any Service], status: String, logger: Logger) async throws {
+    public static func run(service: String, services: [any Service], status: String, logger: Logger,
+                           stopWhenIdle: IdleTracker? = nil) async throws {
+        var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        configurations.append(.init(service: WatchdogService(logger: logger)))
+        if let stopWhenIdle {
+            configurations.append(.init(service: IdleStopService(tracker: stopWhenIdle, service: service, logger: logger),
+                                        successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(
-            configuration: .init(
-                services: services.map { .init(service: $0) } + [.init(service: WatchdogService(logger: logger))],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+            configuration: .init(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         SystemdNotifier.ready(status: status)
         logger.notice("\(service) ready: \(status)")

@@ -11,7 +11,9 @@ import Synchronization
 
 /// A client of one IPC service. `run()` keeps a connection up (reconnecting with backoff when
 /// the server restarts); `request` sends a request over it, pipelined with others, and waits for
-/// the reply with the same id.
+/// the reply with the same id. With `idleClose`, a connection no request has used for that long
+/// is closed and made again at the next request, so a service systemd starts on demand sees no
+/// connection and may stop (`ipc.max_idle`).
 ///
 /// A daemon's client keeps one connection per event loop (`connectionPerEventLoop`): a request
 /// made on an event loop's thread goes out, and its reply comes back, on that loop, so an SMTP
@@ -38,6 +40,9 @@ public final class IPCClient: Sendable {
         public var backoffMax: Duration
         /// One connection on each event loop of the group instead of one in all.
         public var connectionPerEventLoop: Bool
+        /// Close a connection no request has used this long; the next request makes it again
+        /// (nil: kept until the service closes it).
+        public var idleClose: Duration?
 
         public init(
             path: String,
@@ -47,7 +52,8 @@ public final class IPCClient: Sendable {
             requestTimeout: Duration = .seconds(30),
             backoffInitial: Duration = .milliseconds(50),
             backoffMax: Duration = .seconds(5),
-            connectionPerEventLoop: Bool = false
+            connectionPerEventLoop: Bool = false,
+            idleClose: Duration? = nil
         ) {
             self.path = path
             self.service = service
@@ -57,6 +63,7 @@ public final class IPCClient: Sendable {
             self.backoffInitial = backoffInitial
             self.backoffMax = backoffMax
             self.connectionPerEventLoop = connectionPerEventLoop
+            self.idleClose = idleClose
         }
     }
 
@@ -64,6 +71,8 @@ public final class IPCClient: Sendable {
         case connecting
         case connected(IPCClientConnection)
         case down(String)
+        /// Closed for idleness; `run` waits (`waiter`) until a request wants it again.
+        case idle(waiter: CheckedContinuation<Void, Never>?)
         case stopped
     }
 
@@ -75,6 +84,59 @@ public final class IPCClient: Sendable {
 
         var connection: IPCClientConnection? {
             phase.withLock { if case let .connected(c) = $0 { c } else { nil } }
+        }
+
+        /// The phase, after waking a connection closed for idleness (a request wants it).
+        func demand() -> Phase {
+            let (current, waiter) = phase.withLock { phase -> (Phase, CheckedContinuation<Void, Never>?) in
+                guard case let .idle(waiter) = phase else { return (phase, nil) }
+                phase = .connecting
+                return (phase, waiter)
+            }
+            waiter?.resume()
+            return current
+        }
+
+        /// Returns once a request wants a connection again (at once if one already did), or
+        /// the task is cancelled.
+        func awaitDemand() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let waiting = phase.withLock { phase -> Bool in
+                        guard case .idle(nil) = phase else { return false }
+                        phase = .idle(waiter: continuation)
+                        return true
+                    }
+                    if !waiting { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = phase.withLock { phase -> CheckedContinuation<Void, Never>? in
+                    guard case let .idle(waiter) = phase else { return nil }
+                    phase = .stopped
+                    return waiter
+                }
+                waiter?.resume()
+            }
+        }
+
+        /// Closes `connection` if no request has used it for `idle`; else checks again when
+        /// it could be.
+        func closeWhenIdle(_ connection: IPCClientConnection, io: ChannelIO<ByteBuffer>, after idle: TimeAmount) {
+            let idleness = phase.withLock { phase -> IPCClientConnection.Idleness? in
+                // Gone already (the service closed it): nothing to watch.
+                guard case let .connected(current) = phase, current === connection else { return nil }
+                let idleness = connection.retireIfIdle(idle, now: .now())
+                if idleness == .retired { phase = .idle(waiter: nil) }
+                return idleness
+            }
+            switch idleness {
+            case nil:
+                break
+            case .retired:
+                io.channel.close(promise: nil)
+            case let .usedUntil(deadline):
+                loop.scheduleTask(deadline: deadline) { self.closeWhenIdle(connection, io: io, after: idle) }
+            }
         }
     }
 
@@ -117,14 +179,22 @@ public final class IPCClient: Sendable {
             slot.phase.withLock { $0 = .connecting }
             var reason = "connection closed"
             do {
-                try await connectAndServe(slot) { backoff = .zero }
+                if try await connectAndServe(slot, onConnected: { backoff = .zero }) {
+                    // Closed for idleness: made again when a request wants it.
+                    logger.debug("ipc \(configuration.service): connection unused for \(configuration.idleClose ?? .zero), closed")
+                    await slot.awaitDemand()
+                    continue
+                }
             } catch is CancellationError {
                 break
             } catch {
                 reason = "\(error)"
             }
             if Task.isCancelled { break }
-            slot.phase.withLock { $0 = .down(reason) }
+            // The first retry is immediate, and requests wait for it rather than fail: a
+            // service that systemd starts on demand closes a connection it accepted while
+            // stopping before its hello, and the next connection waits in systemd's socket.
+            if backoff != .zero { slot.phase.withLock { $0 = .down(reason) } }
             // One warning when the peer goes away; the retries that follow are debug noise.
             if backoff == configuration.backoffInitial, reporting {
                 logger.warning("ipc \(configuration.service) at \(configuration.path) unavailable (\(reason)); retrying with backoff")
@@ -137,24 +207,28 @@ public final class IPCClient: Sendable {
         slot.phase.withLock { $0 = .stopped }
     }
 
-    private func connectAndServe(_ slot: Slot, onConnected: () -> Void) async throws {
+    /// True when the connection was closed for idleness.
+    private func connectAndServe(_ slot: Slot, onConnected: () -> Void) async throws -> Bool {
         let maxFrame = configuration.maxFrame
         let io = try await ClientBootstrap(group: slot.loop)
             .connectTimeout(.seconds(2))
             .connect(unixDomainSocketPath: configuration.path) { channel in
                 channel.eventLoop.makeCompletedFuture { try IPCPipeline.configure(channel, maxFrame: maxFrame) }
             }
+        let retired: Bool
         do {
-            try await serve(io, slot, onConnected: onConnected)
+            retired = try await serve(io, slot, onConnected: onConnected)
         } catch {
             await io.close()
             throw error
         }
         await io.close()
+        return retired
     }
 
-    /// Hello, then replies matched to their requests until the connection ends.
-    private func serve(_ io: ChannelIO<ByteBuffer>, _ slot: Slot, onConnected: () -> Void) async throws {
+    /// Hello, then replies matched to their requests until the connection ends; true when it
+    /// was closed for idleness.
+    private func serve(_ io: ChannelIO<ByteBuffer>, _ slot: Slot, onConnected: () -> Void) async throws -> Bool {
         let maxFrame = configuration.maxFrame
         try await io.write(
             IPCCodec.encodeFrame(IPCEnvelope(id: 0, body: .hello(service: configuration.clientName, maxFrame: maxFrame))))
@@ -162,8 +236,11 @@ public final class IPCClient: Sendable {
         let connection = IPCClientConnection(writer: io, service: configuration.service)
         slot.phase.withLock { $0 = .connected(connection) }
         onConnected()
+        if let idle = configuration.idleClose {
+            io.channel.eventLoop.execute { slot.closeWhenIdle(connection, io: io, after: idle.timeAmount) }
+        }
         defer {
-            slot.phase.withLock { $0 = .connecting }
+            slot.phase.withLock { if case .connected = $0 { $0 = .connecting } }
             connection.failAll(IPCError.connectionLost(service: configuration.service))
         }
         while let payload = try await io.next() {
@@ -176,6 +253,7 @@ public final class IPCClient: Sendable {
             }
             connection.complete(envelope.requestID, with: body)
         }
+        return connection.isRetired
     }
 
     private func checkHello(_ payload: ByteBuffer?) throws {
@@ -212,7 +290,7 @@ public final class IPCClient: Sendable {
     func connection(deadline: ContinuousClock.Instant, preferring preferred: Slot? = nil) async throws -> IPCClientConnection {
         let slot = preferred ?? preferredSlot
         while true {
-            let current = slot.phase.withLock { $0 }
+            let current = slot.demand()
             if case let .connected(connection) = current { return connection }
             if let other = slots.lazy.compactMap(\.connection).first { return other }
             switch current {
@@ -220,7 +298,7 @@ public final class IPCClient: Sendable {
                 throw IPCError.peerUnavailable(service: configuration.service, reason: reason)
             case .stopped:
                 throw IPCError.peerUnavailable(service: configuration.service, reason: "client stopped")
-            case .connecting, .connected:
+            case .connecting, .connected, .idle:
                 guard ContinuousClock.now < deadline else {
                     throw IPCError.peerUnavailable(service: configuration.service, reason: "not connected")
                 }
@@ -234,8 +312,7 @@ public final class IPCClient: Sendable {
     /// `IPCError.remote`.
     public func request(_ body: IPCBody, timeout: Duration? = nil) async throws -> IPCBody {
         let timeout = timeout ?? configuration.requestTimeout
-        let connection = try await connection(deadline: .now + timeout)
-        let (id, reply) = connection.register(timeout: timeout)
+        let (connection, id, reply) = try await register(timeout: timeout)
         do {
             try await connection.writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: body)))
         } catch {
@@ -264,6 +341,16 @@ public final class IPCClient: Sendable {
             // The request has failed (the connection lost, its deadline): `finish` throws why.
         }
         return try await upload.finish()
+    }
+
+    /// A live connection and a request registered on it: another connection if the one found
+    /// was just closed for idleness.
+    func register(timeout: Duration) async throws -> (IPCClientConnection, UInt64, EventLoopFuture<IPCBody>) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let connection = try await connection(deadline: deadline)
+            if let (id, reply) = connection.register(timeout: timeout) { return (connection, id, reply) }
+        }
     }
 
     static func unwrap(_ body: IPCBody) throws -> IPCBody {

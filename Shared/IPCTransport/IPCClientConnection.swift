@@ -17,6 +17,17 @@ final class IPCClientConnection: Sendable {
         var nextID: UInt64 = 1
         var waiting: [UInt64: (promise: EventLoopPromise<IPCBody>, timer: Scheduled<Void>?)] = [:]
         var closed = false
+        /// Closed by the client because no request used it for its idle time (`retireIfIdle`):
+        /// a request that still finds it takes another connection instead of failing.
+        var retired = false
+        /// When a request last started, or the last one waiting ended.
+        var lastUsed = NIODeadline.now()
+    }
+
+    /// Whether `retireIfIdle` closed the connection, or when to ask again.
+    enum Idleness: Equatable {
+        case retired
+        case usedUntil(NIODeadline)
     }
 
     let pending = Mutex(Pending())
@@ -26,14 +37,20 @@ final class IPCClientConnection: Sendable {
         self.service = service
     }
 
-    /// A fresh request id and the future of its reply, failed with `timeout` after `timeout`.
-    func register(timeout: Duration) -> (UInt64, EventLoopFuture<IPCBody>) {
+    /// A fresh request id and the future of its reply, failed with `timeout` after `timeout`;
+    /// nil when the connection was retired (the request is to take another).
+    func register(timeout: Duration) -> (UInt64, EventLoopFuture<IPCBody>)? {
         let promise = eventLoop.makePromise(of: IPCBody.self)
-        let (id, open) = pending.withLock { state in
+        let (id, open, retired) = pending.withLock { state in
             let id = state.nextID
             state.nextID += 1
+            state.lastUsed = .now()
             if !state.closed { state.waiting[id] = (promise, nil) }
-            return (id, !state.closed)
+            return (id, !state.closed, state.retired)
+        }
+        if retired {
+            promise.fail(IPCError.connectionLost(service: service))
+            return nil
         }
         guard open else {
             promise.fail(IPCError.connectionLost(service: service))
@@ -54,14 +71,35 @@ final class IPCClientConnection: Sendable {
         return (id, promise.futureResult)
     }
 
+    /// Closes the connection to new requests if none has used it for `idle` by `now`.
+    func retireIfIdle(_ idle: TimeAmount, now: NIODeadline) -> Idleness {
+        pending.withLock { state in
+            if !state.waiting.isEmpty { return .usedUntil(now + idle) }
+            guard now - state.lastUsed >= idle else { return .usedUntil(state.lastUsed + idle) }
+            state.closed = true
+            state.retired = true
+            return .retired
+        }
+    }
+
+    var isRetired: Bool { pending.withLock { $0.retired } }
+
+    /// Takes request `id` out of `pending`; the last one out marks the connection's last use.
+    private func remove(_ id: UInt64) -> (promise: EventLoopPromise<IPCBody>, timer: Scheduled<Void>?)? {
+        pending.withLock { state in
+            defer { if state.waiting.isEmpty { state.lastUsed = .now() } }
+            return state.waiting.removeValue(forKey: id)
+        }
+    }
+
     func complete(_ id: UInt64, with body: IPCBody) {
-        guard let entry = pending.withLock({ $0.waiting.removeValue(forKey: id) }) else { return }
+        guard let entry = remove(id) else { return }
         entry.timer?.cancel()
         entry.promise.succeed(body)
     }
 
     func fail(_ id: UInt64, _ error: Error) {
-        guard let entry = pending.withLock({ $0.waiting.removeValue(forKey: id) }) else { return }
+        guard let entry = remove(id) else { return }
         entry.timer?.cancel()
         entry.promise.fail(error)
     }

@@ -80,30 +80,38 @@ public final class IPCServer: Sendable {
     let logger: Logger
     /// Open connections per peer uid.
     let connections = Mutex([UInt32: Int]())
+    /// Counts the connections of a service systemd starts on demand (`bind`'s `idle`).
+    public let idle: IdleTracker?
 
     init(
         configuration: IPCServerConfiguration,
         address: IPCListenAddress,
         channel: NIOAsyncChannel<ChannelIO<ByteBuffer>, Never>,
-        logger: Logger
+        logger: Logger,
+        idle: IdleTracker?
     ) {
         self.configuration = configuration
         self.address = address
         self.channel = channel
         self.logger = logger
+        self.idle = idle
     }
 
+    /// `idle` counts the connections of a service systemd starts on demand; one accepted while
+    /// it stops is closed before the hello (the client connects again at once).
     public static func bind(
         _ address: IPCListenAddress,
         configuration: IPCServerConfiguration,
         logger: Logger,
-        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        idle: IdleTracker? = nil
     ) async throws -> IPCServer {
         let maxFrame = configuration.maxFrame
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
         let initializer: @Sendable (Channel) -> EventLoopFuture<ChannelIO<ByteBuffer>> = { child in
-            child.eventLoop.makeCompletedFuture { try IPCPipeline.configure(child, maxFrame: maxFrame) }
+            idle?.track(child)
+            return child.eventLoop.makeCompletedFuture { try IPCPipeline.configure(child, maxFrame: maxFrame) }
         }
         let channel: NIOAsyncChannel<ChannelIO<ByteBuffer>, Never>
         switch address {
@@ -127,7 +135,7 @@ public final class IPCServer: Sendable {
         }
         var logger = logger
         logger[metadataKey: "ipc.listen"] = "\(address)"
-        return IPCServer(configuration: configuration, address: address, channel: channel, logger: logger)
+        return IPCServer(configuration: configuration, address: address, channel: channel, logger: logger, idle: idle)
     }
 
     /// Answers connections with `handler` until cancelled; then closes the listener. A socket

@@ -97,8 +97,7 @@ extension IPCClient {
     /// Sends `request`, announcing a body to follow through the returned upload.
     public func upload(_ request: IPCBody, timeout: Duration? = nil) async throws -> IPCUpload {
         let timeout = timeout ?? configuration.requestTimeout
-        let connection = try await connection(deadline: .now + timeout)
-        let (id, reply) = connection.register(timeout: timeout)
+        let (connection, id, reply) = try await register(timeout: timeout)
         do {
             try await connection.writer.write(IPCCodec.encodeFrame(IPCEnvelope(id: id, body: request, streamFollows: true)))
         } catch {

@@ -28,10 +28,12 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
 
     /// Binds every address; returns once they accept connections. `acceptFailed` hears of a
     /// connection that could not be accepted (EMFILE: NIO backs off and tries again) or whose
-    /// socket option was refused; the listener goes on either way.
+    /// socket option was refused; the listener goes on either way. `idle` counts the
+    /// connections of a service systemd starts on demand.
     public static func bind(
         _ addresses: [Address],
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        idle: IdleTracker? = nil,
         acceptFailed: @escaping @Sendable (any Error) -> Void = { _ in },
         initializer: @escaping @Sendable (Channel) -> EventLoopFuture<Connection>
     ) async throws -> TCPListeners {
@@ -39,7 +41,8 @@ public struct TCPListeners<Connection: Sendable>: Sendable {
         // fails that connection's setup, which NIOAsyncChannel turns into the end of the whole
         // accept stream (smtp-in exited when an unprivileged user could not set it).
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
-            channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
+            idle?.track(channel)
+            return channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
                 .flatMapErrorThrowing { acceptFailed($0) }
                 .flatMap { initializer(channel) }
         }

@@ -46,6 +46,34 @@ struct SystemdGlueTests {
         #expect(harness.stderr.contains("sd-probe stopped"))
     }
 
+    @Test("socket-activated with ipc.max_idle: stops by itself (exit 0) once idle; a connection made meanwhile waits in the socket and the next start answers it")
+    func idleStop() async throws {
+        let harness = try ActivationHarness()
+        let socketPath = harness.directory + "/probe.sock"
+        // Held here all along, as systemd holds a .socket unit's.
+        let listener = try harness.listeningSocket(socketPath)
+        let argv = [ActivationHarness.binary("sd-probe"), "--set", "ipc.directory=\(harness.directory)/unused",
+                    "--set", "ipc.max_idle=1s"]
+        try harness.spawn(argv, sockets: [listener], names: ["sd-probe"])
+        var seen: [String] = []
+        #expect(await harness.waitFor("READY=1", seen: &seen), "\(seen) \(harness.stderr)")
+        #expect(try await ping(socketPath) == ":hello")
+        // No signal: the service ends by itself, a second after the ping's connection closed.
+        #expect(await harness.waitFor("STOPPING=1", seen: &seen), "\(harness.stderr)")
+        #expect(await harness.waitExit() == 0)
+        #expect(harness.stderr.contains("sd-probe: no connection for 1.0 s; stopping until systemd's socket has the next one"))
+        #expect(harness.stderr.contains("sd-probe stopped"))
+
+        // What systemd does next: the socket is readable, the service starts again with it, and
+        // the client that connected while nothing ran is answered.
+        async let answer = ping(socketPath)
+        try harness.spawn(argv, sockets: [listener], names: ["sd-probe"])
+        close(listener)
+        #expect(try await answer == ":hello")
+        kill(harness.pid, SIGTERM)
+        #expect(await harness.waitExit() == 0)
+    }
+
     @Test("not activated: binds <ipc.directory>/sd-probe.sock itself with the configured mode and group, no watchdog without WATCHDOG_USEC")
     func selfBound() async throws {
         let harness = try ActivationHarness()

@@ -63,6 +63,7 @@ func runDracRegistry() async throws {
             DracSweeper(registry: registry, interval: configuration.dracSweepInterval, logger: logger),
         ],
         status: status,
-        logger: logger
+        logger: logger,
+        stopWhenIdle: server.idle
     )
 }

@@ -47,5 +47,5 @@ func runLocalDelivery() async throws {
         service: IPCServiceName.localDelivery,
         services: [IPCServerService(server: server, handler: LocalRequestHandler(delivery: LocalDelivery(settings: settings, logger: logger)))],
         status: "programs of \(settings.smrshDirectory) and \(files), as \(identity)",
-        logger: logger)
+        logger: logger, stopWhenIdle: server.idle)
 }

@@ -29,11 +29,12 @@ public final class POP3Server: Sendable {
 
     /// Binds every listener; returns once they accept connections.
     public static func bind(_ addresses: [Listen], environment: POP3Environment,
-                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> POP3Server {
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            stopWhenIdle: IdleTracker? = nil) async throws -> POP3Server {
         let idle = environment.idleTimeout.timeAmount
         let tls = environment.tlsContext != nil
         let logger = environment.logger
-        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, idle: stopWhenIdle, acceptFailed: { error in
             logger.warning("accepting a connection: \(error)")
         }) { channel in
             channel.eventLoop.makeCompletedFuture {

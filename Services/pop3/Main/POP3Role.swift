@@ -80,8 +80,10 @@ func runPOP3() async throws {
         ? configuration.pop3Listen.compactMap { ListenAddress($0).map { .address(host: $0.host, port: $0.port) } }
         : activated.map { .inherited(fd: $0.fd) }
     let server: POP3Server
+    // Started by systemd's socket: it stops after ipc.max_idle without a connection.
+    let idle = Daemon.idleTracker(configuration: configuration, activated: !activated.isEmpty)
     do {
-        server = try await POP3Server.bind(listen, environment: environment)
+        server = try await POP3Server.bind(listen, environment: environment, stopWhenIdle: idle)
     } catch {
         Daemon.fail("cannot listen on \(configuration.pop3Listen.joined(separator: ", ")): \(error)", logger: logger)
     }
@@ -89,6 +91,7 @@ func runPOP3() async throws {
         service: "pop3",
         services: databaseServices + [POP3Service(server: server), IPCClientService(client: drac.ipc)],
         status: "listening on port \(server.localPorts.map(String.init).joined(separator: ", "))",
-        logger: logger
+        logger: logger,
+        stopWhenIdle: idle
     )
 }

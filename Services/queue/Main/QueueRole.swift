@@ -70,7 +70,7 @@ func runQueue() async throws {
     let administrators = Daemon.peerPolicy(users: [], groups: [], configuration: configuration, logger: logger)
     let activated = SocketActivation.take()
     let server = try await Daemon.ipcListener(service: IPCServiceName.queue, configuration: configuration,
-                                              activated: activated, logger: logger)
+                                              activated: activated, logger: logger, onDemand: false)
 
     var submitSettings = LocalSubmission.Settings()
     submitSettings.hostname = configuration.fqdn

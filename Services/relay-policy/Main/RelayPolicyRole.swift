@@ -136,5 +136,5 @@ func runRelayPolicy() async throws {
         service: "relay-policy",
         services: mapServices + [IPCServerService(server: server, handler: handler), IPCClientService(client: drac.ipc)],
         status: "\(settings.localDomains.names.count) local domains\(database != nil ? " and table virtuser-domains" : ""), PTR check \(settings.ptrCheck ? "on" : "off")",
-        logger: logger)
+        logger: logger, stopWhenIdle: server.idle)
 }

@@ -32,10 +32,11 @@ public final class SMTPServer: Sendable {
     /// Binds every listener; returns once they accept connections. `submission`: the
     /// submission listener (AUTH after STARTTLS, MAIL only when authenticated).
     public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
-                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPServer {
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            stopWhenIdle: IdleTracker? = nil) async throws -> SMTPServer {
         let logger = environment.logger
         let writeTimeout = environment.commandTimeout.timeAmount
-        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, acceptFailed: { error in
+        let listeners = try await TCPListeners<Connection>.bind(addresses, group: group, idle: stopWhenIdle, acceptFailed: { error in
             logger.warning("accepting a connection: \(error)")
         }) { channel in
             channel.eventLoop.makeCompletedFuture {

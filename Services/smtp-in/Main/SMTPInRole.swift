@@ -94,13 +94,18 @@ func runSMTPIn() async throws {
     let activated = SocketActivation.take()
     var services: [any Service] = databaseServices + [IPCClientService(client: policy.ipc), IPCClientService(client: queue.ipc)]
     var ports: [Int] = []
+    // Started by systemd's sockets (all it listens on): it stops after ipc.max_idle without a
+    // connection.
+    let onDemand = !activated.isEmpty && (!configuration.submissionEnabled || activated.contains { $0.name == "submission" })
+    let idle = Daemon.idleTracker(configuration: configuration, activated: onDemand)
     do {
-        let smtp = try await SMTPServer.bind(listeners("smtp", configuration.smtpListen, activated: activated), environment: environment)
+        let smtp = try await SMTPServer.bind(listeners("smtp", configuration.smtpListen, activated: activated), environment: environment,
+                                             stopWhenIdle: idle)
         services.append(SMTPService(server: smtp))
         ports += smtp.localPorts
         if configuration.submissionEnabled {
             let msa = try await SMTPServer.bind(listeners("submission", configuration.submissionListen, activated: activated),
-                                                environment: environment, submission: true)
+                                                environment: environment, submission: true, stopWhenIdle: idle)
             services.append(SMTPService(server: msa))
             ports += msa.localPorts
         }
@@ -111,5 +116,5 @@ func runSMTPIn() async throws {
         service: "smtp-in",
         services: services,
         status: "listening on port \(Set(ports).sorted().map(String.init).joined(separator: ", "))",
-        logger: logger)
+        logger: logger, stopWhenIdle: idle)
 }

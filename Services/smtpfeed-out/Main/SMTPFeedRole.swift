@@ -64,5 +64,5 @@ func runSMTPFeed() async throws {
         service: "smtpfeed-out",
         services: [IPCServerService(server: server, handler: FeedRequestHandler(settings: settings, resolver: resolver, logger: logger))],
         status: settings.smartHost.map { "smart host \($0)" } ?? "MX routing, port \(settings.defaultPort)",
-        logger: logger)
+        logger: logger, stopWhenIdle: server.idle)
 }

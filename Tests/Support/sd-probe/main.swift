@@ -19,4 +19,4 @@ let logger = Daemon.logger(service: "sd-probe", configuration: configuration)
 let activated = SocketActivation.take()
 let server = try await Daemon.ipcListener(service: "sd-probe", configuration: configuration, activated: activated, logger: logger)
 try await Daemon.run(service: "sd-probe", services: [IPCServerService(server: server, handler: NoRequests())],
-                     status: "answering pings", logger: logger)
+                     status: "answering pings", logger: logger, stopWhenIdle: server.idle)
