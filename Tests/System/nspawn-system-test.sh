@@ -25,6 +25,18 @@ dump() {
     inside journalctl --no-pager -n 80 2>&1 | tail -n 80 || true
 }
 
+# The kernel's PSS of the services' processes in the container, in MB: read on the host, from
+# the processes of the container's mailstack-*.service cgroups.
+stack_pss() {
+    local total=0 kb pid
+    for pid in $(find /sys/fs/cgroup/systemd/"$name" /sys/fs/cgroup/unified/"$name" /sys/fs/cgroup/"$name" \
+                     -path '*/mailstack-*.service/cgroup.procs' -exec cat {} + 2>/dev/null | sort -u); do
+        kb=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$((total / 1024)).$(( (total % 1024) * 10 / 1024 )) MB"
+}
+
 cleanup() {
     if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
         kill -TERM "$nspawn_pid" 2>/dev/null || true
@@ -94,6 +106,8 @@ for unit in "${services[@]}"; do
 done
 [ "$(inside systemctl is-active mailstack-submit.socket)" = active ] || fail "mailstack-submit.socket is not active"
 echo "all ${#services[@]} services and $(( ${#services[@]} + 1 )) sockets active"
+sleep 2
+echo "memory at rest, all seven running: $(stack_pss)"
 for unit in "${services[@]}"; do
     # The unit's User= (one per service: DeployTests checks they differ), never root.
     expected=$(inside systemctl show -p User --value "mailstack-$unit.service")
@@ -277,6 +291,52 @@ if [ -n "$oom" ]; then
 else
     echo "note: this container does not enforce memory caps (cgroup memory controller not delegated); caps checked as set only"
 fi
+
+step "on demand: with ipc.max_idle 2s every service but the queue stops when idle; the next connection starts it again"
+# The environment overrides the file (MAILSTACK_SECTION_KEY) for services started from now on.
+inside systemctl set-environment MAILSTACK_IPC_MAX_IDLE=2s MAILSTACK_IPC_IDLE_CLOSE=1s
+inside systemctl restart "${services[@]/#/mailstack-}"
+declare -A before
+for unit in "${services[@]}"; do before[$unit]=$(inside systemctl show -p NRestarts --value "mailstack-$unit.service"); done
+on_demand=()
+for unit in "${services[@]}"; do [ "$unit" = queue ] || on_demand+=("$unit"); done
+for _ in $(seq 300); do
+    running=
+    for unit in "${on_demand[@]}"; do
+        [ "$(inside systemctl is-active "mailstack-$unit.service" || true)" = active ] && running+=" $unit"
+    done
+    [ -z "$running" ] && break
+    sleep 0.1
+done
+[ -z "$running" ] || fail "still running after 30 s idle:$running"
+[ "$(inside systemctl is-active mailstack-queue.service)" = active ] || fail "the queue stopped: it has retries to run"
+for unit in "${services[@]}"; do
+    [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not listening"
+done
+journal=$(inside journalctl --no-pager)
+for unit in "${on_demand[@]}"; do
+    grep -q "mailstack.$unit\[[0-9]*\]: $unit: no connection for 2.0 s; stopping" <<<"$journal" || fail "$unit did not log its idle stop"
+    [ "$(inside systemctl show -p Result --value "mailstack-$unit.service")" = success ] || fail "$unit did not end with success"
+done
+echo "stopped when idle: ${on_demand[*]}; the queue and every socket stay"
+echo "memory at rest, on demand (the queue alone): $(stack_pss)"
+# A message over SMTP: smtp-in, relay-policy (and drac-registry) start from their sockets, the
+# queue asks local-delivery, which starts from its own; pop3 starts for the fetch.
+sent=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py send 25 sender@client.test you@domain1.com ondemand)
+python3 -c 'import json,sys; assert json.loads(sys.argv[1])["refused"] == {}' "$sent" || fail "SMTP after the idle stop refused"
+fetched=
+for _ in $(seq 100); do
+    fetched=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py fetch 110 you secret1)
+    python3 -c 'import json,sys; sys.exit(0 if any(m["seq"] == "ondemand" for m in json.loads(sys.argv[1])) else 1)' "$fetched" && break
+    fetched=
+    sleep 0.1
+done
+[ -n "$fetched" ] || fail "the message sent after the idle stop never reached the mailbox"
+for unit in "${services[@]}"; do
+    [ "$(inside systemctl show -p NRestarts --value "mailstack-$unit.service")" = "${before[$unit]}" ] || fail "$unit was restarted as failed"
+done
+echo "the next SMTP connection and POP3 login started the services again; the message went through"
+inside systemctl unset-environment MAILSTACK_IPC_MAX_IDLE MAILSTACK_IPC_IDLE_CLOSE
 
 step "stopping mailstack.target"
 inside systemctl stop mailstack.target
