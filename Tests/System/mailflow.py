@@ -9,6 +9,9 @@ usage: mailflow.py MODE [args]
                                        connections were refused and the other failures
   connect PORT SOURCE                  a session from SOURCE (an address on lo): greeting,
                                        EHLO and MAIL FROM replies
+  login PORT USER PASSWORD SOURCE      a POP3 login from SOURCE (POP-before-SMTP), then QUIT
+  relay PORT SOURCE TO                 from SOURCE: MAIL, then RCPT TO (a remote address);
+                                       the RCPT reply, no message sent
 """
 import json
 import os
@@ -74,6 +77,28 @@ elif mode == "load":
             failures[key] = failures.get(key, 0) + 1
         time.sleep(0.02)
     print(json.dumps({"acked": acked, "refused": refused, "failures": failures}))
+
+elif mode == "login":
+    port, user, password, source = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+
+    class FromSource(poplib.POP3):
+        def _create_socket(self, timeout):
+            return socket.create_connection((self.host, self.port), timeout, source_address=(source, 0))
+
+    client = FromSource("127.0.0.1", port, timeout=30)
+    client.user(user)
+    print(json.dumps({"pass": client.pass_(password).decode()}))
+    client.quit()
+
+elif mode == "relay":
+    port, source, recipient = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    with smtplib.SMTP(timeout=30, source_address=(source, 0)) as client:
+        client.connect("127.0.0.1", port)
+        client.ehlo("client.system.test")
+        client.mail("someone@client.test")
+        code, text = client.rcpt(recipient)
+        client.rset()
+    print(json.dumps({"rcpt": f"{code} {text.decode()}"}))
 
 elif mode == "connect":
     port, source = int(sys.argv[2]), sys.argv[3]

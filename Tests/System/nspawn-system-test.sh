@@ -93,8 +93,12 @@ inside sh -c 'echo "you:{PLAIN}secret1" >> /etc/mailstack/passwd'
 # access list with names that resolve both ways (so the access list, not the PTR rule, decides).
 inside sh -c 'printf "dns:\n  servers: [\"127.0.0.1:53\"]\n" >> /etc/mailstack/mailstack.yaml'
 inside ip addr add 4.29.156.10/32 dev lo
+# Two clients in no list of the access map, for POP-before-SMTP after the idle stop below.
+inside ip addr add 10.9.8.7/32 dev lo
+inside ip addr add 10.9.8.8/32 dev lo
 inside /usr/sbin/dnsmasq --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces --user=root \
-    --local=/test/ --local=/in-addr.arpa/ --host-record=spammer.test,4.29.156.10
+    --local=/test/ --local=/in-addr.arpa/ --host-record=spammer.test,4.29.156.10 \
+    --host-record=roamer.test,10.9.8.7 --host-record=stranger.test,10.9.8.8
 # Two aliases to a program (Tests/System/smrsh-probe.sh, linked into smrsh below): one that
 # succeeds, one whose failure the sender sees; aliases.db rebuilt with newaliases.
 inside sh -c 'printf "probe-ok: \"|smrsh-probe 0\"\nprobe-fail: \"|smrsh-probe 1\"\n" >> /etc/mail/aliases'
@@ -336,6 +340,28 @@ for unit in "${services[@]}"; do
     [ "$(inside systemctl show -p NRestarts --value "mailstack-$unit.service")" = "${before[$unit]}" ] || fail "$unit was restarted as failed"
 done
 echo "the next SMTP connection and POP3 login started the services again; the message went through"
+# POP-before-SMTP across stops: a login from 10.9.8.7 (pop3 and drac-registry start), then,
+# once every service but the queue has stopped again, a relay from that address is let through
+# (relay-policy and drac-registry start again; the window is in drac.db) and one from an
+# address that never logged in is not.
+login=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py login 110 you secret1 10.9.8.7)
+python3 -c 'import json,sys; assert json.loads(sys.argv[1])["pass"].startswith("+OK"), sys.argv[1]' "$login" || fail "POP3 login from 10.9.8.7"
+for _ in $(seq 300); do
+    running=
+    for unit in "${on_demand[@]}"; do
+        [ "$(inside systemctl is-active "mailstack-$unit.service" || true)" = active ] && running+=" $unit"
+    done
+    [ -z "$running" ] && break
+    sleep 0.1
+done
+[ -z "$running" ] || fail "still running after the login:$running"
+relayed=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py relay 25 10.9.8.7 someone@remote.test)
+python3 -c 'import json,sys; assert json.loads(sys.argv[1])["rcpt"].startswith("250 "), sys.argv[1]' "$relayed" \
+    || fail "relay after a POP3 login refused once the services had stopped: $relayed"
+refused=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py relay 25 10.9.8.8 someone@remote.test)
+python3 -c 'import json,sys; assert json.loads(sys.argv[1])["rcpt"].startswith("550 "), sys.argv[1]' "$refused" \
+    || fail "relay from a client that never logged in: $refused"
+echo "POP-before-SMTP holds across the stops: $relayed; without a login: $refused"
 inside systemctl unset-environment MAILSTACK_IPC_MAX_IDLE MAILSTACK_IPC_IDLE_CLOSE
 
 step "stopping mailstack.target"
