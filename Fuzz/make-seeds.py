@@ -209,6 +209,14 @@ for text in [b"v=DMARC1; p=reject; sp=quarantine; adkim=s; aspf=s; pct=25; rua=m
 for n, text in enumerate([b"1700000000.M99812P7Q1.host,S=120,W=124:2,", b"1700000000.M1P1.bench:2,S", b"123.foreign",
                           b"1,W=,W=4:2,", b"-5.M-3Q+4.x", b"9223372036854775808.M1.x", b"::"]):
     seed("maildir-name", text, f"name-{n}")
+# pop3-message: stored messages as RETR (first octet even) and TOP n (odd, then n) send them,
+# fed in pieces (sizes up to 0xFF): LF and CRLF endings, dots, a lone CR, no final newline.
+for n, (mode, sizes, text) in enumerate([(b"\x00", b"", b"A: b\n\n.hidden\n..two\nend\n"),
+                                          (b"\x01\x00", b"\x06", b"A: 1\n\r\r\nB: 2\n\nbody\n"),
+                                          (b"\x01\x02", b"\x01\x03", b"A: 1\r\nB: 2\n\r\n.x\r\n\n..\nbare\rcr\nend"),
+                                          (b"\x00", b"\x02", b"\r\r\n.\r\n\r"),
+                                          (b"\x01\x05", b"", b"H: v\r\n\r\n" + b"line of the body\r\n" * 8)]):
+    seed("pop3-message", mode + sizes + FF + text, f"message-{n}")
 
 # mbox: spools as procmail (mboxo), mailutils (mboxrd) and Solaris (Content-Length) write them,
 # with qpopper's X-UIDL and Status lines.

@@ -36,6 +36,7 @@ enum FuzzTargets {
         "dmarc-record": fuzzDMARCRecord,
         "mbox": fuzzMbox,
         "maildir-name": fuzzMaildirName,
+        "pop3-message": fuzzPOP3Message,
         "dkim-signature": fuzzDKIMSignature,
     ]
 

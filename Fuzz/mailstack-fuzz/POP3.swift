@@ -68,3 +68,65 @@ func fuzzPOP3Command(_ bytes: [UInt8]) {
     case let .top(n, lines): check((1...999_999_999).contains(n) && (0...999_999_999).contains(lines), "TOP \(n) \(lines)")
     }
 }
+
+/// RETR's and TOP's conversion of a stored message (`POP3MessageWriter`), fed in pieces,
+/// against a plain reading octet by octet (below).
+///
+/// Properties: whatever the pieces, the output is the reference's: every line ending CRLF (a
+/// bare LF made CRLF, a CR alone left as it is), a line starting with "." given another, TOP's
+/// headers, blank line and that many body lines only, and the terminator.
+func fuzzPOP3Message(_ bytes: [UInt8]) {
+    var input = FuzzInput(bytes)
+    let top: Int? = input.bool() ? Int(input.byte() & 0x0F) : nil
+    let sizes = input.field()
+    let stored = input.rest()
+    var writer = POP3MessageWriter(bodyLines: top)
+    var out = ByteBuffer()
+    for piece in chunks(stored, sizes: sizes) where !writer.isDone {
+        writer.transform(ByteBuffer(bytes: piece), into: &out)
+    }
+    writer.finish(into: &out)
+    let expected = referencePOP3Message(stored, bodyLines: top)
+    check(Array(out.readableBytesView) == expected,
+          "\(stored) as \(top.map { "TOP \($0)" } ?? "RETR"): \(Array(out.readableBytesView)), not \(expected)")
+}
+
+/// The message as RETR or TOP sends it, read octet by octet.
+private func referencePOP3Message(_ stored: [UInt8], bodyLines: Int?) -> [UInt8] {
+    var out: [UInt8] = []
+    var line: [UInt8] = []
+    var inBody = false
+    var left = bodyLines
+    var lines: [[UInt8]] = []
+    for octet in stored {
+        if octet == 10 {
+            lines.append(line)
+            line = []
+        } else {
+            line.append(octet)
+        }
+    }
+    let last = line.isEmpty ? nil : line
+    func emit(_ line: [UInt8], ended: Bool) {
+        if line.first == UInt8(ascii: ".") { out.append(UInt8(ascii: ".")) }
+        out += line
+        if ended {
+            if line.last != 13 { out.append(13) }
+            out.append(10)
+        }
+    }
+    for line in lines {
+        if inBody, let count = left {
+            if count == 0 { return out + Array(".\r\n".utf8) }
+            left = count - 1
+        }
+        emit(line, ended: true)
+        if !inBody, line.isEmpty || line == [13] { inBody = true }
+    }
+    if let last {
+        if inBody, left == 0 { return out + Array(".\r\n".utf8) }
+        emit(last, ended: false)
+        out += Array("\r\n".utf8)
+    }
+    return out + Array(".\r\n".utf8)
+}

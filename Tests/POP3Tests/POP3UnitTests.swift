@@ -55,6 +55,14 @@ struct POP3UnitTests {
         #expect(wire(message, top: 1, chunk: 100) == "A: 1\r\nB: 2\r\n\r\n..x\r\n.\r\n")
     }
 
+    @Test("a line of two CRs split between them is not the blank line that ends the headers")
+    func crCrSplit() {
+        // Chunks of 6: "A: 1\n\r" then "\r\nB: 2...": the line's second CR comes in the next piece.
+        let message = "A: 1\n\r\r\nB: 2\n\nbody\n"
+        #expect(wire(message, top: 0, chunk: 100) == "A: 1\r\n\r\r\nB: 2\r\n\r\n.\r\n")
+        #expect(wire(message, top: 0, chunk: 6) == "A: 1\r\n\r\r\nB: 2\r\n\r\n.\r\n")
+    }
+
     @Test("TOP sends the headers, the blank line and n body lines")
     func top() {
         let message = "A: 1\nB: 2\n\nl1\nl2\nl3\n"

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 
 /// Turns a stored message into its POP3 form as it streams: every line ending CRLF (bare LF
@@ -18,12 +21,15 @@ public struct POP3MessageWriter: Sendable {
     /// True once TOP has sent all it wants; further input is ignored.
     public var isDone: Bool { finishedEarly }
 
-    /// Converts `input`, copying whole line segments at a time (this runs for every octet RETR
-    /// sends).
+    /// Converts `input`, copying whole line segments at a time, each line's end found with
+    /// memchr(3) (this runs for every octet RETR sends: the Swift loop over the octets it
+    /// replaced had a sixth of pop3's samples in RETR of 50 KB messages; pop3's CPU per MB sent
+    /// went from 2.8-3.2 ms to 2.15-2.3).
     public mutating func transform(_ input: ByteBuffer, into out: inout ByteBuffer) {
         guard !finishedEarly else { return }
         out.reserveCapacity(minimumWritableBytes: input.readableBytes + input.readableBytes / 32 + 8)
         input.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return }
             var index = 0
             while index < bytes.count {
                 if atLineStart {
@@ -33,12 +39,12 @@ public struct POP3MessageWriter: Sendable {
                     }
                     if bytes[index] == UInt8(ascii: ".") { out.writeInteger(UInt8(ascii: ".")) }
                 }
-                let rest = UnsafeRawBufferPointer(rebasing: bytes[index...])
-                let lineEnd = rest.firstIndex(of: 10).map { index + $0 } ?? bytes.count
+                let lineEnd = memchr(base + index, 10, bytes.count - index).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
                 if lineEnd > index {
                     let segment = UnsafeRawBufferPointer(rebasing: bytes[index..<lineEnd])
                     out.writeBytes(segment)
-                    if segment.count > 1 || segment[0] != 13 { lineHasContent = true }
+                    // More than a lone CR, in this piece or with what an earlier one had.
+                    if segment.count > 1 || segment[0] != 13 || !atLineStart { lineHasContent = true }
                     previousCR = segment[segment.count - 1] == 13
                     atLineStart = false
                 }
