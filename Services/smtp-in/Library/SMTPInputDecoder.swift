@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import SMTP
 import Synchronization
@@ -119,9 +122,11 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
             group = []
         }
         while true {
-            guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
+            guard let lf = buffer.octet(0x0A, from: buffer.readerIndex, to: buffer.writerIndex) else {
                 flush()
-                if buffer.readableBytesView.dropLast().contains(0x0D) { return bareNewline(context: context, buffer: &buffer) }
+                if buffer.octet(0x0D, from: buffer.readerIndex, to: buffer.writerIndex - 1) != nil {
+                    return bareNewline(context: context, buffer: &buffer)
+                }
                 if buffer.readableBytes >= maxCommandLine {
                     // Keep a trailing CR: its LF may come in the next read and ends the line.
                     let trailingCR = buffer.readableBytesView.last == 0x0D ? 1 : 0
@@ -134,7 +139,7 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
             let length = lf - buffer.readerIndex
             let line = buffer.readSlice(length: length + 1)!
             let view = line.readableBytesView
-            guard length >= 1, view[view.endIndex - 2] == 0x0D, !view.dropLast(2).contains(0x0D) else {
+            guard length >= 1, view[view.endIndex - 2] == 0x0D, line.octet(0x0D, from: line.readerIndex, to: line.readerIndex + length - 1) == nil else {
                 flush()
                 return bareNewline(context: context, buffer: &buffer)
             }
@@ -173,10 +178,12 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
         }
         while true {
             let view = buffer.readableBytesView
-            guard let lf = view.firstIndex(of: 0x0A) else {
+            guard let lf = buffer.octet(0x0A, from: buffer.readerIndex, to: buffer.writerIndex) else {
                 // A partial line: hand it on only when it is over the limit (it will be refused);
                 // keep a trailing CR, whose LF may be in the next read.
-                if view.dropLast().contains(0x0D) { return bareNewline(after: &out, context: context, buffer: &buffer) }
+                if buffer.octet(0x0D, from: buffer.readerIndex, to: buffer.writerIndex - 1) != nil {
+                    return bareNewline(after: &out, context: context, buffer: &buffer)
+                }
                 if lineLength + view.count > maxTextLine {
                     lineTooLong = true
                     var take = view.count - (view.last == 0x0D ? 1 : 0)
@@ -189,7 +196,7 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
                 return .needMoreData
             }
             let length = lf - buffer.readerIndex // octets before the LF
-            guard length >= 1, view[lf - 1] == 0x0D, !view[view.startIndex..<(lf - 1)].contains(0x0D) else {
+            guard length >= 1, view[lf - 1] == 0x0D, buffer.octet(0x0D, from: buffer.readerIndex, to: lf - 1) == nil else {
                 return bareNewline(after: &out, context: context, buffer: &buffer)
             }
             if atLineStart && length == 2 && view.first == 0x2E {
@@ -221,5 +228,21 @@ public struct SMTPInputDecoder: ByteToMessageDecoder {
         while try decode(context: context, buffer: &buffer) == .continue {}
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes) // an unterminated last line is dropped
         return .needMoreData
+    }
+}
+
+extension ByteBuffer {
+    /// The index of the first `octet` at indices `from..<to` (of the readable part), found with
+    /// memchr(3): every line of every message goes through these scans (twice: its LF, then a
+    /// bare CR before it), which a Swift loop over the octets made a visible part of smtp-in's
+    /// CPU for large messages.
+    func octet(_ octet: UInt8, from start: Int, to end: Int) -> Int? {
+        guard end > start else { return nil }
+        return withUnsafeReadableBytes { bytes -> Int? in
+            guard let base = bytes.baseAddress else { return nil }
+            precondition(start >= readerIndex && end - readerIndex <= bytes.count, "scan outside the readable octets")
+            let from = base + (start - readerIndex)
+            return memchr(from, Int32(octet), end - start).map { start + from.distance(to: UnsafeRawPointer($0)) }
+        }
     }
 }
