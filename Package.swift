@@ -344,3 +344,13 @@ for target in package.targets where target.type == .executable && target.name !=
         .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
     ]
 }
+
+// Release builds optimise across the package's modules (-cross-module-optimization): a library
+// module's generic and small functions (ChannelIO<Input>, the IPC transport, the SMTP grammar)
+// are specialised and inlined where another module uses them, instead of being called through
+// runtime generic metadata: smtp-in's CPU per message 9-19% less (README, "Performance").
+for target in package.targets where target.type == .regular {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+    ]
+}
