@@ -76,8 +76,14 @@ public final class IdleTracker: Sendable {
     }
 
     /// Returns once the service has been idle for `maxIdle` (closing from then on): `maxIdle`
-    /// after its last connection closed. Throws CancellationError when cancelled first.
-    public func waitUntilIdle() async throws {
+    /// after its last connection closed, or after this call if none has come yet (the quiet
+    /// time counts from when the service is up, not from when its listener was made: a start
+    /// slower than `maxIdle` must not stop it before it accepts the connection it was started
+    /// for). Throws CancellationError when cancelled first.
+    public func waitUntilIdle(now: NIODeadline = .now()) async throws {
+        state.withLock { state in
+            if state.open == 0 { state.quietSince = max(state.quietSince, now) }
+        }
         while true {
             switch decide() {
             case .idle:

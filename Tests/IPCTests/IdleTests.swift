@@ -27,6 +27,16 @@ struct IdleTests {
         #expect(tracker.decide(now: start + .seconds(72)) == .idle)
     }
 
+    @Test("the quiet time counts from when the service starts waiting, not from when its listener was made")
+    func quietFromStart() async throws {
+        // Made long before (a slow start): the service must still get max_idle to accept the
+        // connection systemd started it for.
+        let tracker = IdleTracker(maxIdle: .milliseconds(200), now: .now() - .seconds(10))
+        let start = ContinuousClock.now
+        try await tracker.waitUntilIdle()
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+    }
+
     /// Waits (up to 10 s) until `condition` holds.
     func eventually(_ condition: () -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)

@@ -53,15 +53,15 @@ struct SystemdGlueTests {
         // Held here all along, as systemd holds a .socket unit's.
         let listener = try harness.listeningSocket(socketPath)
         let argv = [ActivationHarness.binary("sd-probe"), "--set", "ipc.directory=\(harness.directory)/unused",
-                    "--set", "ipc.max_idle=1s"]
+                    "--set", "ipc.max_idle=2s"]
         try harness.spawn(argv, sockets: [listener], names: ["sd-probe"])
         var seen: [String] = []
         #expect(await harness.waitFor("READY=1", seen: &seen), "\(seen) \(harness.stderr)")
         #expect(try await ping(socketPath) == ":hello")
-        // No signal: the service ends by itself, a second after the ping's connection closed.
+        // No signal: the service ends by itself, two seconds after the ping's connection closed.
         #expect(await harness.waitFor("STOPPING=1", seen: &seen), "\(harness.stderr)")
         #expect(await harness.waitExit() == 0)
-        #expect(harness.stderr.contains("sd-probe: no connection for 1.0 s; stopping until systemd's socket has the next one"))
+        #expect(harness.stderr.contains("sd-probe: no connection for 2.0 s; stopping until systemd's socket has the next one"))
         #expect(harness.stderr.contains("sd-probe stopped"))
 
         // What systemd does next: the socket is readable, the service starts again with it, and
