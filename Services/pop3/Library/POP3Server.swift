@@ -27,7 +27,8 @@ public final class POP3Server: Sendable {
         self.environment = environment
     }
 
-    /// Binds every listener; returns once they accept connections.
+    /// Binds every listener; returns once they accept connections. `stopWhenIdle` counts the
+    /// connections of a pop3 systemd started on demand.
     public static func bind(_ addresses: [Listen], environment: POP3Environment,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             stopWhenIdle: IdleTracker? = nil) async throws -> POP3Server {

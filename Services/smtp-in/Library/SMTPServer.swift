@@ -30,7 +30,8 @@ public final class SMTPServer: Sendable {
     }
 
     /// Binds every listener; returns once they accept connections. `submission`: the
-    /// submission listener (AUTH after STARTTLS, MAIL only when authenticated).
+    /// submission listener (AUTH after STARTTLS, MAIL only when authenticated). `stopWhenIdle`
+    /// counts the connections of an smtp-in systemd started on demand.
     public static func bind(_ addresses: [Listen], environment: SMTPEnvironment, submission: Bool = false,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             stopWhenIdle: IdleTracker? = nil) async throws -> SMTPServer {
