@@ -54,10 +54,17 @@ struct SystemdGlueTests {
         let listener = try harness.listeningSocket(socketPath)
         let argv = [ActivationHarness.binary("sd-probe"), "--set", "ipc.directory=\(harness.directory)/unused",
                     "--set", "ipc.max_idle=2s"]
+        // A connection first, as a connection is what makes systemd start a service: it waits
+        // in the socket's backlog and is accepted as the service starts, so the service is busy
+        // from its start, however late the ping comes on a loaded machine (one made after READY
+        // came later than the idle time once and found the service stopping). It says nothing
+        // and is closed once the ping is answered.
+        let holder = try ActivationHarness.connect(socketPath)
         try harness.spawn(argv, sockets: [listener], names: ["sd-probe"])
         var seen: [String] = []
         #expect(await harness.waitFor("READY=1", seen: &seen), "\(seen) \(harness.stderr)")
         #expect(try await ping(socketPath) == ":hello")
+        close(holder)
         // No signal: the service ends by itself, two seconds after the ping's connection closed.
         #expect(await harness.waitFor("STOPPING=1", seen: &seen), "\(harness.stderr)")
         #expect(await harness.waitExit() == 0)
@@ -65,11 +72,14 @@ struct SystemdGlueTests {
         #expect(harness.stderr.contains("sd-probe stopped"))
 
         // What systemd does next: the socket is readable, the service starts again with it, and
-        // the client that connected while nothing ran is answered.
+        // the client that connected while nothing ran is answered (its connection made before
+        // the start, as above).
+        let waiting = try ActivationHarness.connect(socketPath)
         async let answer = ping(socketPath)
         try harness.spawn(argv, sockets: [listener], names: ["sd-probe"])
         close(listener)
         #expect(try await answer == ":hello")
+        close(waiting)
         kill(harness.pid, SIGTERM)
         #expect(await harness.waitExit() == 0)
     }
