@@ -304,15 +304,20 @@ declare -A before
 for unit in "${services[@]}"; do before[$unit]=$(inside systemctl show -p NRestarts --value "mailstack-$unit.service"); done
 on_demand=()
 for unit in "${services[@]}"; do [ "$unit" = queue ] || on_demand+=("$unit"); done
-for _ in $(seq 300); do
-    running=
-    for unit in "${on_demand[@]}"; do
-        [ "$(inside systemctl is-active "mailstack-$unit.service" || true)" = active ] && running+=" $unit"
+# Waits (up to 30 s) until every on-demand service has stopped; fails naming those still running.
+wait_stopped() {
+    local running unit
+    for _ in $(seq 300); do
+        running=
+        for unit in "${on_demand[@]}"; do
+            [ "$(inside systemctl is-active "mailstack-$unit.service" || true)" = active ] && running+=" $unit"
+        done
+        [ -z "$running" ] && return 0
+        sleep 0.1
     done
-    [ -z "$running" ] && break
-    sleep 0.1
-done
-[ -z "$running" ] || fail "still running after 30 s idle:$running"
+    fail "still running $1:$running"
+}
+wait_stopped "after 30 s idle"
 [ "$(inside systemctl is-active mailstack-queue.service)" = active ] || fail "the queue stopped: it has retries to run"
 for unit in "${services[@]}"; do
     [ "$(inside systemctl is-active "mailstack-$unit.socket")" = active ] || fail "$unit.socket is not listening"
@@ -346,15 +351,7 @@ echo "the next SMTP connection and POP3 login started the services again; the me
 # address that never logged in is not.
 login=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py login 110 you secret1 10.9.8.7)
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["pass"].startswith("+OK"), sys.argv[1]' "$login" || fail "POP3 login from 10.9.8.7"
-for _ in $(seq 300); do
-    running=
-    for unit in "${on_demand[@]}"; do
-        [ "$(inside systemctl is-active "mailstack-$unit.service" || true)" = active ] && running+=" $unit"
-    done
-    [ -z "$running" ] && break
-    sleep 0.1
-done
-[ -z "$running" ] || fail "still running after the login:$running"
+wait_stopped "after the login"
 relayed=$(inside python3 /run/mailstack-src/Tests/System/mailflow.py relay 25 10.9.8.7 someone@remote.test)
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["rcpt"].startswith("250 "), sys.argv[1]' "$relayed" \
     || fail "relay after a POP3 login refused once the services had stopped: $relayed"
