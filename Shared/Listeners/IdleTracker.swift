@@ -65,6 +65,8 @@ public final class IdleTracker: Sendable {
         channel.closeFuture.whenComplete { _ in self.closed() }
     }
 
+    /// Whether the service stops now (from then on the tracker refuses connections), may stop
+    /// at an instant, or has connections open.
     public func decide(now: NIODeadline = .now()) -> Decision {
         state.withLock { state in
             if state.closing { return .idle }

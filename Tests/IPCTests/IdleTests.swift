@@ -70,15 +70,17 @@ struct IdleTests {
             group.addTask { try await server.serve(EchoPeerHandler()) }
             group.addTask { await client.run() }
             defer { group.cancelAll() }
+            // Events only, no moment is assumed (on a loaded machine 300 ms can pass between
+            // any two lines here): the connection closes by itself, the next request is
+            // answered over a new one (the old one is gone), which closes by itself too.
             let one = try await client.request(ping("one"))
             #expect(TransportTests.payload(one) == "one")
-            #expect(tracker.decide() == .busy, "the client's connection is open")
-            let quiet = try await eventually { isQuiet(tracker) }
+            let quiet = try await eventually { isQuiet(tracker) && !client.isConnected }
             #expect(quiet, "the client closed its idle connection")
-            #expect(!client.isConnected)
             let two = try await client.request(ping("two"))
             #expect(TransportTests.payload(two) == "two")
-            #expect(tracker.decide() == .busy, "a new connection for the request")
+            let quietAgain = try await eventually { isQuiet(tracker) && !client.isConnected }
+            #expect(quietAgain, "the new connection closed when idle too")
         }
     }
 
