@@ -83,6 +83,20 @@ struct SMTPDecoderTests {
         #expect(out == ["<bare newline>"])
     }
 
+    @Test("a bare CR anywhere in a line is found wherever the line sits in the read (the scans are memchr over the readable octets)",
+          arguments: [nil, 1, 2, 5])
+    func bareCRPositions(chunk: Int?) throws {
+        // Commands: in a later line of the same read, and just before the CRLF.
+        #expect(flatten(try decode("NOOP\r\nNO\rOP\r\nQUIT\r\n", chunked: chunk)) == ["NOOP", "<bare newline>"])
+        #expect(flatten(try decode("NOOP\r\nNOOP\r\r\nQUIT\r\n", chunked: chunk)) == ["NOOP", "<bare newline>"])
+        // Data: in a later line, just before the CRLF, and in a line with no LF yet.
+        #expect(flatten(try decode("DATA\r\nok\r\nb\rad\r\n.\r\n", chunked: chunk)) == ["DATA", "<bare newline>", "partial:ok\r\n"])
+        #expect(flatten(try decode("DATA\r\nok\r\nbad\r\r\n.\r\n", chunked: chunk)) == ["DATA", "<bare newline>", "partial:ok\r\n"])
+        #expect(flatten(try decode("DATA\r\nok\r\nab\rcd", chunked: chunk)) == ["DATA", "<bare newline>", "partial:ok\r\n"])
+        // A CR that ends a read is not bare: its LF comes next.
+        #expect(flatten(try decode("DATA\r\nok\r\n.\r\nQUIT\r\n", chunked: chunk)) == ["DATA", "data:ok\r\n", "QUIT"])
+    }
+
     @Test("a command line over 512 octets is refused without being buffered; the next line is read")
     func longCommand() throws {
         let out = flatten(try decode("NOOP " + String(repeating: "x", count: 600) + "\r\nQUIT\r\n", chunked: 100))
