@@ -62,6 +62,64 @@ struct SpoolBlankTests {
         try await again.close()
     }
 
+    @Test("a delivered message's file becomes a blank again: in steady traffic every message is received in an inode the spool already had (none freed, none allocated); emptied, so a restart finds nothing to deliver")
+    func recycledInSteadyTraffic() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover()
+        let inodes = Set(try spool.blanks().map { try spool.inode("msg", $0) })
+        #expect(inodes.count == 32)
+        for _ in 0..<100 {
+            let envelope = Self.envelope()
+            try await spool.store(envelope)
+            #expect(inodes.contains(try spool.inode("msg", envelope.id)), "msg/\(envelope.id) is in a blank the spool had")
+            try await spool.spool.remove(envelope.id)
+        }
+        #expect(spool.files("msg").isEmpty)
+        #expect(Set(try spool.blanks().map { try spool.inode("msg", $0) }) == inodes)
+        #expect(spool.emptyBlanks().count == 32)
+        let (again, messages, corrupt) = try await spool.restarted()
+        #expect(messages.isEmpty && corrupt.isEmpty)
+        try await again.close()
+    }
+
+    @Test("a delivered message whose blank's name was settled is kept under a new blank's name, emptied, and later messages are received in it; with enough blanks ready or on their way its file is removed; a restart finds the rest")
+    func recycledUnderNewName() async throws {
+        let spool = try TestSpool()
+        _ = try await spool.spool.recover()
+        // 20 messages: below half the blanks, more are made and their fsync settles these 20
+        // (their blanks' names go).
+        var ids: [String] = []
+        for _ in 0..<20 {
+            let envelope = Self.envelope()
+            try await spool.store(envelope)
+            ids.append(envelope.id)
+        }
+        try await TestSupport.eventually { ((try? spool.secondNames().count) ?? 99) <= 4 && spool.emptyBlanks().count >= 28 }
+        let unsettled = try spool.secondNames()
+        let settled = ids.filter { !unsettled.contains($0) }
+        let delivered = try settled.map { try spool.inode("msg", $0) }
+        // 10 more take blanks; then the settled ones are delivered: as many files as make up 32
+        // blanks ready or on their way are kept under new names (not ready yet), the rest removed.
+        for _ in 0..<10 { try await spool.store(Self.envelope()) }
+        for id in settled { try await spool.spool.remove(id) }
+        let kept = try spool.blanks().filter { delivered.contains(try spool.inode("msg", $0)) }
+        #expect(kept.count >= 1 && kept.count < settled.count)
+        for name in kept { #expect(spool.emptyBlanks().contains(name), "\(name) is emptied") }
+        #expect(spool.files("msg").count == 30 - settled.count)
+        // Taken after the fsync of msg/ that makes their names durable: the ready ones go first,
+        // and taking below half of them starts the fill that syncs the kept names.
+        var landed = 0
+        for _ in 0..<40 {
+            let envelope = Self.envelope()
+            try await spool.store(envelope)
+            if delivered.contains(try spool.inode("msg", envelope.id)) { landed += 1 }
+        }
+        #expect(landed > 0, "messages are received in delivered messages' files")
+        let (again, messages, corrupt) = try await spool.restarted()
+        #expect(messages.count == 70 - settled.count && corrupt.isEmpty)
+        try await again.close()
+    }
+
     @Test("one id, two writers: the second is refused while the first writes and once it is queued, never replacing it; an abandoned id is free")
     func oneIDOneWriter() async throws {
         let spool = try TestSpool()

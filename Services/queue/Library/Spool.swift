@@ -141,15 +141,47 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Removes a finished message (its file, then its state). A blank's name it still has goes
-    /// first, so that a crash cannot leave it to bring the message back.
+    /// Removes a finished message (its file, then its state). Its file is kept as a blank for a
+    /// later message when more are wanted (`SpoolBlanks`): its id's name goes (renamed to a blank's
+    /// name, or unlinked when it still has the blank's name it was received in), then it is
+    /// emptied. Else a blank's name it still has goes first, then its id's. A crash between the
+    /// steps leaves the message under one name, to be delivered again, as one between two
+    /// unlinks does; never an empty file under its id. Only the delivery that removes it reads
+    /// the file (`body`, before): none has it open when it is emptied and used again.
     public func remove(_ id: String) async throws {
         let message = path("msg", id), state = path("state", id)
         try await pool.runIfActiveHere { [blanks] in
-            if let blank = blanks.unsettledBlank(of: id) { unlink(blank) }
+            let blank = blanks.unsettledBlank(of: id)
+            if let name = blanks.reserveRecycling() {
+                let (kept, durable) = Self.recycle(message, blank: blank, as: name)
+                blanks.endRecycling(kept, durable: durable)
+                if kept != nil {
+                    unlink(state)
+                    return
+                }
+            }
+            if let blank { unlink(blank) }
             if unlink(message) != 0 && errno != ENOENT { throw Failure("unlink", message) }
             unlink(state)
         }
+    }
+
+    /// Empties a delivered message's file under a blank's name: `blank`, the one it was received
+    /// in and still has (durable), or else `name` (a new link, never over a file there). The
+    /// blank's path and whether its name is durable; nil when nothing was kept (the caller
+    /// removes what is left as it would have). Blocks: call on the pool.
+    static func recycle(_ message: String, blank: String?, as name: String) -> (String?, durable: Bool) {
+        let kept = blank ?? name
+        if blank == nil, link(message, name) != 0 { return (nil, false) }
+        guard unlink(message) == 0 else {
+            if blank == nil { unlink(name) }
+            return (nil, false)
+        }
+        guard truncate(kept, 0) == 0 else {
+            unlink(kept)
+            return (nil, false)
+        }
+        return (kept, blank != nil)
     }
 
     // MARK: reading
