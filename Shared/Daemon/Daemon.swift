@@ -19,10 +19,16 @@ public enum Daemon {
     /// threads, so a connection's task, its reads and writes, and its IPC requests stop handing
     /// work from one thread to another at every step (each hand-over is a wake-up of another
     /// thread, ~50 µs on this machine). Call first thing in main.swift, on the main thread.
-    /// MAILSTACK_CONCURRENCY_POOL=1 keeps Swift's own pool (to compare).
+    /// MAILSTACK_CONCURRENCY_POOL=1 keeps Swift's own pool (to compare). NIO finds the runtime's
+    /// hook with dlsym; a binary linked with a static Swift runtime (`--static-swift-stdlib`)
+    /// has it as a hidden symbol, the takeover fails and every service uses 50-65% more CPU per
+    /// message: said on stderr (the journal), never silently.
     public static func runTasksOnEventLoops() {
         guard getenv("MAILSTACK_CONCURRENCY_POOL").map({ String(cString: $0) }) != "1" else { return }
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        if !NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() {
+            let line = "mailstack: Swift's tasks stay on Swift's own thread pool (NIO could not find swift_task_enqueueGlobal_hook: a statically linked Swift runtime?); every hand-over costs a thread wake-up\n"
+            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        }
     }
 
     /// `--config FILE` and `--set key=value` from the command line. Without `--config`,

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""CPU per message in a steady flow: mailstack accepting messages while it delivers them, as a
+host does in use (queue.delivery_mode=background, every message relayed to smtp-sink), unlike
+bench/run.sh, whose acceptance figures hold every message (queueonly) to measure acceptance
+alone. Started as bench/harness.py starts mailstack (same settings otherwise), loopback only.
+Prints messages/s from the first connection to the spool drained, and the CPU (user + system)
+each of smtp-in, queue and smtpfeed-out spent per message.
+
+    bench/flow.py --bin .build/release                      # as root
+    bench/flow.py --bin .build/release --messages 3000 --connections 2
+
+A diagnosis tool for A/B comparisons (alternate the two builds, several times: this machine's
+file system and neighbours change the figures between minutes), not a benchmark."""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+SERVICES = ("smtp-in", "queue", "smtpfeed-out")
+
+
+class Flowing(h.Mailstack):
+    """mailstack as the benchmark runs it, but delivering each message as soon as it is queued."""
+
+    def args(self):
+        return ["queue.delivery_mode=background" if a == "queue.delivery_mode=queueonly" else a for a in super().args()]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", required=True, help="folder with the mailstack executable")
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--size", type=int, default=2000)
+    args = parser.parse_args()
+    os.chdir(h.ROOT)
+    work = tempfile.mkdtemp(prefix="mailstack-flow.", dir="/var/tmp")
+    os.chmod(work, 0o755)
+    base = h.free_port_base()
+    sink = h.Sink(base + 4)
+    ours = Flowing(os.path.abspath(args.bin), work, base, base + 1, base + 4)
+    hashed = h.run(["openssl", "passwd", "-6", "-salt", "benchsalt", h.PASSWORD]).strip()
+    passwd = f"{work}/passwd"
+    with open(passwd, "w") as f:
+        f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, h.USERS + 1))
+    os.chmod(passwd, 0o644)
+    spool = f"{ours.dir}/spool/msg"
+    try:
+        ours.start(passwd)
+        pids = {name: ours.processes[name].pid for name in SERVICES}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.time()
+        h.smtp_source(ours.smtp, args.connections, args.messages, args.size, 1)
+        # Drained: only blanks (.blank-N) left in msg/.
+        deadline = time.time() + 300
+        while any(not name.startswith(".") for name in os.listdir(spool)):
+            if time.time() > deadline:
+                raise RuntimeError("the spool did not drain within 300 s")
+            time.sleep(0.05)
+        elapsed = time.time() - started
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        per = ", ".join(f"{name} {(after[name] - before[name]) / args.messages * 1e6:.0f}" for name in SERVICES)
+        print(f"{args.messages / elapsed:.0f} msg/s accepted and delivered; CPU per message (µs): {per}")
+    finally:
+        ours.stop()
+        sink.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
