@@ -4,7 +4,7 @@ host does in use (queue.delivery_mode=background, every message relayed to smtp-
 bench/run.sh, whose acceptance figures hold every message (queueonly) to measure acceptance
 alone. Started as bench/harness.py starts mailstack (same settings otherwise), loopback only.
 Prints messages/s from the first connection to the spool drained, and the CPU (user + system)
-each of smtp-in, queue and smtpfeed-out spent per message.
+each service spent per message.
 
     bench/flow.py --bin .build/release                      # as root
     bench/flow.py --bin .build/release --messages 3000 --connections 2
@@ -21,20 +21,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-SERVICES = ("smtp-in", "queue", "smtpfeed-out")
-
 
 class Flowing(h.Mailstack):
     """mailstack as the benchmark runs it, but delivering each message as soon as it is queued."""
 
     def args(self):
         return ["queue.delivery_mode=background" if a == "queue.delivery_mode=queueonly" else a for a in super().args()]
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -58,8 +50,8 @@ def main():
     spool = f"{ours.dir}/spool/msg"
     try:
         ours.start(passwd)
-        pids = {name: ours.processes[name].pid for name in SERVICES}
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        pids = {name: process.pid for name, process in ours.processes.items()}
+        before = {name: h.cpu_seconds([pid]) for name, pid in pids.items()}
         started = time.time()
         h.smtp_source(ours.smtp, args.connections, args.messages, args.size, 1)
         # Drained: only blanks (.blank-N) left in msg/.
@@ -69,8 +61,9 @@ def main():
                 raise RuntimeError("the spool did not drain within 300 s")
             time.sleep(0.05)
         elapsed = time.time() - started
-        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        per = ", ".join(f"{name} {(after[name] - before[name]) / args.messages * 1e6:.0f}" for name in SERVICES)
+        after = {name: h.cpu_seconds([pid]) for name, pid in pids.items()}
+        spent = {name: (after[name] - before[name]) / args.messages * 1e6 for name in pids}
+        per = ", ".join(f"{name} {value:.0f}" for name, value in sorted(spent.items(), key=lambda x: -x[1]) if value > 0)
         print(f"{args.messages / elapsed:.0f} msg/s accepted and delivered; CPU per message (µs): {per}")
     finally:
         ours.stop()

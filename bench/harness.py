@@ -14,6 +14,9 @@ and measures, with the same load generators for both systems:
     message; smtp-source against smtp-sink alone as the ceiling;
   * outbound: every message held by the acceptance phase released at once and delivered to the
     smtp-sink (messages/s from the release to the empty queue);
+  * steady flow: messages accepted (smtp-source, 2 KB, 1 and 10 connections) while each is
+    delivered to the smtp-sink as soon as it is queued, both systems without their hold
+    (messages/s from the first connection to the empty queue, CPU per message);
   * POP3: logins/s (1 and 20 clients), RETR MB/s (2 KB and 50 KB, 1 and 20 clients) with
     bench/pop3/load.py;
   * DKIM signing: the outbound figure again on a fresh held queue (2 KB messages) with smtpfeed-out
@@ -115,6 +118,38 @@ class Sampler(threading.Thread):
 
 
 # ---------------------------------------------------------------- the systems
+
+def cpu_seconds(pids, children=False, kernel_only=False):
+    """User + system CPU of `pids` (system only with `kernel_only`), and with `children` that of
+    their children already waited for (Postfix's master reaps smtpd and cleanup processes)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (0 if kernel_only else int(fields[11])) + int(fields[12])
+            if children:
+                total += (0 if kernel_only else int(fields[13])) + int(fields[14])
+        except FileNotFoundError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(root):
+    """root and every process below it."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    found = [root]
+    for pid in found:
+        found += [child for child, parent in parents.items() if parent == pid]
+    return found
+
 
 def free_port_base(count=5):
     """`count` consecutive free ports below the ephemeral range (so no client connection of the
@@ -265,6 +300,13 @@ class Postfix:
     def release(self):
         run(["bench/postfix/postfix-cmd", self.dir, "postsuper", "-H", "ALL"])
         run(["bench/postfix/postfix-cmd", self.dir, "postqueue", "-f"])
+
+    def hold(self, on):
+        """Every message held after its acceptance (as started), or delivered at once (`on` False)."""
+        run(["bench/postfix/postfix-cmd", self.dir, "postconf", "-e",
+             "smtpd_client_restrictions=" + ("check_client_access static:HOLD" if on else "")])
+        run(["bench/postfix/postfix-cmd", self.dir, "postfix", "reload"])
+        time.sleep(1)  # the master restarts its daemons (smtpd) with the new setting
 
     def stop(self):
         subprocess.run(["bench/postfix/stop.sh", self.dir], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -434,6 +476,43 @@ def dkim_signing(args, ours, work, record):
 POINTS = [(size, rcpts, conns) for size in (2048, 51200) for rcpts in (1, 10) for conns in (1, 10, 50)]
 
 
+def steady_flow(args, number, ours, postfix, record):
+    """A host in use: every message delivered to the smtp-sink as soon as it is queued
+    (mailstack's queue in background mode, Postfix without its hold), while smtp-source sends
+    the next ones. msg/s from the first connection to the empty queue, and the CPU each system
+    spent per message (mailstack: its seven processes; Postfix: its master and every process
+    below it, those it reaped included). The two take turns first from one run to the next: each
+    leaves the file system with the inodes its messages freed."""
+    ours.restart("queue", ["queue.delivery_mode=background"])
+    postfix.hold(False)
+    systems = [("mailstack", ours, ours.smtp, ours.pids, False),
+               ("peer", postfix, postfix.port, lambda: descendants(postfix.pids()[0]), True)]
+    if number % 2 == 0:
+        systems.reverse()
+    try:
+        for conns in (1, 10):
+            n = args.messages * (1 if conns == 1 else 5)
+            point = f"2 KB, 1 rcpt, {conns} conn"
+            measured = []
+            for system, server, port, pids, reaped in systems:
+                before = cpu_seconds(pids(), reaped)
+                start = time.time()
+                smtp_source(port, conns, n, 2048, 1)
+                while server.held() > 0:
+                    if time.time() - start > 600:
+                        raise RuntimeError(f"flow: {system}: {server.held()} messages still queued after 10 minutes")
+                    time.sleep(0.02)
+                elapsed = time.time() - start
+                spent = (cpu_seconds(pids(), reaped) - before) / n * 1e6
+                record("flow", point, "msg/s", system, n / elapsed, "msg/s")
+                record("flow", point, "CPU µs/msg", system, spent, "µs/msg")
+                measured.append(f"{system} {n / elapsed:.0f} msg/s, {spent:.0f} µs/msg")
+            log(f"  flow {point}: " + "; ".join(measured))
+    finally:
+        ours.restart("queue", [])
+        postfix.hold(True)
+
+
 def wanted(args, area):
     """Whether this run measures `area` (--areas; all by default)."""
     return not args.areas or area in args.areas.split(",")
@@ -501,6 +580,10 @@ def one_run(args, number, work):
         if wanted(args, "dkim"):
             dkim_signing(args, ours, work, record)
 
+        if wanted(args, "flow"):
+            log(f"run {number}: steady flow (accepted and delivered)")
+            steady_flow(args, number, ours, postfix, record)
+
         log(f"run {number}: POP3")
         for size, count in ((2048, args.pop3_messages), (51200, max(1, args.pop3_messages // 5))) if wanted(args, "pop3") else ():
             fill_maildirs(f"{ours.dir}/maildirs", count, size)
@@ -558,7 +641,7 @@ def report(figures, meta, out):
             continue
         seen.add(key)
         ours, peer = m.get(key + ("mailstack",)), m.get(key + ("peer",))
-        lower_is_better = f["metric"] == "PSS MB"
+        lower_is_better = f["metric"] in ("PSS MB", "CPU µs/msg")
         ratio = None
         if ours and peer:
             ratio = peer / ours if lower_is_better else ours / peer
@@ -573,6 +656,7 @@ def report(figures, meta, out):
         rows.append(row)
 
     peers = {"smtp": f"Postfix {meta['versions'].get('postfix', '')} (hold)", "outbound": f"Postfix {meta['versions'].get('postfix', '')}",
+             "flow": f"Postfix {meta['versions'].get('postfix', '')} (delivering)",
              "pop3": f"Dovecot {meta['versions'].get('dovecot', '')}",
              "pop3-tuned": f"Dovecot {meta['versions'].get('dovecot', '')}, high-performance (processes reused, auth cache)",
              "policy": "(none)", "dkim": "(none)", "memory": "Postfix + Dovecot"}
@@ -599,7 +683,7 @@ def report(figures, meta, out):
                          f"{fmt(r['mailstack MB/s'], 1)} / {fmt(r['peer MB/s'], 1)} | {fmt(r['mailstack p50'], 2)} / {fmt(r['peer p50'], 2)} | "
                          f"{fmt(r['mailstack p99'], 2)} / {fmt(r['peer p99'], 2)} | {fmt(r['mailstack kept'])} / {fmt(r['peer kept'])} | "
                          f"{fmt(r['ceiling'])} |")
-    order = ["outbound", "dkim", "pop3", "pop3-tuned", "policy", "memory"]
+    order = ["outbound", "flow", "dkim", "pop3", "pop3-tuned", "policy", "memory"]
     rows = [r for r in rows if r["area"] == "smtp"] + sorted((r for r in rows if r["area"] != "smtp"), key=lambda r: order.index(r["area"]))
     lines += ["", "## Outbound, POP3, relay-policy, memory", "",
               "| area | point | metric | mailstack | peer | peer is | ratio |", "|---|---|---|---:|---:|---|---:|"]
@@ -666,7 +750,7 @@ def main():
     parser.add_argument("--retr-rounds", type=int, default=3)
     parser.add_argument("--policy-requests", type=int, default=50000)
     parser.add_argument("--dkim-iterations", type=int, default=2000, help="dkim-bench signatures and verifications per case")
-    parser.add_argument("--areas", default="", help="only these areas, comma-separated: smtp,outbound,dkim,pop3,policy "
+    parser.add_argument("--areas", default="", help="only these areas, comma-separated: smtp,outbound,flow,dkim,pop3,policy "
                         "(a partial run for an A/B; not for bench/results/latest)")
     parser.add_argument("--points", default="", help="only these SMTP points, ';'-separated, as labelled: '2 KB, 1 rcpt, 1 conn'")
     args = parser.parse_args()

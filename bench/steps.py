@@ -22,38 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 
-def cpu_seconds(pids, children=False, kernel_only=False):
-    """User + system CPU of `pids` (system only with `kernel_only`), and with `children` that of
-    their children already waited for (Postfix's master reaps smtpd and cleanup processes)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (0 if kernel_only else int(fields[11])) + int(fields[12])
-            if children:
-                total += (0 if kernel_only else int(fields[13])) + int(fields[14])
-        except FileNotFoundError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(root):
-    """root and every process below it."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-    found = [root]
-    for pid in found:
-        found += [child for child, parent in parents.items() if parent == pid]
-    return found
-
-
 def by_name(pids):
     names = {}
     for pid in pids:
@@ -143,12 +111,12 @@ def main():
                 # Postfix: the master and every process below it, those it reaped included.
                 names = by_name(ours.pids()) if system == "mailstack" else {"postfix": postfix.pids()}
                 reaped = system == "Postfix"
-                before = {name: cpu_seconds(descendants(p[0]) if reaped else p, reaped) for name, p in names.items()}
-                kernel = sum(cpu_seconds(p, kernel_only=True) for p in names.values())
+                before = {name: h.cpu_seconds(h.descendants(p[0]) if reaped else p, reaped) for name, p in names.items()}
+                kernel = sum(h.cpu_seconds(p, kernel_only=True) for p in names.values())
                 result = medians(port, smtp, args.messages, True)
-                spent = {name: (cpu_seconds(descendants(p[0]) if reaped else p, reaped) - before[name]) / args.messages * 1e6
+                spent = {name: (h.cpu_seconds(h.descendants(p[0]) if reaped else p, reaped) - before[name]) / args.messages * 1e6
                          for name, p in names.items()}
-                kernel = (sum(cpu_seconds(p, kernel_only=True) for p in names.values()) - kernel) / args.messages * 1e6
+                kernel = (sum(h.cpu_seconds(p, kernel_only=True) for p in names.values()) - kernel) / args.messages * 1e6
                 extra = "; CPU per message " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(spent.items(), key=lambda x: -x[1]) if v > 0)
                 if not reaped:
                     extra += f" (system {kernel:.0f} of the {sum(spent.values()):.0f})"
