@@ -142,19 +142,22 @@ public final class Spool: Sendable {
     }
 
     /// Removes a finished message (its file, then its state). Its file is kept as a blank for a
-    /// later message when more are wanted (`SpoolBlanks`): its id's name goes (renamed to a blank's
-    /// name, or unlinked when it still has the blank's name it was received in), then it is
-    /// emptied. Else a blank's name it still has goes first, then its id's. A crash between the
-    /// steps leaves the message under one name, to be delivered again, as one between two
-    /// unlinks does; never an empty file under its id. Only the delivery that removes it reads
+    /// later message when more are wanted (`SpoolBlanks`): its id's name goes (the file renamed
+    /// to a blank's name, or left with the blank's name it was received in), then it is emptied;
+    /// it is handed out after the next fsync of msg/, which makes the id's removal durable too
+    /// (else, on a file system without a journal, a message written into it and fsynced could be
+    /// found under the delivered one's id after a power loss). Else a blank's name it still has
+    /// goes first, then its id's. A crash between the steps leaves the message under one name,
+    /// to be delivered again, as one between two unlinks does; a power loss may leave its id's
+    /// name on an emptied file, which recovery removes. Only the delivery that removes it reads
     /// the file (`body`, before): none has it open when it is emptied and used again.
     public func remove(_ id: String) async throws {
         let message = path("msg", id), state = path("state", id)
         try await pool.runIfActiveHere { [blanks] in
             let blank = blanks.unsettledBlank(of: id)
             if let name = blanks.reserveRecycling() {
-                let (kept, durable) = Self.recycle(message, blank: blank, as: name)
-                blanks.endRecycling(kept, durable: durable)
+                let kept = Self.recycle(message, blank: blank, as: name)
+                blanks.endRecycling(kept)
                 if kept != nil {
                     unlink(state)
                     return
@@ -167,21 +170,21 @@ public final class Spool: Sendable {
     }
 
     /// Empties a delivered message's file under a blank's name: `blank`, the one it was received
-    /// in and still has (durable), or else `name` (a new link, never over a file there). The
-    /// blank's path and whether its name is durable; nil when nothing was kept (the caller
-    /// removes what is left as it would have). Blocks: call on the pool.
-    static func recycle(_ message: String, blank: String?, as name: String) -> (String?, durable: Bool) {
+    /// in and still has, or else `name` (a new link, never over a file there). The blank's path;
+    /// nil when nothing was kept (the caller removes what is left as it would have). Blocks:
+    /// call on the pool.
+    static func recycle(_ message: String, blank: String?, as name: String) -> String? {
         let kept = blank ?? name
-        if blank == nil, link(message, name) != 0 { return (nil, false) }
+        if blank == nil, link(message, name) != 0 { return nil }
         guard unlink(message) == 0 else {
             if blank == nil { unlink(name) }
-            return (nil, false)
+            return nil
         }
         guard truncate(kept, 0) == 0 else {
             unlink(kept)
-            return (nil, false)
+            return nil
         }
-        return (kept, blank != nil)
+        return kept
     }
 
     // MARK: reading
@@ -245,6 +248,14 @@ public final class Spool: Sendable {
             var stored: [Stored] = []
             var known = Set<String>()
             for name in try Self.list(directory + "/msg") where !SpoolBlanks.isBlank(name) {
+                // Empty under an id: a delivered message's file kept as a blank, emptied on disk
+                // before its id's removal reached it (a power loss). No message is ever committed
+                // empty (its content is fsynced before its id names it): nothing to keep.
+                var st = stat()
+                if lstat(path("msg", name), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size == 0 {
+                    unlink(path("msg", name))
+                    continue
+                }
                 do {
                     let (envelope, location) = try Self.readHeader(path("msg", name))
                     guard envelope.id == name else { throw Failure(message: "header names \(envelope.id)") }

@@ -22,17 +22,18 @@ import Synchronization
 ///
 /// A delivered message's file is kept as a blank when fewer than `target` are ready or on their
 /// way (`reserveRecycling`, `Spool.remove`): renamed to a blank's name (or keeping the one it
-/// has) and emptied, ready after the next fsync of msg/ (at once when its name was already
-/// durable). In steady traffic the spool then neither frees nor allocates inodes: on ext4 without
-/// a journal allocating one passes over every inode freed in the last minutes (a third of the
-/// queue's CPU per message at one connection), and with a journal both are metadata to log.
+/// has) and emptied, ready after the next fsync of msg/ (which makes its new name and its id's
+/// removal durable). In steady traffic the spool then neither frees nor allocates inodes: on
+/// ext4 without a journal allocating one passes over every inode freed in the last minutes (a
+/// quarter to two fifths of the queue's CPU per message in a steady flow, bench/flow.py), and
+/// with a journal both are metadata to log.
 final class SpoolBlanks: Sendable {
     private struct State {
         var ready: [String] = []
         var next = 0
         var refilling = false
-        /// Delivered messages' files renamed to a blank's name and emptied, in the order renamed,
-        /// whose new names are not durable yet: ready after `fill`'s next fsync of msg/.
+        /// Delivered messages' files under a blank's name and emptied, in the order kept: ready
+        /// after `fill`'s next fsync of msg/.
         var recycled: [String] = []
         /// Removals that may keep their file as a blank, between `reserveRecycling` and
         /// `endRecycling`.
@@ -113,19 +114,18 @@ final class SpoolBlanks: Sendable {
         }
     }
 
-    /// Ends a reservation: `blank` is an emptied file under a blank's name, ready now when that
-    /// name was `durable` already, else after the next fsync of msg/; nil when none was kept.
-    func endRecycling(_ blank: String?, durable: Bool) {
+    /// Ends a reservation: `blank` is an emptied file under a blank's name, ready after the next
+    /// fsync of msg/; nil when none was kept.
+    func endRecycling(_ blank: String?) {
         state.withLock { state in
             state.reserved -= 1
-            guard let blank else { return }
-            if durable { state.ready.append(blank) } else { state.recycled.append(blank) }
+            if let blank { state.recycled.append(blank) }
         }
     }
 
-    /// Makes blanks until `target` are ready or on their way, and makes their names durable (one
-    /// fsync of the directory) before any is handed out, with those of the files recycled
-    /// before it; the same fsync settles the messages linked before it (their blanks' names are
+    /// Makes blanks until `target` are ready or on their way (when fewer than half are), and
+    /// makes their names durable (one fsync of the directory) before any is handed out, with
+    /// those of the files recycled before it; the same fsync settles the messages linked before it (their blanks' names are
     /// removed after it). Blocks: call on the pool. A failure (the file system out of inodes)
     /// stops it quietly: messages then create their own files and meet the failure themselves,
     /// with its error; blanks made but not synced are removed at start.
@@ -134,7 +134,11 @@ final class SpoolBlanks: Sendable {
         let linked = state.withLock { $0.unsettled }
         var made: [String] = []
         let scarce = { [self] in state.withLock { $0.ready.count } < target / 4 }
-        while true {
+        // New files only when fewer than half are ready or on their way: the blanks that messages
+        // being received or delivered hold now come back from their deliveries (`reserveRecycling`),
+        // and made over them, as many files would be removed again as were made.
+        let making = state.withLock { $0.coming } < target / 2
+        while making {
             commits.waitForNone(unless: scarce)
             let count = made.count
             let name: String? = state.withLock { state in
@@ -152,7 +156,7 @@ final class SpoolBlanks: Sendable {
             made.append(name)
         }
         commits.waitForNone(unless: scarce)
-        // Renamed before this fsync, so made durable by it.
+        // Kept before this fsync: their names, and their ids' removal, made durable by it.
         let recycled = state.withLock { $0.recycled.count }
         guard !made.isEmpty || !linked.isEmpty || recycled > 0 else { return }
         guard (try? Spool.syncDirectory(directory)) != nil else { return }
