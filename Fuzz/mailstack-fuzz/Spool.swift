@@ -43,8 +43,9 @@ func fuzzSpool(_ bytes: [UInt8]) {
 }
 
 /// A spool file from the input as msg/<id> (and a state file) at start. Properties: `recover`
-/// moves it to corrupt/ or returns it under its own id with a body inside the file; what it
-/// returns, written again, comes back the same. The same file as a blank (msg/.blank-7, what a
+/// moves it to corrupt/ or returns it under its own id with a body inside the file, or, when it
+/// is empty (a delivered message's emptied file whose id's removal a power loss undid), removes
+/// it; what it returns, written again, comes back the same. The same file as a blank (msg/.blank-7, what a
 /// power loss leaves): removed, set aside, or recovered under the id its header names, only when
 /// its end marker's sum matches.
 func fuzzSpoolFile(_ bytes: [UInt8]) {
@@ -67,6 +68,12 @@ func fuzzSpoolFile(_ bytes: [UInt8]) {
         try await writer.commit()
         try await spool.write(message.state, of: id)
         return (first, try await spool.recover())
+    }
+    if file.isEmpty {
+        check(first.messages.isEmpty && first.corrupt.isEmpty, "an empty file under an id was recovered or set aside")
+        check(!FileManager.default.fileExists(atPath: directory + "/msg/" + id), "an empty file under an id was left in msg/")
+        fuzzSpoolBlank(file)
+        return
     }
     check(first.messages.count + first.corrupt.count == 1, "the file was neither recovered nor set aside")
     guard let message = first.messages.first else { return }
