@@ -302,11 +302,28 @@ class Postfix:
         run(["bench/postfix/postfix-cmd", self.dir, "postqueue", "-f"])
 
     def hold(self, on):
-        """Every message held after its acceptance (as started), or delivered at once (`on` False)."""
+        """Every message held after its acceptance (as started), or delivered at once (`on`
+        False). Returns once every smtpd started before the reload has ended (the master starts
+        new ones with the new setting)."""
+        def smtpds():
+            found = set()
+            for pid in descendants(self.pids()[0])[1:]:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "smtpd":
+                            found.add(pid)
+                except FileNotFoundError:
+                    pass
+            return found
+        old = smtpds()
         run(["bench/postfix/postfix-cmd", self.dir, "postconf", "-e",
              "smtpd_client_restrictions=" + ("check_client_access static:HOLD" if on else "")])
         run(["bench/postfix/postfix-cmd", self.dir, "postfix", "reload"])
-        time.sleep(1)  # the master restarts its daemons (smtpd) with the new setting
+        deadline = time.time() + 30
+        while old & smtpds():
+            if time.time() > deadline:
+                raise RuntimeError("Postfix: smtpd processes of before the reload still running after 30 s")
+            time.sleep(0.05)
 
     def stop(self):
         subprocess.run(["bench/postfix/stop.sh", self.dir], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
