@@ -251,6 +251,45 @@ struct SpoolBlankTests {
         #expect(names() == 8)
     }
 
+    @Test("kept blanks are counted: a reservation is refused once target blanks are ready or on their way, an unused one frees its place; fill makes no file while half or more are coming, and a kept one is handed out after fill's fsync")
+    func keptBlanksCounted() async throws {
+        let directory = try TestSupport.temporaryDirectory("blanks")
+        let blanks = SpoolBlanks(directory: directory, target: 4)
+        let stopped = NIOThreadPool(numberOfThreads: 1) // never started: the fill a take asks for is not run
+        @Sendable func names() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter(SpoolBlanks.isBlank).count }
+        blanks.fill()
+        #expect(names() == 4)
+        #expect(blanks.reserveRecycling() == nil, "4 of 4 ready: no file kept")
+
+        // Two taken (2 ready, half): a reservation unused frees its place; one kept is coming.
+        var taken: [String] = []
+        for _ in 0..<2 {
+            let blank = try #require(blanks.take(pool: stopped))
+            close(blank.fd)
+            taken.append(blank.path)
+        }
+        let unused = try #require(blanks.reserveRecycling())
+        blanks.endRecycling(nil)
+        #expect(!FileManager.default.fileExists(atPath: unused))
+        _ = try #require(blanks.reserveRecycling())
+        blanks.endRecycling(taken[0])
+        _ = try #require(blanks.reserveRecycling(), "3 of 4 coming: one more may be kept")
+        blanks.endRecycling(nil)
+
+        // 2 ready + 1 kept = 3 coming, not below half: fill makes no file, and its fsync makes
+        // the kept one ready: three taken in a row, the last of them the kept file.
+        blanks.fill()
+        #expect(names() == 4, "no file made")
+        var handedOut: [String] = []
+        for _ in 0..<3 {
+            let blank = try #require(blanks.take(pool: stopped))
+            close(blank.fd)
+            handedOut.append(blank.path)
+        }
+        #expect(handedOut.contains(taken[0]))
+        #expect(blanks.take(pool: stopped) == nil)
+    }
+
     @Test("end markers read from a file's last octets: the current one with its sum, the earlier one, and nothing else")
     func endMarkers() {
         let sum = [UInt8](0..<32)
