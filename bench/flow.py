@@ -13,9 +13,7 @@ A diagnosis tool for A/B comparisons (alternate the two builds, several times: t
 file system and neighbours change the figures between minutes), not a benchmark."""
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,10 +33,14 @@ def main():
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--filesystem", choices=h.FILESYSTEMS, default="fresh-ext4", help=h.FILESYSTEM_HELP)
     args = parser.parse_args()
     os.chdir(h.ROOT)
-    work = tempfile.mkdtemp(prefix="mailstack-flow.", dir="/var/tmp")
-    os.chmod(work, 0o755)
+    with h.scratch("mailstack-flow.", args.filesystem) as work:
+        measure(args, work)
+
+
+def measure(args, work):
     base = h.free_port_base()
     sink = h.Sink(base + 4)
     ours = Flowing(os.path.abspath(args.bin), work, base, base + 1, base + 4)
@@ -68,7 +70,6 @@ def main():
     finally:
         ours.stop()
         sink.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

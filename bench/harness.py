@@ -7,8 +7,10 @@ Started by bench/run.sh (which installs and builds first). Each run starts, on l
   * Postfix 3.7 (bench/postfix/start.sh: own queue, every message held after its durable
     acceptance, relayhost = the same smtp-sink) and Dovecot's POP3 (same users, same password
     hashes, same mailboxes);
-  * Postfix's smtp-sink, the outside world and the no-storage ceiling.
-and measures, with the same load generators for both systems:
+  * Postfix's smtp-sink, the outside world and the no-storage ceiling;
+each run on a file system of its own (`--filesystem fresh-ext4`, the default: a new ext4 with
+mkfs.ext4's defaults, journal included, on a loop device), where both systems keep their
+queues and mailboxes; and measures, with the same load generators for both systems:
   * SMTP acceptance: Postfix's smtp-source (messages/s, MB/s), 2 KB / 50 KB, 1 / 10 recipients,
     1 / 10 / 50 connections; bench/smtp-load at the same points for p50/p99 latency per
     message; smtp-source against smtp-sink alone as the ceiling;
@@ -29,6 +31,7 @@ and measures, with the same load generators for both systems:
 Writes runs.json (every figure), results.md (medians of the runs, ratios) and results.png.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -48,6 +51,46 @@ PASSWORD = "benchpass"
 
 def log(text):
     print(text, flush=True)
+
+
+FILESYSTEMS = ("fresh-ext4", "host")
+FILESYSTEM_HELP = ("where the systems keep their queues and mailboxes: a new ext4 made for the run (mkfs.ext4's "
+                   "defaults: journal, data=ordered) on a loop device, or a folder of this machine's file system")
+
+
+@contextlib.contextmanager
+def scratch(prefix, filesystem="fresh-ext4"):
+    """A folder for one run, removed after it. On `fresh-ext4`, a file system of its own, as a
+    spool disk is: what the machine's file system did in the minutes before (this one has no
+    journal, and there ext4 passes over every inode freed in the last one to five minutes before
+    it allocates one: each run frees tens of thousands) then costs neither system anything.
+    Where no loop device can be mounted, says so and uses the folder (`filesystem_of` tells)."""
+    work = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+    image = f"{work}.ext4" if filesystem == "fresh-ext4" else None
+    try:
+        if image:
+            try:
+                run(["truncate", "-s", "16G", image])
+                run(["mkfs.ext4", "-q", "-F", image])
+                run(["mount", "-o", "loop", image, work])
+            except RuntimeError as error:
+                print(f"no file system of its own for this run, the machine's used instead: {error}", file=sys.stderr)
+        os.chmod(work, 0o755)
+        yield work
+    finally:
+        if image:
+            if os.path.ismount(work):
+                subprocess.run(["umount", work], check=False)
+            if os.path.exists(image):
+                os.unlink(image)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def filesystem_of(work):
+    """What `scratch` gave: its own ext4 with a journal, or a folder of the machine's file system."""
+    if os.path.ismount(work):
+        return "a new ext4 for each run (journal, data=ordered) on a loop device"
+    return "a folder of the machine's file system"
 
 
 def run(argv, **kw):
@@ -682,7 +725,8 @@ def report(figures, meta, out):
         f"# mailstack vs Postfix and Dovecot — {meta['date']}",
         "",
         f"{meta['machine']}; {meta['runs']} run(s), medians; ratio = mailstack / peer for speed, peer / mailstack for "
-        "memory (≥ 1.00: mailstack as good or better). Loopback only. `bench/run.sh` made this file.",
+        "memory (≥ 1.00: mailstack as good or better). Loopback only. Queues and mailboxes on "
+        f"{meta.get('filesystem', 'the machine file system')}. `bench/run.sh` made this file.",
         "",
         "## SMTP acceptance",
         "",
@@ -770,20 +814,18 @@ def main():
     parser.add_argument("--areas", default="", help="only these areas, comma-separated: smtp,outbound,flow,dkim,pop3,policy "
                         "(a partial run for an A/B; not for bench/results/latest)")
     parser.add_argument("--points", default="", help="only these SMTP points, ';'-separated, as labelled: '2 KB, 1 rcpt, 1 conn'")
+    parser.add_argument("--filesystem", choices=FILESYSTEMS, default="fresh-ext4", help=FILESYSTEM_HELP)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    figures, versions = [], {}
+    figures, versions, filesystems = [], {}, set()
     for number in range(1, args.runs + 1):
-        work = tempfile.mkdtemp(prefix="mailstack-bench.", dir="/var/tmp")
-        os.chmod(work, 0o755)
-        try:
+        with scratch("mailstack-bench.", args.filesystem) as work:
+            filesystems.add(filesystem_of(work))
             more, versions = one_run(args, number, work)
             figures += more
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": args.runs, "machine": machine,
-            "versions": versions, "settings": vars(args)}
+            "versions": versions, "settings": vars(args), "filesystem": " / ".join(sorted(filesystems))}
     rows = report(figures, meta, args.out)
     with open(f"{args.out}/results.md") as f:
         print(f.read())

@@ -11,11 +11,9 @@ A diagnosis tool (README "Performance"), not a benchmark: strace or perf can be 
 services while it runs."""
 import argparse
 import os
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,9 +78,13 @@ def main():
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--rcpts", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--filesystem", choices=h.FILESYSTEMS, default="fresh-ext4", help=h.FILESYSTEM_HELP)
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="mailstack-steps.", dir="/var/tmp")
-    os.chmod(work, 0o755)
+    with h.scratch("mailstack-steps.", args.filesystem) as work:
+        measure(args, work)
+
+
+def measure(args, work):
     base = h.free_port_base()
     sink = h.Sink(base + 4)
     ours = h.Mailstack(args.bin, work, base, base + 1, base + 4)
@@ -131,7 +133,6 @@ def main():
                 stop()
             except Exception as error:
                 print(f"stop: {error}")
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

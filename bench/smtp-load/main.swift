@@ -15,6 +15,7 @@ struct SMTPLoad: ParsableCommand {
     @Option(help: "Recipients per message.") var recipients = 1
     @Option(help: "Recipient domain (recipients are rcpt<N>@domain).") var domain = "remote.test"
     @Option(help: "A label for the output line.") var label = "server"
+    @Flag(help: "Also print the mean and more quantiles of the latency (a second line).") var distribution = false
 
     func run() throws {
         let body = Self.body(size: size)
@@ -44,6 +45,12 @@ struct SMTPLoad: ParsableCommand {
         print(String(format: "%@ size=%d rcpts=%d conns=%d: %.0f msg/s  %.1f MB/s  p50 %.2f ms  p99 %.2f ms  failed %d",
                      label, size, recipients, connections, Double(sorted.count) / elapsed,
                      Double(sorted.count * size) / elapsed / 1e6, ms(0.5), ms(0.99), failed))
+        if distribution && !sorted.isEmpty {
+            let mean = sorted.reduce(0, +) / Double(sorted.count) * 1000
+            let over = { (limit: Double) in sorted.filter { $0 * 1000 > limit }.reduce(0, +) / elapsed * 100 }
+            print(String(format: "  mean %.2f ms  p10 %.2f  p90 %.2f  p95 %.2f  p99.9 %.2f  max %.2f ms; time in messages over 5 ms %.0f%%, over 10 ms %.0f%%",
+                         mean, ms(0.1), ms(0.9), ms(0.95), ms(0.999), sorted.last! * 1000, over(5) / Double(connections), over(10) / Double(connections)))
+        }
     }
 
     static func body(size: Int) -> [UInt8] {
