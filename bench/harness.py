@@ -173,7 +173,7 @@ def cpu_seconds(pids, children=False, kernel_only=False):
             total += (0 if kernel_only else int(fields[11])) + int(fields[12])
             if children:
                 total += (0 if kernel_only else int(fields[13])) + int(fields[14])
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
             pass
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -355,7 +355,7 @@ class Postfix:
                     with open(f"/proc/{pid}/comm") as f:
                         if f.read().strip() == "smtpd":
                             found.add(pid)
-                except FileNotFoundError:
+                except (FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
                     pass
             return found
         old = smtpds()

@@ -26,7 +26,7 @@ def by_name(pids):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 names.setdefault(f.read().strip(), []).append(pid)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
             pass
     return names
 

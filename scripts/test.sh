@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The tests' temporary folders (/tmp/ms-*, TestSupport.temporaryDirectory) go when the run ends,
+# passed or failed: made after this marker, so another run's or a person's are left alone.
+started=$(mktemp /tmp/mailstack-test-run.XXXXXX)
+trap 'find /tmp -maxdepth 1 -name "ms-*" -newer "$started" -exec rm -rf {} + 2>/dev/null || true; rm -f "$started"' EXIT
+
 scripts/install-deps.sh
 
 echo "== build"
