@@ -181,16 +181,6 @@ final class SMTPTestClient: @unchecked Sendable {
         }
     }
 
-    /// Waits (up to `seconds`) for the server to close or reset the connection, without
-    /// reading what it sent; true if it did.
-    func waitForServerClose(seconds: Int32) async throws -> Bool {
-        try await TestSupport.offPool {
-            var entry = pollfd(fd: self.fd, events: Int16(0x2000) /* POLLRDHUP */, revents: 0)
-            guard poll(&entry, 1, seconds * 1000) == 1 else { return false }
-            return entry.revents & Int16(0x2000 | POLLHUP | POLLERR) != 0
-        }
-    }
-
     /// One whole reply (all its lines joined with "\n"), "" at end of stream.
     func reply() async throws -> String {
         try await TestSupport.offPool {

@@ -36,7 +36,8 @@ public struct SMTPEnvironment: Sendable {
     /// The policy and queue peers; see `SMTPPeers`.
     public var peers: SMTPPeers
     public var logger: Logger
-    let connections = ConnectionLimiter()
+    /// The connections open now (a session's slot is given back once its channel has closed).
+    public let connections = ConnectionLimiter()
     /// Submission AUTH's throttles, failure delay and hashing pool (set from pop3.max_failures,
     /// pop3.max_user_failures, pop3.failure_window and pop3.failure_delay: one policy for every
     /// login on the host).
