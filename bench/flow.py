@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--filesystem", choices=h.FILESYSTEMS, default="fresh-ext4", help=h.FILESYSTEM_HELP)
     args = parser.parse_args()
+    h.finish_on_sigterm()
     os.chdir(h.ROOT)
     with h.scratch("mailstack-flow.", args.filesystem) as work:
         measure(args, work)

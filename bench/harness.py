@@ -58,6 +58,13 @@ FILESYSTEM_HELP = ("where the systems keep their queues and mailboxes: a new ext
                    "defaults: journal, data=ordered) on a loop device, or a folder of this machine's file system")
 
 
+def finish_on_sigterm():
+    """SIGTERM (a `kill` of the run) ends it as an exception does, through every `finally`: the
+    systems stopped, the run's file system unmounted and removed. (By default Python dies at
+    once, leaving a Postfix running in a mounted file system nothing unmounts.)"""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 @contextlib.contextmanager
 def scratch(prefix, filesystem="fresh-ext4"):
     """A folder for one run, removed after it. On `fresh-ext4`, a file system of its own, as a
@@ -819,6 +826,7 @@ def main():
     parser.add_argument("--points", default="", help="only these SMTP points, ';'-separated, as labelled: '2 KB, 1 rcpt, 1 conn'")
     parser.add_argument("--filesystem", choices=FILESYSTEMS, default="fresh-ext4", help=FILESYSTEM_HELP)
     args = parser.parse_args()
+    finish_on_sigterm()
     os.makedirs(args.out, exist_ok=True)
     figures, versions, filesystems = [], {}, set()
     for number in range(1, args.runs + 1):

@@ -80,6 +80,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--filesystem", choices=h.FILESYSTEMS, default="fresh-ext4", help=h.FILESYSTEM_HELP)
     args = parser.parse_args()
+    h.finish_on_sigterm()
     with h.scratch("mailstack-steps.", args.filesystem) as work:
         measure(args, work)
 
