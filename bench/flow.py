@@ -45,11 +45,7 @@ def measure(args, work):
     base = h.free_port_base()
     sink = h.Sink(base + 4)
     ours = Flowing(os.path.abspath(args.bin), work, base, base + 1, base + 4)
-    hashed = h.run(["openssl", "passwd", "-6", "-salt", "benchsalt", h.PASSWORD]).strip()
-    passwd = f"{work}/passwd"
-    with open(passwd, "w") as f:
-        f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, h.USERS + 1))
-    os.chmod(passwd, 0o644)
+    passwd = h.write_passwd(work)
     spool = f"{ours.dir}/spool/msg"
     try:
         ours.start(passwd)

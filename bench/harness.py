@@ -100,6 +100,16 @@ def filesystem_of(work):
     return "a folder of the machine's file system"
 
 
+def write_passwd(work):
+    """The benchmark users u1..u20 with PASSWORD (SHA512-CRYPT), in work/passwd; its path."""
+    hashed = run(["openssl", "passwd", "-6", "-salt", "benchsalt", PASSWORD]).strip()
+    passwd = f"{work}/passwd"
+    with open(passwd, "w") as f:
+        f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, USERS + 1))
+    os.chmod(passwd, 0o644)
+    return passwd
+
+
 def run(argv, **kw):
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
     if done.returncode != 0:
@@ -595,11 +605,7 @@ def one_run(args, number, work):
     base = free_port_base()
     ports = {"mailstack-smtp": base, "mailstack-pop3": base + 1, "postfix": base + 2, "dovecot": base + 3, "sink": base + 4,
              "dovecot-tuned": base + 5}
-    hashed = run(["openssl", "passwd", "-6", "-salt", "benchsalt", PASSWORD]).strip()
-    passwd = f"{work}/passwd"
-    with open(passwd, "w") as f:
-        f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, USERS + 1))
-    os.chmod(passwd, 0o644)
+    passwd = write_passwd(work)
 
     sink = Sink(ports["sink"])
     ours = Mailstack(args.bin, work, ports["mailstack-smtp"], ports["mailstack-pop3"], ports["sink"])

@@ -225,11 +225,7 @@ def main():
         work = tempfile.mkdtemp(prefix="mailstack-memory.", dir="/var/tmp")
         os.chmod(work, 0o755)
         base = harness.free_port_base()
-        passwd = f"{work}/passwd"
-        hashed = harness.run(["openssl", "passwd", "-6", "-salt", "benchsalt", harness.PASSWORD]).strip()
-        with open(passwd, "w") as f:
-            f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, harness.USERS + 1))
-        os.chmod(passwd, 0o644)
+        passwd = harness.write_passwd(work)
         ours = harness.Mailstack(os.path.abspath(args.bin), work, base, base + 1, base + 4)
         sink = postfix = dovecot = None
         try:

@@ -90,11 +90,7 @@ def measure(args, work):
     sink = h.Sink(base + 4)
     ours = h.Mailstack(args.bin, work, base, base + 1, base + 4)
     postfix = h.Postfix(work, base + 2, base + 4)
-    hashed = h.run(["openssl", "passwd", "-6", "-salt", "benchsalt", h.PASSWORD]).strip()
-    passwd = f"{work}/passwd"
-    with open(passwd, "w") as f:
-        f.writelines(f"u{i}:{{SHA512-CRYPT}}{hashed}\n" for i in range(1, h.USERS + 1))
-    os.chmod(passwd, 0o644)
+    passwd = h.write_passwd(work)
     dovecot = h.Dovecot(work, base + 5, passwd, tuned=True)
     body = ("Subject: steps\r\n\r\n" + ("a" * 70 + "\r\n") * 28).encode() + b".\r\n"
     smtp = [("EHLO", b"EHLO client.example\r\n"), ("MAIL", b"MAIL FROM:<a@example.org>\r\n")]

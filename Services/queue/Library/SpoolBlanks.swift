@@ -125,10 +125,11 @@ final class SpoolBlanks: Sendable {
 
     /// Makes blanks until `target` are ready or on their way (when fewer than half are), and
     /// makes their names durable (one fsync of the directory) before any is handed out, with
-    /// those of the files recycled before it; the same fsync settles the messages linked before it (their blanks' names are
-    /// removed after it). Blocks: call on the pool. A failure (the file system out of inodes)
-    /// stops it quietly: messages then create their own files and meet the failure themselves,
-    /// with its error; blanks made but not synced are removed at start.
+    /// those of the files recycled before it; the same fsync settles the messages linked before
+    /// it (their blanks' names are removed after it). Blocks: call on the pool. A failure (the
+    /// file system out of inodes) stops it quietly: messages then create their own files and
+    /// meet the failure themselves, with its error; blanks made but not synced are removed at
+    /// start.
     func fill() {
         defer { state.withLock { $0.refilling = false } }
         let linked = state.withLock { $0.unsettled }
