@@ -71,6 +71,8 @@ let package = Package(
         // Authentication-Results: (RFC 8601) as pure logic; DNS through an injected resolver.
         // Shared/Files: whole files read with a bound (administrators' files).
         .target(name: "Files", path: "Shared/Files"),
+        // Shared/Accounts: the system's users and groups, looked up without getpwnam(3)'s shared static buffer.
+        .target(name: "Accounts", path: "Shared/Accounts"),
         .target(name: "SenderAuth", dependencies: ["Files"], path: "Shared/SenderAuth"),
         // Shared/DKIM: DKIM signing and verification (RFC 6376, RFC 8463): pure logic, keys
         // looked up through an injected closure (no DNS, no sockets).
@@ -98,7 +100,7 @@ let package = Package(
         // Shared/Daemon: what every daemon does around its logic (config, logging, sockets, READY).
         .target(
             name: "Daemon",
-            dependencies: ["IPC", "IPCTransport", "Listeners", "MailstackConfig", "MailstackSystemd", nio, nioPosix, logging, lifecycle],
+            dependencies: ["Accounts", "IPC", "IPCTransport", "Listeners", "MailstackConfig", "MailstackSystemd", nio, nioPosix, logging, lifecycle],
             path: "Shared/Daemon"
         ),
 
@@ -145,7 +147,7 @@ let package = Package(
 
         .target(
             name: "QueueService",
-            dependencies: ["IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle,
+            dependencies: ["Accounts", "IPC", "IPCTransport", "Maildir", "SMTP", "Timing", nio, nioPosix, logging, lifecycle,
                            .product(name: "Crypto", package: "swift-crypto")],
             path: "Services/queue/Library"
         ),
@@ -187,7 +189,7 @@ let package = Package(
 
         .target(
             name: "LocalDeliveryService",
-            dependencies: ["CProcess", "IPC", "IPCTransport", "SMTP", logging],
+            dependencies: ["Accounts", "CProcess", "IPC", "IPCTransport", "SMTP", logging],
             path: "Services/local-delivery/Library"
         ),
         .target(
@@ -203,14 +205,14 @@ let package = Package(
             name: "mailstack",
             dependencies: ["Daemon", "DracRegistryMain", "RelayPolicyMain", "SMTPFeedMain", "LocalDeliveryMain", "QueueMain", "POP3Main", "SMTPInMain",
                            "MailstackMaps", "MailstackAliases", "MailstackConfig", "MailstackPostgres", "IPC", "IPCTransport", "SendmailCommand", "Mbox", "Users", "DKIM",
-                           argumentParser, logging],
+                           "Accounts", argumentParser, logging],
             path: "Tools/mailstack"
         ),
         // The sendmail command (mailq and newaliases by their names): local submission through
         // the queue's submit.sock. A thin executable over its library.
         .target(
             name: "SendmailCommand",
-            dependencies: ["IPC", "IPCTransport", "MailstackConfig", "MailstackAliases", "MailstackMaps", "SMTP", nio, logging],
+            dependencies: ["Accounts", "IPC", "IPCTransport", "MailstackConfig", "MailstackAliases", "MailstackMaps", "SMTP", nio, logging],
             path: "Tools/sendmail/Library"
         ),
         .executableTarget(name: "sendmail", dependencies: ["SendmailCommand"], path: "Tools/sendmail/Main"),
@@ -247,7 +249,7 @@ let package = Package(
             path: "Tests/Support/sd-probe"
         ),
 
-        .target(name: "TestSupport", dependencies: ["CProcess"], path: "Tests/Support/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Accounts", "CProcess"], path: "Tests/Support/TestSupport"),
         .testTarget(name: "IPCTests", dependencies: ["IPC", "IPCTransport", "Listeners", "TestSupport", nio, nioPosix, logging], path: "Tests/IPCTests"),
         .testTarget(
             name: "MapsTests",
@@ -257,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AliasesTests",
-            dependencies: ["MailstackAliases", "MailstackMaps", "TestSupport"],
+            dependencies: ["Accounts", "MailstackAliases", "MailstackMaps", "TestSupport"],
             path: "Tests/AliasesTests",
             resources: [.copy("Fixtures")]
         ),
@@ -323,7 +325,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalDeliveryTests",
-            dependencies: ["LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],
+            dependencies: ["Accounts", "LocalDeliveryService", "SMTP", "IPC", "IPCTransport", "TestSupport", nio, logging],
             path: "Tests/LocalDeliveryTests"
         ),
         // The seed's own scenario against every service binary, clients on 127.0.0.2 and up.

@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,15 +68,15 @@ public enum Daemon {
                                   logger: Logger) -> IPCPeerPolicy {
         var policy = IPCPeerPolicy()
         for user in users {
-            if let uid = UInt32(user) { policy.uids.insert(uid) } else if let entry = getpwnam(user) {
-                policy.uids.insert(entry.pointee.pw_uid)
+            if let uid = UInt32(user) { policy.uids.insert(uid) } else if let entry = SystemUser.named(user) {
+                policy.uids.insert(entry.uid)
             } else {
                 logger.notice("no such user \(user): not among the allowed peers")
             }
         }
         for group in groups + (configuration.adminGroup.isEmpty ? [] : [configuration.adminGroup]) {
-            if let gid = UInt32(group) { policy.gids.insert(gid) } else if let entry = getgrnam(group) {
-                policy.gids.insert(entry.pointee.gr_gid)
+            if let gid = UInt32(group) { policy.gids.insert(gid) } else if let entry = SystemGroup.named(group) {
+                policy.gids.insert(entry.gid)
             } else {
                 logger.notice("no such group \(group): not among the allowed peers")
             }
@@ -158,8 +159,8 @@ public enum Daemon {
         if !configuration.ipcSocketGroup.isEmpty {
             if let gid = gid_t(configuration.ipcSocketGroup) {
                 group = gid
-            } else if let entry = getgrnam(configuration.ipcSocketGroup) {
-                group = entry.pointee.gr_gid
+            } else if let entry = SystemGroup.named(configuration.ipcSocketGroup) {
+                group = entry.gid
             } else {
                 fail("ipc.socket_group: no such group \(configuration.ipcSocketGroup)", logger: logger)
             }

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import MailstackAliases
 import MailstackMaps
@@ -46,7 +47,7 @@ struct SendmailAliasesCompatibilityTests {
     /// address to it.
     static func sendmail(_ dir: String, mapClass: String = "", _ arguments: [String]) throws -> TestSupport.Result {
         let root = geteuid() == 0
-        let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
+        let user = SystemUser.withID(geteuid())?.name ?? "root"
         let cf = """
             V10/Berkeley
             O AliasFile=\(mapClass)\(dir)/aliases

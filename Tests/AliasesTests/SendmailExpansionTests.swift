@@ -1,9 +1,10 @@
+import Accounts
 import Foundation
 import MailstackAliases
 import Testing
 
 /// AliasExpander against sendmail's own expansion (`sendmail -bv NAME`: what NAME would be
-/// delivered to, aliases expanded, local users checked with getpwnam) on one aliases file: the
+/// delivered to, aliases expanded, local users checked in the passwd database) on one aliases file: the
 /// same mailboxes, the same unknown users, the same loops. Mailboxes are this machine's
 /// passwd users (root, daemon, bin, sys are on every Debian; `you` is not).
 @Suite("compatibility with sendmail's alias expansion (sendmail -bv)")
@@ -79,7 +80,7 @@ struct SendmailExpansionTests {
         #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
         let file = try AliasesTestSupport.parse(Self.aliases)
         let table = Dictionary(uniqueKeysWithValues: file.entries.map { ($0.name, $0.targets) })
-        let expander = AliasExpander(domain: "mailstack.test", lookup: { table[$0] }, isMailbox: { getpwnam($0) != nil })
+        let expander = AliasExpander(domain: "mailstack.test", lookup: { table[$0] }, isMailbox: { SystemUser.named($0) != nil })
         let names = ["root", "postmaster", "nobox", "loop1", "bin", "fwd4", "list", "ghost", "you", "daemon", "a", "b", "c"]
         for name in names {
             let verified = try SendmailAliasesCompatibilityTests.sendmail(dir, ["-bv", name])

@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +45,7 @@ struct FileDeliveryTests {
         #expect(Array(lines[11...]) == ["Return-Path: <>", "Subject: two", "", ">From here", "no end", "", ""])
         var info = stat()
         #expect(stat(files + "/archive", &info) == 0 && info.st_mode & 0o777 == 0o600)
-        if getuid() == 0 { #expect(info.st_uid == getpwnam("nobody")!.pointee.pw_uid, "written as local.run_as, not root") }
+        if getuid() == 0 { #expect(info.st_uid == SystemUser.named("nobody")!.uid, "written as local.run_as, not root") }
     }
 
     @Test("paths outside local.file_directories are refused, however they get there")

@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,7 +38,7 @@ struct ProgramDeliveryTests {
         let uid = try #require(report["uid"] as? Int), euid = try #require(report["euid"] as? Int)
         #expect(uid != 0 && euid != 0 && report["gid"] as? Int != 0, "never as root")
         if getuid() == 0 {
-            #expect(uid == Int(getpwnam("nobody")!.pointee.pw_uid), "root's deliveries run as local.run_as")
+            #expect(uid == Int(SystemUser.named("nobody")!.uid), "root's deliveries run as local.run_as")
             #expect(report["groups"] as? [Int] == [], "no supplementary groups")
         } else {
             #expect(uid == Int(getuid()))

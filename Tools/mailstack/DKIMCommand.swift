@@ -1,3 +1,4 @@
+import Accounts
 import ArgumentParser
 import DKIM
 import Foundation
@@ -53,7 +54,7 @@ struct DKIMCommand: ParsableCommand {
                 if geteuid() == 0 && directoryInfo.st_uid != 0 && chown(path, directoryInfo.st_uid, directoryInfo.st_gid) != 0 {
                     throw fail(73, "\(path): chown: \(String(cString: strerror(errno)))")
                 }
-                owner = geteuid() == 0 ? (getpwuid(directoryInfo.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(directoryInfo.st_uid)") : owner
+                owner = geteuid() == 0 ? (SystemUser.withID(directoryInfo.st_uid)?.name ?? "uid \(directoryInfo.st_uid)") : owner
             }
             let record = DKIMKeyRecord.text(for: key)
             print("""

@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,12 +19,11 @@ public enum RunIdentity: Sendable, Equatable, CustomStringConvertible {
     /// name or a uid).
     public static func resolve(runAs: String, euid: UInt32 = geteuid()) -> RunIdentity {
         if euid != 0 {
-            let entry = getpwuid(euid)
-            return .inherited(uid: euid, gid: getegid(), home: entry.map { String(cString: $0.pointee.pw_dir) } ?? "/")
+            return .inherited(uid: euid, gid: getegid(), home: SystemUser.withID(euid)?.home ?? "/")
         }
         var uid: UInt32, gid: UInt32, home = "/"
-        if let entry = getpwnam(runAs) ?? UInt32(runAs).flatMap({ getpwuid($0) }) {
-            (uid, gid, home) = (entry.pointee.pw_uid, entry.pointee.pw_gid, String(cString: entry.pointee.pw_dir))
+        if let user = SystemUser.named(orID: runAs) {
+            (uid, gid, home) = (user.uid, user.gid, user.home)
         } else if let number = UInt32(runAs) {
             (uid, gid) = (number, number)
         } else {

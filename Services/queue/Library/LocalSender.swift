@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,16 +19,10 @@ public struct LocalUser: Sendable, Equatable {
         self.fullName = fullName
     }
 
-    /// getpwuid_r; nil when the uid has no passwd entry.
+    /// The passwd entry of `uid`; nil when there is none.
     public static func lookup(_ uid: UInt32) -> LocalUser? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid_t(uid), &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else {
-            return nil
-        }
-        let login = String(cString: name)
-        return LocalUser(uid: uid, name: login, fullName: entry.pw_gecos.map { gecosName(String(cString: $0), login: login) } ?? "")
+        guard let user = SystemUser.withID(uid) else { return nil }
+        return LocalUser(uid: uid, name: user.name, fullName: gecosName(user.gecos, login: user.name))
     }
 
     /// The full name in a gecos field.

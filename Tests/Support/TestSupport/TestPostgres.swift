@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 
 /// A throw-away PostgreSQL 15 server for a test: Debian's binaries (/usr/lib/postgresql/15/bin)
@@ -24,8 +25,8 @@ public final class TestPostgres: @unchecked Sendable {
         self.host = host
         self.port = port ?? TestSupport.freePorts()
         self.wrapper = wrapper
-        let owner = getuid() == 0 ? getpwnam("postgres") : nil
-        if let owner { chown(directory, owner.pointee.pw_uid, owner.pointee.pw_gid) }
+        let owner = getuid() == 0 ? SystemUser.named("postgres") : nil
+        if let owner { chown(directory, owner.uid, owner.gid) }
         try write(directory + "/superuser-password", password, mode: 0o600, owner: owner)
         try write(passwordFile, password + "\n", mode: 0o600, owner: nil)
         try check(asServer([Self.bin + "/initdb", "-D", data, "-U", "mailstack", "--auth=scram-sha-256", "--pwfile=\(directory)/superuser-password",
@@ -75,11 +76,11 @@ public final class TestPostgres: @unchecked Sendable {
         }
     }
 
-    func write(_ path: String, _ text: String, mode: mode_t, owner: UnsafeMutablePointer<passwd>?) throws {
+    func write(_ path: String, _ text: String, mode: mode_t, owner: SystemUser?) throws {
         guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: Int(mode)]) else {
             throw Failure(description: "cannot write \(path)")
         }
-        if let owner { chown(path, owner.pointee.pw_uid, owner.pointee.pw_gid) }
+        if let owner { chown(path, owner.uid, owner.gid) }
     }
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }

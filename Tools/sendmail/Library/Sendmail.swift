@@ -1,3 +1,4 @@
+import Accounts
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -264,13 +265,9 @@ public enum Sendmail {
         }
     }
 
-    /// The login name of a uid (getpwuid_r), else `uid N`.
+    /// The login name of a uid, else `uid N`.
     static func userName(_ uid: uid_t) -> String {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return "uid \(uid)" }
-        return String(cString: name)
+        SystemUser.withID(uid)?.name ?? "uid \(uid)"
     }
 }
 
