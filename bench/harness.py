@@ -61,8 +61,13 @@ FILESYSTEM_HELP = ("where the systems keep their queues and mailboxes: a new ext
 def finish_on_sigterm():
     """SIGTERM (a `kill` of the run) ends it as an exception does, through every `finally`: the
     systems stopped, the run's file system unmounted and removed. (By default Python dies at
-    once, leaving a Postfix running in a mounted file system nothing unmounts.)"""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    once, leaving a Postfix running in a mounted file system nothing unmounts.) A second SIGTERM
+    is ignored: `pkill -f` reaches `timeout` too, which passes its own on, and a second exit
+    raised inside a `finally` skipped the stops after it (a Postfix was left running)."""
+    def finish(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, finish)
 
 
 @contextlib.contextmanager
