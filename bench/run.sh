@@ -3,7 +3,7 @@
 # on this machine, same run, same load generators, loopback only (bench/harness.py says what
 # is measured). Writes bench/results/latest/{results.md,results.png,runs.json}.
 #
-#   bench/run.sh                 3 runs, full load (about 15 minutes on 2 cores)
+#   bench/run.sh                 3 runs, full load (6-16 minutes on 2 cores, by machine)
 #   bench/run.sh --runs 5        more runs
 #   bench/run.sh --smoke DIR     1 run, tiny load, results in DIR (the test suite's check)
 #
