@@ -16,9 +16,11 @@ public struct SystemUser: Sendable, Equatable {
     public var home: String
     public var shell: String
 
-    /// The user called `name`; nil when there is none (or the database cannot be read).
+    /// The user called `name`; nil when there is none (or the database cannot be read). A name
+    /// with a NUL in it names nobody (passed to C, it would name what comes before the NUL).
     public static func named(_ name: String) -> SystemUser? {
-        lookup { entry, buffer, size, result in getpwnam_r(name, &entry, buffer, size, &result) }
+        guard !name.utf8.contains(0) else { return nil }
+        return lookup { entry, buffer, size, result in getpwnam_r(name, &entry, buffer, size, &result) }
     }
 
     /// The user whose uid is `uid`; nil when there is none.
@@ -54,9 +56,10 @@ public struct SystemGroup: Sendable, Equatable {
     public var name: String
     public var gid: UInt32
 
-    /// The group called `name`; nil when there is none.
+    /// The group called `name`; nil when there is none (or the name has a NUL in it).
     public static func named(_ name: String) -> SystemGroup? {
-        SystemAccountBuffer.retrying(initial: sysconf(Int32(_SC_GETGR_R_SIZE_MAX))) { buffer, size in
+        guard !name.utf8.contains(0) else { return nil }
+        return SystemAccountBuffer.retrying(initial: sysconf(Int32(_SC_GETGR_R_SIZE_MAX))) { buffer, size in
             var entry = group()
             var result: UnsafeMutablePointer<group>?
             let status = getgrnam_r(name, &entry, buffer, size, &result)

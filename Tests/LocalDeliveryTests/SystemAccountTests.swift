@@ -22,6 +22,9 @@ struct SystemAccountTests {
         #expect(SystemUser.named(orID: "nosuchuser-xyz") == nil)
         #expect(SystemGroup.named("root")?.gid == 0)
         #expect(SystemGroup.named("nosuchgroup-xyz") == nil)
+        // C would read these as "root": a NUL ends a name there.
+        #expect(SystemUser.named("root\0x") == nil && SystemUser.named(orID: "root\0") == nil)
+        #expect(SystemGroup.named("root\0x") == nil)
     }
 
     @Test("answers on many threads at once stay each caller's own")
