@@ -13,7 +13,9 @@ import SMTPInMain
 
 let roles = [DracRegistryMain.role, RelayPolicyMain.role, SMTPFeedMain.role, LocalDeliveryMain.role, QueueMain.role, POP3Main.role, SMTPInMain.role]
 if let role = Daemon.Role.invoked(among: roles) {
-    // Before the first await: no task may have run on Swift's own pool yet.
+    // Before the first await and before anything uses the event loops: no task may have run on
+    // Swift's own pool yet, and NIO fixes the loops' number when they are first used.
+    Daemon.chooseEventLoopCount()
     if role.tasksOnEventLoops { Daemon.runTasksOnEventLoops() }
     try await role.run()
 } else {
