@@ -14,7 +14,6 @@ public struct SystemUser: Sendable, Equatable {
     /// The gecos field (full name, office, ...), "" when empty.
     public var gecos: String
     public var home: String
-    public var shell: String
 
     /// The user called `name`; nil when there is none (or the database cannot be read). A name
     /// with a NUL in it names nobody (passed to C, it would name what comes before the NUL).
@@ -44,8 +43,7 @@ public struct SystemUser: Sendable, Equatable {
             guard result != nil, let name = entry.pw_name else { return .found(nil) }
             return .found(SystemUser(name: String(cString: name), uid: entry.pw_uid, gid: entry.pw_gid,
                                      gecos: entry.pw_gecos.map { String(cString: $0) } ?? "",
-                                     home: entry.pw_dir.map { String(cString: $0) } ?? "/",
-                                     shell: entry.pw_shell.map { String(cString: $0) } ?? ""))
+                                     home: entry.pw_dir.map { String(cString: $0) } ?? "/"))
         }
     }
 }

@@ -50,7 +50,7 @@ public enum Daemon {
     /// them. On 2 cores (README Performance) one loop per service took 6% more messages at 10
     /// connections and 12% more in a steady flow, with 14-16% less CPU per message, and no less
     /// anywhere else (50 connections, outbound, POP3, relay-policy).
-    public static func eventLoopCount(cores: Int, override: String?) -> Int? {
+    static func eventLoopCount(cores: Int, override: String?) -> Int? {
         override == nil ? max(1, cores / 2) : nil
     }
 
